@@ -1,0 +1,36 @@
+"""Builds the reporting service from settings."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from services.reporting.adapters.complaint_facts import ComplaintFacts
+from services.reporting.api.routes import router
+from services.reporting.consumers import handlers
+from services.reporting.metrics import ComplaintMetrics, OverdueRefresher
+from services.reporting.settings import ReportingSettings
+from shared.app import build_app
+from shared.auth import ApiKeyring
+from shared.metrics import ServiceMetrics
+from shared.runtime import ServiceRuntime
+
+
+def create_app(settings: ReportingSettings | None = None) -> FastAPI:
+    settings = settings or ReportingSettings()
+    runtime = ServiceRuntime(settings, metrics=ServiceMetrics("reporting"))
+    facts = ComplaintFacts(runtime.db)
+    metrics = ComplaintMetrics(runtime.metrics)
+    refresher = OverdueRefresher(metrics, facts, seconds=settings.overdue_refresh_seconds)
+    runtime.consume(handlers(facts=facts, metrics=metrics))
+    app = build_app(
+        title="回音 Huiyin · reporting",
+        description="Read models, reports and the complaint metrics for Prometheus.",
+        runtime=runtime,
+        routers=[router],
+        on_start=[facts.ensure_indexes, refresher.start],
+        on_stop=[refresher.stop],
+    )
+    app.state.facts = facts
+    app.state.complaint_metrics = metrics
+    app.state.keyring = ApiKeyring(settings.api_keys)
+    return app

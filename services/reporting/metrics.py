@@ -1,0 +1,78 @@
+"""The ops team's complaint metrics, exported from this one process only.
+
+Overdue counts are gauges refreshed from the read model, so they are right after a
+restart and never summed wrongly across workers. Hospital ids are a bounded label set.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from datetime import UTC, datetime
+
+from prometheus_client import Counter, Gauge, Histogram
+
+from services.reporting.adapters.complaint_facts import ComplaintFacts
+from shared.metrics import RESPONSE_TIME_BUCKETS, ServiceMetrics
+
+log = logging.getLogger(__name__)
+
+
+class ComplaintMetrics:
+    def __init__(self, metrics: ServiceMetrics) -> None:
+        registry = metrics.registry
+        self.response_seconds = Histogram(
+            "huiyin_response_seconds",
+            "Time from receipt to the reply to the complainant",
+            ["hospital_id"],
+            buckets=RESPONSE_TIME_BUCKETS,
+            registry=registry,
+        )
+        self.overdue_open = Gauge(
+            "huiyin_overdue_open_complaints",
+            "Complaints past their reply deadline and not yet replied",
+            ["hospital_id"],
+            registry=registry,
+        )
+        self.received = Counter(
+            "huiyin_complaints_received",
+            "Complaints registered",
+            ["hospital_id", "channel"],
+            registry=registry,
+        )
+        self._known: set[str] = set()
+
+    async def refresh_overdue(self, facts: ComplaintFacts) -> None:
+        counts = await facts.overdue_by_hospital(datetime.now(UTC))
+        for hospital_id in self._known | set(counts):
+            self.overdue_open.labels(hospital_id).set(counts.get(hospital_id, 0))
+        self._known |= set(counts)
+
+    def track_hospital(self, hospital_id: str) -> None:
+        if hospital_id not in self._known:
+            self._known.add(hospital_id)
+            self.overdue_open.labels(hospital_id).set(0)
+
+
+class OverdueRefresher:
+    def __init__(self, metrics: ComplaintMetrics, facts: ComplaintFacts, *, seconds: float) -> None:
+        self._metrics, self._facts, self._seconds = metrics, facts, seconds
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._loop(), name="overdue-refresh")
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                await self._metrics.refresh_overdue(self._facts)
+            except Exception:
+                log.warning("overdue refresh failed", exc_info=True)
+            await asyncio.sleep(self._seconds)

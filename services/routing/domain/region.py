@@ -1,0 +1,94 @@
+"""Reference data of the region: the bureau, hospitals, departments, staff.
+
+Validated as a whole before anything is stored, so a typo in the region file (a staff
+member in a department that does not exist) is reported instead of half-loaded.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, model_validator
+
+Code = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")
+
+
+class Role(StrEnum):
+    HANDLER = "handler"
+    DEPARTMENT_HEAD = "department_head"
+    COMPLAINT_OFFICE = "complaint_office"
+    LEADERSHIP = "leadership"
+
+
+class StaffMember(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    id: str = Code
+    name: str = Field(min_length=1, max_length=50)
+    department: str = Code
+    roles: tuple[Role, ...] = (Role.HANDLER,)
+    email: EmailStr | None = None
+    absent: bool = False
+
+
+class Department(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    code: str = Code
+    name: str = Field(min_length=1, max_length=50)
+
+
+class Hospital(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    id: str = Code
+    name: str = Field(min_length=1, max_length=100)
+    complaint_office_email: EmailStr | None = None
+    departments: list[Department]
+    staff: list[StaffMember] = []
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Hospital:
+        codes = [d.code for d in self.departments]
+        if len(set(codes)) != len(codes):
+            raise ValueError(f"hospital {self.id}: duplicate department codes")
+        ids = [s.id for s in self.staff]
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"hospital {self.id}: duplicate staff ids")
+        for member in self.staff:
+            if member.department not in codes:
+                raise ValueError(
+                    f"hospital {self.id}: staff {member.id} is in unknown department "
+                    f"{member.department}"
+                )
+        return self
+
+
+class Supervisor(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    staff_id: str = Code
+    name: str
+    email: EmailStr
+
+
+class Bureau(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    id: str = Code
+    name: str
+    supervisors: list[Supervisor] = []
+
+
+class RegionInfo(BaseModel):
+    id: str = Code
+    name: str
+
+
+class Region(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    region: RegionInfo
+    bureau: Bureau
+    hospitals: list[Hospital]
+
+    @model_validator(mode="after")
+    def _unique_hospitals(self) -> Region:
+        ids = [h.id for h in self.hospitals]
+        if len(set(ids)) != len(ids):
+            raise ValueError("duplicate hospital ids")
+        return self

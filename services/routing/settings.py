@@ -1,0 +1,15 @@
+from __future__ import annotations
+
+from pydantic import Field
+
+from shared.settings import ServiceSettings
+
+
+class RoutingSettings(ServiceSettings):
+    service_name: str = "routing"
+    database: str = "huiyin_routing"
+    http_port: int = 8002
+    region_file: str = "deploy/region.example.yaml"
+    reply_working_days: int = Field(default=5, ge=0, le=60, description="default reply deadline")
+    celery_broker_url: str = "amqp://guest:guest@127.0.0.1:5672/huiyin-celery"
+    sla_scan_seconds: float = Field(default=60.0, gt=0)

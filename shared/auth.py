@@ -1,0 +1,78 @@
+"""API-key authentication and the hospital boundary.
+
+Keys are configured as `principal:sha256(key)` pairs (HUIYIN_API_KEYS), so the clear key
+lives only with its holder. The principal `bureau` sees every hospital; any other
+principal is a hospital id and sees only its own complaints.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+BUREAU = "bureau"
+
+
+@dataclass(frozen=True)
+class Principal:
+    name: str
+
+    @property
+    def is_bureau(self) -> bool:
+        return self.name == BUREAU
+
+    @property
+    def hospital_id(self) -> str | None:
+        return None if self.is_bureau else self.name
+
+    def may_see(self, hospital_id: str) -> bool:
+        return self.is_bureau or self.name == hospital_id
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+class ApiKeyring:
+    def __init__(self, spec: str) -> None:
+        self._by_hash: dict[str, Principal] = {}
+        for pair in filter(None, (part.strip() for part in spec.split(","))):
+            principal, _, digest = pair.partition(":")
+            if not principal or len(digest) != 64:
+                raise ValueError(
+                    f"HUIYIN_API_KEYS entry {principal or pair!r} is not principal:sha256hex"
+                )
+            self._by_hash[digest.lower()] = Principal(principal)
+
+    @classmethod
+    def from_clear_keys(cls, keys: dict[str, str]) -> ApiKeyring:
+        return cls(",".join(f"{name}:{hash_key(key)}" for name, key in keys.items()))
+
+    def authenticate(self, key: str) -> Principal | None:
+        return self._by_hash.get(hash_key(key))
+
+
+_bearer = HTTPBearer(auto_error=False, description="API key issued to a hospital or the bureau")
+
+
+def current_principal(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    key = credentials.credentials if credentials else request.headers.get("x-api-key")
+    keyring: ApiKeyring = request.app.state.keyring
+    principal = keyring.authenticate(key) if key else None
+    if principal is None:
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            detail="missing or unknown API key",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    return principal
+
+
+CurrentPrincipal = Annotated[Principal, Depends(current_principal)]

@@ -1,0 +1,42 @@
+"""The envelope every message on the bus travels in.
+
+Consumers route, deduplicate and trace on envelope fields alone, so a payload can
+evolve (schema_version) without every consumer parsing it.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID, uuid4
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+
+
+class Envelope(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    event_id: UUID = Field(default_factory=uuid4)
+    type: str = Field(pattern=r"^[a-z]+\.[a-z_]+$", max_length=64)
+    schema_version: int = Field(default=1, ge=1)
+    occurred_at: AwareDatetime = Field(default_factory=lambda: datetime.now(UTC))
+    hospital_id: str = Field(min_length=1, max_length=64)
+    complaint_id: str = Field(min_length=1, max_length=64)
+    trace_context: dict[str, str] = Field(default_factory=dict)
+    payload: dict[str, Any]
+
+    @field_validator("occurred_at")
+    @classmethod
+    def _utc(cls, value: datetime) -> datetime:
+        return value.astimezone(UTC)
+
+    def to_document(self) -> dict[str, Any]:
+        """BSON-friendly form for an outbox entry (dates stay dates)."""
+        return self.model_dump(mode="python") | {"event_id": str(self.event_id)}
+
+    @classmethod
+    def from_document(cls, document: dict[str, Any]) -> Envelope:
+        occurred = document["occurred_at"]
+        if isinstance(occurred, datetime) and occurred.tzinfo is None:
+            document = document | {"occurred_at": occurred.replace(tzinfo=UTC)}
+        return cls.model_validate(document)

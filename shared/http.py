@@ -1,0 +1,82 @@
+"""What every service's HTTP side has in common: /healthz, /readyz, /metrics, and one
+middleware that opens the server span and records request metrics per route template."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Mapping
+
+from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+from opentelemetry import propagate, trace
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.routing import Match
+
+from shared.metrics import ServiceMetrics
+
+ReadinessCheck = Callable[[], Awaitable[None]]
+
+
+def _route_template(request: Request) -> str:
+    for route in request.app.router.routes:
+        match, _ = route.matches(request.scope)
+        if match == Match.FULL:
+            return getattr(route, "path", "unmatched")
+    return "unmatched"
+
+
+def instrument(app: FastAPI, metrics: ServiceMetrics) -> None:
+    tracer = trace.get_tracer(f"huiyin.{metrics.service}")
+
+    @app.middleware("http")
+    async def observe(request: Request, call_next):  # type: ignore[no-untyped-def]
+        route = _route_template(request)
+        started = time.perf_counter()
+        with tracer.start_as_current_span(
+            f"{request.method} {route}",
+            context=propagate.extract(dict(request.headers)),
+            kind=trace.SpanKind.SERVER,
+            attributes={"http.request.method": request.method, "http.route": route},
+        ) as span:
+            response = await call_next(request)
+            span.set_attribute("http.response.status_code", response.status_code)
+        if route not in ("/metrics", "/healthz", "/readyz"):
+            metrics.http_requests.labels(
+                metrics.service, request.method, route, f"{response.status_code // 100}xx"
+            ).inc()
+            metrics.http_seconds.labels(metrics.service, request.method, route).observe(
+                time.perf_counter() - started
+            )
+        return response
+
+
+def operations_router(
+    metrics: ServiceMetrics, checks: Callable[[], Mapping[str, ReadinessCheck]]
+) -> APIRouter:
+    router = APIRouter(tags=["operations"])
+
+    @router.get("/healthz", summary="Liveness: the process answers")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok", "service": metrics.service}
+
+    @router.get("/readyz", summary="Readiness: broker, database and service checks answer")
+    async def readyz() -> JSONResponse:
+        results: dict[str, str] = {}
+        for name, check in checks().items():
+            try:
+                await asyncio.wait_for(check(), timeout=3)
+                results[name] = "ok"
+            except Exception as error:  # report, never raise: this is a probe
+                results[name] = f"failed: {type(error).__name__}: {error}"[:300]
+        ready = all(value == "ok" for value in results.values())
+        return JSONResponse(
+            {"status": "ready" if ready else "not ready", "checks": results},
+            status_code=200 if ready else 503,
+        )
+
+    @router.get("/metrics", summary="Prometheus metrics")
+    async def prometheus_metrics() -> Response:
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    return router

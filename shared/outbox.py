@@ -1,0 +1,165 @@
+"""Transactional outbox on a single document.
+
+A command writes its state change and the events it causes in one document update
+(`outbox.<event_id>` entries), so an event exists if and only if the change does. The
+relay publishes with confirms and only then `$unset`s the entry: a crash or a broker
+outage in between means the event is published again later (at least once), never lost.
+
+Two paths feed the relay: `notify()` right after a write (low latency), and a sweep of
+documents whose outbox has been pending for a while (crash recovery, broker outages).
+The outbox is a map keyed by event id because FerretDB's $pull only removes exact-equal
+elements and has no positional operators.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from pymongo import ASCENDING, UpdateOne
+from pymongo.asynchronous.collection import AsyncCollection
+
+from shared.contracts import Envelope
+from shared.publisher import EventPublisher
+
+log = logging.getLogger(__name__)
+
+PENDING_INDEX = [("outbox_pending", ASCENDING), ("outbox_since", ASCENDING)]
+
+
+def outbox_fields(envelopes: Iterable[Envelope], *, now: datetime | None = None) -> dict[str, Any]:
+    """The `$set` fields that put events into a document's outbox."""
+    fields: dict[str, Any] = {
+        f"outbox.{envelope.event_id}": envelope.to_document() for envelope in envelopes
+    }
+    if fields:
+        fields["outbox_pending"] = True
+        fields["outbox_since"] = now or datetime.now(UTC)
+    return fields
+
+
+def new_outbox(
+    envelopes: Iterable[Envelope] = (), *, now: datetime | None = None
+) -> dict[str, Any]:
+    """The outbox fields of a document being inserted."""
+    entries = {str(envelope.event_id): envelope.to_document() for envelope in envelopes}
+    return {
+        "outbox": entries,
+        "outbox_pending": bool(entries),
+        "outbox_since": (now or datetime.now(UTC)) if entries else None,
+    }
+
+
+async def ensure_outbox_index(collection: AsyncCollection) -> None:
+    await collection.create_index(PENDING_INDEX, name="outbox_pending")
+
+
+class OutboxRelay:
+    def __init__(
+        self,
+        collection: AsyncCollection,
+        publisher: EventPublisher,
+        *,
+        sweep_seconds: float = 2.0,
+        stale_seconds: float = 5.0,
+        batch_size: int = 200,
+    ) -> None:
+        self._collection = collection
+        self._publisher = publisher
+        self._sweep_seconds = sweep_seconds
+        self._stale = timedelta(seconds=stale_seconds)
+        self._batch_size = batch_size
+        self._queue: asyncio.Queue[tuple[Any, Envelope]] = asyncio.Queue()
+        self._tasks: list[asyncio.Task[None]] = []
+        self.published = 0
+
+    def notify(self, document_id: Any, envelopes: Iterable[Envelope]) -> None:
+        for envelope in envelopes:
+            self._queue.put_nowait((document_id, envelope))
+
+    def start(self) -> None:
+        self._tasks = [
+            asyncio.create_task(self._fast_path(), name="outbox-fast"),
+            asyncio.create_task(self._sweep(), name="outbox-sweep"),
+        ]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+
+    async def _fast_path(self) -> None:
+        while True:
+            first = await self._queue.get()
+            batch = [first]
+            while not self._queue.empty() and len(batch) < self._batch_size:
+                batch.append(self._queue.get_nowait())
+            try:
+                await self.publish(batch)
+            except Exception:  # the sweep retries whatever stayed in the outbox
+                log.warning("outbox fast path failed; sweep will retry", exc_info=True)
+
+    async def _sweep(self) -> None:
+        while True:
+            await asyncio.sleep(self._sweep_seconds)
+            try:
+                while await self.sweep_once() >= self._batch_size:
+                    pass
+            except Exception:
+                log.warning("outbox sweep failed; will retry", exc_info=True)
+
+    async def sweep_once(self, *, stale: timedelta | None = None) -> int:
+        """Publish events left pending longer than `stale`; returns how many were found."""
+        cutoff = datetime.now(UTC) - (self._stale if stale is None else stale)
+        cursor = (
+            self._collection.find(
+                {"outbox_pending": True, "outbox_since": {"$lte": cutoff}},
+                {"outbox": 1},
+            )
+            .sort("outbox_since", ASCENDING)
+            .limit(self._batch_size)
+        )
+        batch: list[tuple[Any, Envelope]] = []
+        async for document in cursor:
+            entries = [Envelope.from_document(e) for e in (document.get("outbox") or {}).values()]
+            batch.extend((document["_id"], e) for e in sorted(entries, key=lambda e: e.occurred_at))
+        if batch:
+            await self.publish(batch)
+        else:
+            await self._clear_flags(None)
+        return len(batch)
+
+    async def publish(self, batch: list[tuple[Any, Envelope]]) -> None:
+        """Publish concurrently, then clear exactly the entries the broker confirmed."""
+        results = await asyncio.gather(
+            *(self._publisher.publish(envelope) for _, envelope in batch), return_exceptions=True
+        )
+        confirmed = [item for item, result in zip(batch, results, strict=True) if result is None]
+        failures = [r for r in results if isinstance(r, BaseException)]
+        if confirmed:
+            await self._collection.bulk_write(
+                [
+                    UpdateOne({"_id": doc_id}, {"$unset": {f"outbox.{env.event_id}": ""}})
+                    for doc_id, env in confirmed
+                ],
+                ordered=False,
+            )
+            self.published += len(confirmed)
+            await self._clear_flags({doc_id for doc_id, _ in confirmed})
+        if failures:
+            raise RuntimeError(
+                f"{len(failures)} of {len(batch)} events not confirmed"
+            ) from failures[0]
+
+    async def _clear_flags(self, document_ids: set[Any] | None) -> None:
+        query: dict[str, Any] = {"outbox_pending": True, "outbox": {}}
+        if document_ids is not None:
+            query["_id"] = {"$in": list(document_ids)}
+        await self._collection.update_many(query, {"$set": {"outbox_pending": False}})

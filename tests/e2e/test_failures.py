@@ -1,0 +1,79 @@
+"""What must not break the platform: poison messages and a broker that goes away."""
+
+from __future__ import annotations
+
+import asyncio
+
+import aio_pika
+import pytest
+
+from shared.contracts import Envelope
+from shared.topology import PARK_REASON_HEADER, parking_queue_name
+from tests.support.mail import MailSink
+from tests.support.platform import Platform
+
+pytestmark = [pytest.mark.e2e, pytest.mark.integration]
+
+VALID = {"channel": "letter", "content": "药房发错药，药品名称与处方不符。"}
+
+
+async def parked_messages(platform: Platform, service: str, expected: int) -> list[aio_pika.IncomingMessage]:
+    connection = await aio_pika.connect(platform.infra.amqp_url)
+    async with connection:
+        channel = await connection.channel()
+        queue = await channel.get_queue(parking_queue_name(platform.names.prefix, service))
+        found: list[aio_pika.IncomingMessage] = []
+        for _ in range(200):
+            message = await queue.get(fail=False, no_ack=True)
+            if message is not None:
+                found.append(message)
+                if len(found) == expected:
+                    return found
+            else:
+                await asyncio.sleep(0.05)
+        return found
+
+
+async def test_unparseable_messages_are_parked_and_the_consumer_keeps_going(
+    platform: Platform, mail: MailSink
+) -> None:
+    connection = await aio_pika.connect(platform.infra.amqp_url)
+    async with connection:
+        channel = await connection.channel()
+        exchange = await channel.get_exchange(platform.names.exchange)
+        await exchange.publish(aio_pika.Message(b"{not json"), routing_key="complaint.received")
+        broken_payload = Envelope(
+            type="complaint.received", hospital_id="hz-001", complaint_id="c-1", payload={"x": 1}
+        )
+        await exchange.publish(
+            aio_pika.Message(broken_payload.model_dump_json().encode()),
+            routing_key="complaint.received",
+        )
+
+    parked = await parked_messages(platform, "routing", expected=2)
+    reasons = sorted(str(m.headers[PARK_REASON_HEADER]) for m in parked)
+    assert reasons[0].startswith("invalid envelope")
+    assert reasons[1].startswith("invalid payload")
+
+    async with platform.client("intake", "hz-001") as intake:
+        assert (await intake.post("/v1/complaints", json=VALID)).status_code == 201
+    handler_mail = await mail.wait_for(lambda m: "新投诉待处理" in m["Subject"])
+    assert handler_mail[0]["To"].startswith("pharmacy.")
+
+
+async def test_a_broker_outage_loses_no_complaint(platform: Platform, mail: MailSink) -> None:
+    broker = platform.infra.broker
+    if broker is None:
+        pytest.skip("the broker is external; this test needs to stop and start it")
+    async with platform.client("intake", "hz-002") as intake:
+        broker.stop()
+        try:
+            for n in range(5):
+                body = VALID | {"content": f"第{n}次：药房发错药，药品与处方不符。"}
+                response = await intake.post("/v1/complaints", json=body)
+                assert response.status_code == 201, response.text
+        finally:
+            await asyncio.to_thread(broker.start)
+        await mail.wait_for(lambda m: "新投诉待处理" in m["Subject"], count=5, timeout=60)
+        page = (await intake.get("/v1/complaints", params={"status": "assigned"})).json()
+        assert len(page["items"]) == 5

@@ -1,0 +1,117 @@
+"""Intake's API against the real MongoDB-wire server and RabbitMQ."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.support.platform import Platform
+
+BASE = {"channel": "phone", "content": "挂号排队等了两个小时，导诊台无人指引。"}
+
+
+async def test_same_idempotency_key_and_body_make_one_case(intake_only: Platform) -> None:
+    async with intake_only.client("intake", "hz-002") as intake:
+        headers = {"Idempotency-Key": "his-sync-0001"}
+        first = await intake.post("/v1/complaints", json=BASE, headers=headers)
+        second = await intake.post("/v1/complaints", json=BASE, headers=headers)
+        assert first.status_code == second.status_code == 201
+        assert first.json() == second.json()
+        assert second.headers["Idempotent-Replayed"] == "true"
+        page = (await intake.get("/v1/complaints")).json()
+        assert len(page["items"]) == 1
+
+
+async def test_same_key_with_a_different_body_is_a_conflict(intake_only: Platform) -> None:
+    async with intake_only.client("intake", "hz-002") as intake:
+        headers = {"Idempotency-Key": "his-sync-0002"}
+        assert (await intake.post("/v1/complaints", json=BASE, headers=headers)).status_code == 201
+        other = BASE | {"content": "另一件事：停车场收费不合理。"}
+        conflict = await intake.post("/v1/complaints", json=other, headers=headers)
+        assert conflict.status_code == 409
+        assert "Idempotency-Key" in conflict.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"channel": "pigeon", "content": "x"}, "channel"),
+        ({"channel": "phone"}, "content"),
+        ({"channel": "phone", "content": "x" * 5001}, "content"),
+        ({"channel": "email", "content": "x", "complainant": {"email": "not-an-address"}}, "complainant.email"),
+        ({"channel": "anonymous_letter", "content": "x"}, "anonymous"),
+        ({"channel": "phone", "content": "x", "anonymous": True, "complainant": {"name": "王五"}}, "complainant"),
+        ({"channel": "phone", "content": "x", "surprise": 1}, "surprise"),
+    ],
+)
+async def test_bad_input_is_a_422_naming_the_field(intake_only: Platform, body, field) -> None:  # type: ignore[no-untyped-def]
+    async with intake_only.client("intake", "hz-001") as intake:
+        response = await intake.post("/v1/complaints", json=body)
+    assert response.status_code == 422
+    assert field in [error["field"] for error in response.json()["errors"]], response.text
+
+
+async def test_a_hospital_never_sees_another_hospitals_complaints(intake_only: Platform) -> None:
+    async with (
+        intake_only.client("intake", "hz-001") as first,
+        intake_only.client("intake", "hz-002") as second,
+        intake_only.client("intake", "bureau") as bureau,
+    ):
+        mine = (await first.post("/v1/complaints", json=BASE)).json()
+        assert (await second.get(f"/v1/complaints/{mine['id']}")).status_code == 404
+        assert (await second.get("/v1/complaints")).json()["items"] == []
+        forbidden = await second.post(
+            f"/v1/complaints/{mine['id']}/reply", json={"content": "x", "replied_by": "s"}
+        )
+        assert forbidden.status_code == 404
+        assert (await bureau.get(f"/v1/complaints/{mine['id']}")).status_code == 200
+        wrong = await second.post("/v1/complaints", json=BASE | {"hospital_id": "hz-001"})
+        assert wrong.status_code == 403
+        no_hospital = await bureau.post("/v1/complaints", json=BASE)
+        assert no_hospital.status_code == 422
+
+
+async def test_unknown_or_missing_key_is_401(intake_only: Platform) -> None:
+    async with intake_only.client("intake") as anonymous:
+        assert (await anonymous.get("/v1/complaints")).status_code == 401
+        response = await anonymous.get("/v1/complaints", headers={"Authorization": "Bearer nope"})
+        assert response.status_code == 401
+
+
+async def test_list_is_paginated_newest_first(intake_only: Platform) -> None:
+    async with intake_only.client("intake", "hz-003") as intake:
+        for day in range(1, 8):
+            body = BASE | {"received_at": f"2026-10-{day:02d}T02:00:00Z"}
+            assert (await intake.post("/v1/complaints", json=body)).status_code == 201
+        seen, cursor = [], None
+        while True:
+            params = {"limit": 3} | ({"cursor": cursor} if cursor else {})
+            page = (await intake.get("/v1/complaints", params=params)).json()
+            seen += [item["received_at"][:10] for item in page["items"]]
+            cursor = page["next_cursor"]
+            if cursor is None:
+                break
+        assert seen == [f"2026-10-{day:02d}" for day in range(7, 0, -1)]
+        bad = await intake.get("/v1/complaints", params={"cursor": "garbage"})
+        assert bad.status_code == 422
+
+
+async def test_reply_before_assignment_is_a_409_naming_allowed_transitions(
+    intake_only: Platform,
+) -> None:
+    async with intake_only.client("intake", "hz-001") as intake:
+        created = (await intake.post("/v1/complaints", json=BASE)).json()
+        response = await intake.post(
+            f"/v1/complaints/{created['id']}/reply", json={"content": "好的", "replied_by": "s1"}
+        )
+    assert response.status_code == 409
+    assert response.json()["detail"]["allowed"] == ["assign"]
+
+
+async def test_case_numbers_count_per_hospital_and_month(intake_only: Platform) -> None:
+    async with intake_only.client("intake", "hz-001") as intake:
+        numbers = [
+            (await intake.post("/v1/complaints", json=BASE | {"received_at": at})).json()["case_number"]
+            for at in ("2026-09-30T15:00:00Z", "2026-09-30T17:00:00Z", "2026-10-02T01:00:00Z")
+        ]
+    # 2026-09-30 17:00 UTC is already 1 October in China.
+    assert numbers == ["HZ-001-202609-00001", "HZ-001-202610-00001", "HZ-001-202610-00002"]

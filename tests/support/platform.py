@@ -1,0 +1,204 @@
+"""All four services in this process, on real HTTP ports, against real RabbitMQ and the
+MongoDB-wire server, with names unique to one test so tests never see each other's data."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+import socket
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aio_pika
+import httpx
+import uvicorn
+from fastapi import FastAPI
+
+from deploy.servers import Infrastructure
+from services.intake.bootstrap import create_app as intake_app
+from services.intake.settings import IntakeSettings
+from services.notification.bootstrap import create_app as notification_app
+from services.notification.settings import NotificationSettings
+from services.reporting.bootstrap import create_app as reporting_app
+from services.reporting.settings import ReportingSettings
+from services.routing.admin import load_region
+from services.routing.bootstrap import create_app as routing_app
+from services.routing.settings import RoutingSettings
+from shared.auth import hash_key
+from shared.runtime import mongo_client
+from shared.topology import CONSUMER_QUEUES, parking_exchange_name, parking_queue_name, queue_name
+
+REPO = Path(__file__).resolve().parents[2]
+REGION_FILE = REPO / "deploy" / "region.example.yaml"
+HOSPITALS = ("hz-001", "hz-002", "hz-003")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@dataclass
+class Names:
+    """Per-test database names, exchange and queue prefix."""
+
+    suffix: str = field(default_factory=lambda: secrets.token_hex(4))
+
+    def database(self, service: str) -> str:
+        return f"t{self.suffix}_{service}"
+
+    @property
+    def exchange(self) -> str:
+        return f"t{self.suffix}.events"
+
+    @property
+    def prefix(self) -> str:
+        return f"t{self.suffix}"
+
+
+@dataclass
+class ApiKeys:
+    clear: dict[str, str] = field(
+        default_factory=lambda: {name: secrets.token_urlsafe(24) for name in ("bureau", *HOSPITALS)}
+    )
+
+    @property
+    def spec(self) -> str:
+        return ",".join(f"{name}:{hash_key(key)}" for name, key in self.clear.items())
+
+    def headers(self, principal: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.clear[principal]}"}
+
+
+def common_settings(infra: Infrastructure, names: Names, service: str) -> dict[str, Any]:
+    return {
+        "env": "test",
+        "mongo_url": infra.mongo_url,
+        "amqp_url": infra.amqp_url,
+        "database": names.database(service),
+        "exchange": names.exchange,
+        "queue_prefix": names.prefix,
+        "http_port": free_port(),
+        "outbox_sweep_seconds": 0.2,
+        "outbox_stale_seconds": 0.5,
+        "publish_timeout_seconds": 3.0,
+    }
+
+
+@dataclass
+class RunningService:
+    app: FastAPI
+    server: uvicorn.Server
+    task: asyncio.Task[None]
+    url: str
+
+    async def stop(self) -> None:
+        self.server.should_exit = True
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.wait_for(self.task, timeout=15)
+
+
+async def serve(app: FastAPI, port: int) -> RunningService:
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    server = uvicorn.Server(config)
+    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()  # re-raise the start-up failure
+            raise RuntimeError("server stopped during start-up")
+        await asyncio.sleep(0.01)
+    return RunningService(app, server, task, f"http://127.0.0.1:{port}")
+
+
+@dataclass
+class Platform:
+    infra: Infrastructure
+    names: Names
+    keys: ApiKeys
+    services: dict[str, RunningService]
+    settings: dict[str, Any]
+
+    def url(self, service: str) -> str:
+        return self.services[service].url
+
+    def client(self, service: str, principal: str | None = None) -> httpx.AsyncClient:
+        headers = self.keys.headers(principal) if principal else {}
+        return httpx.AsyncClient(base_url=self.url(service), headers=headers, timeout=10)
+
+
+def build_settings(
+    infra: Infrastructure, names: Names, keys: ApiKeys, smtp_port: int
+) -> dict[str, Any]:
+    return {
+        "intake": IntakeSettings(**common_settings(infra, names, "intake"), api_keys=keys.spec),
+        "routing": RoutingSettings(
+            **common_settings(infra, names, "routing"), region_file=str(REGION_FILE)
+        ),
+        "notification": NotificationSettings(
+            **common_settings(infra, names, "notification"), smtp_port=smtp_port, smtp_attempts=2
+        ),
+        "reporting": ReportingSettings(
+            **common_settings(infra, names, "reporting"),
+            api_keys=keys.spec,
+            overdue_refresh_seconds=0.2,
+        ),
+    }
+
+
+FACTORIES = {
+    "intake": intake_app,
+    "routing": routing_app,
+    "notification": notification_app,
+    "reporting": reporting_app,
+}
+
+
+@contextlib.asynccontextmanager
+async def running_platform(
+    infra: Infrastructure,
+    *,
+    smtp_port: int,
+    only: tuple[str, ...] = tuple(FACTORIES),
+    names: Names | None = None,
+) -> AsyncIterator[Platform]:
+    names = names or Names()
+    keys = ApiKeys()
+    settings = build_settings(infra, names, keys, smtp_port)
+    await load_region(REGION_FILE, settings["routing"])
+    services: dict[str, RunningService] = {}
+    try:
+        for name in only:
+            app = FACTORIES[name](settings[name])
+            services[name] = await serve(app, settings[name].http_port)
+        yield Platform(infra, names, keys, services, settings)
+    finally:
+        for service in reversed(list(services.values())):
+            await service.stop()
+        await drop_everything(infra, names)
+
+
+async def drop_everything(infra: Infrastructure, names: Names) -> None:
+    client = mongo_client(infra.mongo_url)
+    try:
+        for service in FACTORIES:
+            await client.drop_database(names.database(service))
+    finally:
+        await client.close()
+    with contextlib.suppress(Exception):
+        connection = await aio_pika.connect(infra.amqp_url, timeout=5)
+        async with connection:
+            channel = await connection.channel()
+            for consumer in CONSUMER_QUEUES:
+                for name in (
+                    queue_name(names.prefix, consumer.service),
+                    parking_queue_name(names.prefix, consumer.service),
+                ):
+                    await channel.queue_delete(name)
+            await channel.exchange_delete(names.exchange)
+            await channel.exchange_delete(parking_exchange_name(names.exchange))
+
