@@ -1,0 +1,229 @@
+"""`./huiyin up`: the whole platform on this machine with demo data.
+
+Starts the broker and the MongoDB-wire server (deploy.servers), a local SMTP server that
+files every e-mail into a maildir, the four services as separate processes, loads the demo
+region and a handful of complaints, then prints where to look. Ctrl-C stops everything.
+Demo API keys are generated once and kept in .huiyin/demo-keys.json (never committed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import mailbox
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from email.header import decode_header, make_header
+from pathlib import Path
+
+import httpx
+from aiosmtpd.controller import Controller
+from aiosmtpd.handlers import Mailbox
+
+from deploy.servers import REPO, Infrastructure, native
+from services.routing.admin import load_region
+from services.routing.settings import RoutingSettings
+from shared.auth import hash_key
+
+STATE = REPO / ".huiyin"
+REGION_FILE = REPO / "deploy" / "region.example.yaml"
+PRINCIPALS = ("bureau", "hz-001", "hz-002", "hz-003")
+SERVICES = {"intake": 8001, "routing": 8002, "notification": 8003, "reporting": 8004}
+
+DEMO_COMPLAINTS = [
+    ("hz-001", {"channel": "web", "content": "住院部护士给我父亲输液时态度很差，呼叫铃按了半小时没人来。",
+                "demand": "希望加强护理管理并给出解释。",
+                "complainant": {"name": "李娜", "phone": "13800001111",
+                                "email": "lina@patients.example.org", "relation": "child"}}),
+    ("hz-001", {"channel": "phone", "content": "出院结算时发现重复收费，CT检查费用收了两次。",
+                "demand": "退还多收的费用。",
+                "complainant": {"name": "王强", "phone": "13900002222"}}),
+    ("hz-002", {"channel": "letter", "anonymous": True,
+                "content": "有医生暗示收红包才安排手术，希望查处。"}),
+    ("hz-002", {"channel": "visit", "content": "药房发错药，药品与处方不符，差点误服。",
+                "complainant": {"name": "赵敏", "email": "zhaomin@patients.example.org"}}),
+    ("hz-003", {"channel": "web", "kind": "suggestion",
+                "content": "门诊挂号排队时间太长，建议增加自助挂号机。",
+                "complainant": {"name": "陈晨", "phone": "13700003333"}}),
+    ("hz-003", {"channel": "email", "content": "手术后伤口感染，怀疑消毒不规范，医疗质量有问题。",
+                "demand": "要求医院说明原因并承担后续治疗费用。",
+                "complainant": {"name": "刘洋", "email": "liuyang@patients.example.org"}}),
+]
+
+
+def port_or_free(preferred: int) -> int:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", preferred))
+            return preferred
+        except OSError:
+            probe.bind(("127.0.0.1", 0))
+            return int(probe.getsockname()[1])
+
+
+def demo_keys() -> dict[str, str]:
+    path = STATE / "demo-keys.json"
+    if path.exists():
+        return json.loads(path.read_text())
+    keys = {name: secrets.token_urlsafe(24) for name in PRINCIPALS}
+    path.write_text(json.dumps(keys, indent=2))
+    path.chmod(0o600)
+    return keys
+
+
+def infrastructure() -> Infrastructure:
+    mongo, amqp = os.environ.get("HUIYIN_MONGO_URL"), os.environ.get("HUIYIN_AMQP_URL")
+    if mongo and amqp:
+        return Infrastructure(mongo_url=mongo, amqp_url=amqp, kind="environment")
+    return native(
+        STATE / "servers", mongo_port=port_or_free(27017), amqp_port=port_or_free(5672)
+    )
+
+
+def start_service(name: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    log = (STATE / "logs" / f"{name}.log").open("ab")
+    return subprocess.Popen(
+        [sys.executable, "-m", f"services.{name}"],
+        env=env,
+        cwd=REPO,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+
+def wait_ready(urls: dict[str, str], processes: dict[str, subprocess.Popen[bytes]]) -> None:
+    deadline = time.monotonic() + 60
+    pending = dict(urls)
+    while pending:
+        for name, url in list(pending.items()):
+            if processes[name].poll() is not None:
+                raise SystemExit(f"{name} exited; see .huiyin/logs/{name}.log")
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                    del pending[name]
+        if time.monotonic() > deadline:
+            raise SystemExit(f"not ready after 60 s: {', '.join(pending)}; see .huiyin/logs/")
+        time.sleep(0.3)
+
+
+def post_demo_complaints(intake: str, keys: dict[str, str]) -> list[dict[str, str]]:
+    receipts = []
+    for n, (hospital, body) in enumerate(DEMO_COMPLAINTS):
+        response = httpx.post(
+            f"{intake}/v1/complaints",
+            json=body,
+            headers={
+                "Authorization": f"Bearer {keys[hospital]}",
+                "Idempotency-Key": f"demo-{n}",  # running `up` again adds no duplicates
+            },
+            timeout=10,
+        )
+        response.raise_for_status()
+        receipts.append(response.json())
+    return receipts
+
+
+def subjects(maildir: Path) -> list[str]:
+    return [str(make_header(decode_header(m["Subject"] or ""))) for m in mailbox.Maildir(maildir)]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="./huiyin up", description=__doc__)
+    parser.add_argument("--once", action="store_true", help="exit after the demo (smoke test)")
+    args = parser.parse_args(argv)
+    for folder in ("logs", "mail"):
+        (STATE / folder).mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+
+    infra = infrastructure()
+    maildir = STATE / "mail"
+    smtp = Controller(Mailbox(maildir), hostname="127.0.0.1", port=port_or_free(1025))
+    smtp.start()
+    keys = demo_keys()
+    spec = ",".join(f"{name}:{hash_key(key)}" for name, key in keys.items())
+    ports = {name: port_or_free(port) for name, port in SERVICES.items()}
+    urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
+    base_env = {
+        **os.environ,
+        "HUIYIN_ENV": "development",
+        "HUIYIN_MONGO_URL": infra.mongo_url,
+        "HUIYIN_AMQP_URL": infra.amqp_url,
+        "HUIYIN_API_KEYS": spec,
+        "HUIYIN_SMTP_PORT": str(smtp.port),
+        "HUIYIN_TRACKING_URL": f"{urls['intake']}/v1/track/",
+        "HUIYIN_REGION_FILE": str(REGION_FILE),
+    }
+    processes: dict[str, subprocess.Popen[bytes]] = {}
+    try:
+        counts = asyncio.run(
+            load_region(REGION_FILE, RoutingSettings(mongo_url=infra.mongo_url))
+        )
+        for name, port in ports.items():
+            processes[name] = start_service(name, base_env | {"HUIYIN_HTTP_PORT": str(port)})
+        wait_ready(urls, processes)
+        before = len(subjects(maildir))
+        receipts = post_demo_complaints(urls["intake"], keys)
+        deadline = time.monotonic() + 30
+        while len(subjects(maildir)) < before + len(receipts) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        print_where_to_look(infra, urls, keys, counts, receipts, maildir, started)
+        if args.once:
+            return 0
+        stop = {signal.SIGINT, signal.SIGTERM}
+        signal.pthread_sigmask(signal.SIG_BLOCK, stop)
+        signal.sigwait(stop)
+        print("\nstopping ...")
+        return 0
+    finally:
+        for process in processes.values():
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGTERM)
+        for process in processes.values():
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(timeout=15)
+        smtp.stop()
+        infra.close()
+
+
+def print_where_to_look(
+    infra: Infrastructure,
+    urls: dict[str, str],
+    keys: dict[str, str],
+    counts: dict[str, int],
+    receipts: list[dict[str, str]],
+    maildir: Path,
+    started: float,
+) -> None:
+    mails = subjects(maildir)
+    print(f"\n回音 Huiyin is up ({time.monotonic() - started:.1f} s)\n")
+    print(f"  MongoDB-wire server   {infra.mongo_url}   ({infra.kind})")
+    print(f"  RabbitMQ              {infra.amqp_url}")
+    print(f"  region loaded         {counts}")
+    for name, url in urls.items():
+        print(f"  {name:<13} API docs {url}/docs   metrics {url}/metrics   ready {url}/readyz")
+    print("\n  API keys (demo only, kept in .huiyin/demo-keys.json):")
+    for name, key in keys.items():
+        print(f"    {name:<8} {key}")
+    print(f"\n  demo complaints       {len(receipts)} posted:")
+    for receipt in receipts:
+        print(f"    {receipt['case_number']:<20} tracking {receipt['tracking_code']}")
+    print(f"  e-mails sent          {len(mails)} in {maildir} (maildir), latest:")
+    for subject in mails[-4:]:
+        print(f"    {subject}")
+    print("\n  try:")
+    print(f"    curl -H 'Authorization: Bearer {keys['bureau']}' "
+          f"'{urls['reporting']}/v1/reports/summary'")
+    print(f"    curl '{urls['intake']}/v1/track/{receipts[0]['tracking_code']}'")
+    print(f"  logs in {STATE / 'logs'}; Ctrl-C stops everything.", flush=True)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

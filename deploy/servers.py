@@ -1,0 +1,350 @@
+"""Throwaway infrastructure: the RabbitMQ broker and the MongoDB-wire server.
+
+One choice, in this order, for both the test suite and `./huiyin up`:
+
+1. URLs from the environment (HUIYIN_MONGO_URL and HUIYIN_AMQP_URL): someone else runs them.
+2. testcontainers with the real `mongo` and `rabbitmq` images, when a Docker engine answers.
+3. Native servers on free ports in a temporary directory: Debian's rabbitmq-server and
+   FerretDB v1.24 (SQLite backend) built from deploy/ferretdb, removed again on close.
+
+The native broker can be stopped and started on the same port and data, which is how the
+tests prove that a broker outage loses nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+FERRETDB_VERSION = "v1.24.2"
+RABBITMQ_SERVER = Path("/usr/lib/rabbitmq/bin/rabbitmq-server")
+REPO = Path(__file__).resolve().parent.parent
+
+
+class ServerFailedToStart(RuntimeError):
+    pass
+
+
+class BrokerControl(Protocol):
+    def stop(self) -> None: ...
+    def start(self) -> None: ...
+
+
+@dataclass
+class Infrastructure:
+    mongo_url: str
+    amqp_url: str
+    kind: str  # "environment" | "containers" | "native"
+    broker: BrokerControl | None = None
+    _closers: list[Callable[[], None]] = field(default_factory=list, repr=False)
+
+    def close(self) -> None:
+        while self._closers:
+            with contextlib.suppress(Exception):
+                self._closers.pop()()
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("HUIYIN_CACHE", Path.home() / ".cache" / "huiyin"))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_until(check: Callable[[], bool], *, timeout: float, what: str, log: Path | None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.2)
+    tail = log.read_text(errors="replace")[-3000:] if log and log.exists() else ""
+    raise ServerFailedToStart(f"{what} did not answer within {timeout:.0f}s\n{tail}")
+
+
+def amqp_answers(port: int) -> bool:
+    """True once the broker replies to the AMQP 0-9-1 protocol header with connection.start."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
+            s.sendall(b"AMQP\x00\x00\x09\x01")
+            return s.recv(1) == b"\x01"
+    except OSError:
+        return False
+
+
+def mongo_answers(url: str) -> bool:
+    from pymongo import MongoClient
+
+    try:
+        with MongoClient(url, serverSelectionTimeoutMS=1000) as client:
+            client.admin.command("ping")
+        return True
+    except Exception:
+        return False
+
+
+# --- native RabbitMQ ------------------------------------------------------------------------
+
+
+class NativeRabbitMQ:
+    """A private rabbitmq-server node: own name, ports, data and logs under `root`."""
+
+    def __init__(self, root: Path, port: int | None = None) -> None:
+        if not RABBITMQ_SERVER.exists():
+            raise ServerFailedToStart(
+                "rabbitmq-server is not installed; run deploy/setup.sh (apt-get install "
+                "rabbitmq-server)"
+            )
+        self.root = root
+        self.port = port or free_port()
+        self.dist_port = free_port()
+        self.node = f"huiyin{self.port}@localhost"
+        self.process: subprocess.Popen[bytes] | None = None
+        (root / "home").mkdir(parents=True, exist_ok=True)
+        (root / "log").mkdir(exist_ok=True)
+        (root / "rabbitmq.conf").write_text(
+            f"listeners.tcp.1 = 127.0.0.1:{self.port}\n"
+            "loopback_users = none\n"
+            "disk_free_limit.absolute = 50MB\n"
+            "vm_memory_high_watermark.relative = 0.2\n"
+            "log.console = false\n"
+            "log.file.level = warning\n"
+        )
+        (root / "enabled_plugins").write_text("[].\n")
+        self.log = root / "server.out"
+
+    @property
+    def url(self) -> str:
+        return f"amqp://guest:guest@127.0.0.1:{self.port}/"
+
+    def _env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("RABBITMQ_")}
+        env.update(
+            HOME=str(self.root / "home"),
+            RABBITMQ_NODENAME=self.node,
+            RABBITMQ_NODE_IP_ADDRESS="127.0.0.1",
+            RABBITMQ_NODE_PORT=str(self.port),
+            RABBITMQ_DIST_PORT=str(self.dist_port),
+            RABBITMQ_MNESIA_BASE=str(self.root / "mnesia"),
+            RABBITMQ_LOG_BASE=str(self.root / "log"),
+            RABBITMQ_CONFIG_FILE=str(self.root / "rabbitmq.conf"),
+            RABBITMQ_ENABLED_PLUGINS_FILE=str(self.root / "enabled_plugins"),
+            RABBITMQ_PID_FILE=str(self.root / "rabbitmq.pid"),
+        )
+        return env
+
+    def start(self) -> None:
+        with self.log.open("ab") as out:
+            self.process = subprocess.Popen(
+                [str(RABBITMQ_SERVER)],
+                env=self._env(),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        wait_until(lambda: self._alive() and amqp_answers(self.port), timeout=90,
+                   what=f"rabbitmq-server on port {self.port}", log=self.log)
+
+    def _alive(self) -> bool:
+        if self.process is not None and self.process.poll() is not None:
+            raise ServerFailedToStart(
+                f"rabbitmq-server exited with {self.process.returncode}\n"
+                + self.log.read_text(errors="replace")[-3000:]
+            )
+        return True
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=10)
+        # The Erlang runtime may leave children behind in the process group.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        wait_until(lambda: not amqp_answers(self.port), timeout=15,
+                   what="rabbitmq-server shutdown", log=self.log)
+
+
+# --- native FerretDB ------------------------------------------------------------------------
+
+
+def ferretdb_binary() -> Path:
+    return cache_dir() / "bin" / f"huiyin-ferretdb-{FERRETDB_VERSION}"
+
+
+def build_ferretdb() -> Path:
+    """Build our FerretDB wrapper once per machine; the Go module cache makes rebuilds cheap."""
+    target = ferretdb_binary()
+    if target.exists():
+        return target
+    go = shutil.which("go") or ("/usr/local/go/bin/go" if Path("/usr/local/go/bin/go").exists()
+                                else None)
+    if go is None:
+        raise ServerFailedToStart("Go is needed once to build FerretDB; install Go >= 1.24")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    print(f"building FerretDB {FERRETDB_VERSION} (first run only, ~2 min) ...", file=sys.stderr)
+    partial = target.with_suffix(".partial")
+    subprocess.run(
+        [go, "build", "-trimpath", "-o", str(partial), "."],
+        cwd=REPO / "deploy" / "ferretdb",
+        check=True,
+        env={**os.environ, "CGO_ENABLED": "0", "GOFLAGS": "-mod=readonly"},
+    )
+    partial.rename(target)
+    return target
+
+
+class NativeFerretDB:
+    def __init__(self, root: Path, port: int | None = None) -> None:
+        self.root = root
+        self.port = port or free_port()
+        self.log = root / "ferretdb.out"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"mongodb://127.0.0.1:{self.port}/"
+
+    def start(self) -> None:
+        binary = build_ferretdb()
+        self.root.mkdir(parents=True, exist_ok=True)
+        with self.log.open("ab") as out:
+            self.process = subprocess.Popen(
+                [str(binary), f"-listen-addr=127.0.0.1:{self.port}",
+                 f"-sqlite-dir={self.root / 'data'}"],
+                env={**os.environ, "DO_NOT_TRACK": "1"},
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+
+        def up() -> bool:
+            assert self.process is not None
+            if self.process.poll() is not None:
+                raise ServerFailedToStart(
+                    f"FerretDB exited with {self.process.returncode}\n"
+                    + self.log.read_text(errors="replace")[-3000:]
+                )
+            return mongo_answers(self.url)
+
+        wait_until(up, timeout=60, what=f"FerretDB on port {self.port}", log=self.log)
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=5)
+
+
+# --- the choice -----------------------------------------------------------------------------
+
+
+def docker_answers() -> bool:
+    try:
+        import docker
+
+        client = docker.from_env(timeout=3)
+        try:
+            return bool(client.ping())
+        finally:
+            client.close()
+    except Exception:
+        return False
+
+
+def from_containers() -> Infrastructure:
+    from testcontainers.mongodb import MongoDbContainer
+    from testcontainers.rabbitmq import RabbitMqContainer
+
+    mongo = MongoDbContainer("mongo:7.0").start()
+    rabbit = RabbitMqContainer("rabbitmq:3.13-management").start()
+    params = rabbit.get_connection_params()
+    amqp = f"amqp://guest:guest@{params.host}:{params.port}/"
+    return Infrastructure(
+        mongo_url=mongo.get_connection_url(),
+        amqp_url=amqp,
+        kind="containers",
+        _closers=[mongo.stop, rabbit.stop],
+    )
+
+
+def native(root: Path | None = None, *, mongo_port: int | None = None,
+           amqp_port: int | None = None) -> Infrastructure:
+    owned = root is None
+    root = root or Path(tempfile.mkdtemp(prefix="huiyin-servers-"))
+    infra = Infrastructure(mongo_url="", amqp_url="", kind="native")
+    if owned:
+        infra._closers.append(lambda: shutil.rmtree(root, ignore_errors=True))
+    try:
+        broker = NativeRabbitMQ(root / "rabbitmq", amqp_port)
+        ferret = NativeFerretDB(root / "ferretdb", mongo_port)
+        broker.start()
+        infra._closers.append(broker.stop)
+        ferret.start()
+        infra._closers.append(ferret.stop)
+    except BaseException:
+        infra.close()
+        raise
+    infra.mongo_url, infra.amqp_url, infra.broker = ferret.url, broker.url, broker
+    return infra
+
+
+def provide_infrastructure() -> Infrastructure:
+    mongo, amqp = os.environ.get("HUIYIN_MONGO_URL"), os.environ.get("HUIYIN_AMQP_URL")
+    if mongo and amqp:
+        return Infrastructure(mongo_url=mongo, amqp_url=amqp, kind="environment")
+    if os.environ.get("HUIYIN_INFRA", "auto") in ("auto", "containers") and docker_answers():
+        return from_containers()
+    return native()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m deploy.servers", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("build", help="build the FerretDB binary into the cache")
+    up = sub.add_parser("up", help="run native servers in the foreground until Ctrl-C")
+    up.add_argument("--dir", type=Path, default=REPO / ".huiyin" / "servers")
+    up.add_argument("--mongo-port", type=int, default=27017)
+    up.add_argument("--amqp-port", type=int, default=5672)
+    args = parser.parse_args(argv)
+    if args.command == "build":
+        print(build_ferretdb())
+        return
+    infra = native(args.dir, mongo_port=args.mongo_port, amqp_port=args.amqp_port)
+    print(f"HUIYIN_MONGO_URL={infra.mongo_url}\nHUIYIN_AMQP_URL={infra.amqp_url}", flush=True)
+    stop = {signal.SIGINT, signal.SIGTERM}
+    signal.pthread_sigmask(signal.SIG_BLOCK, stop)
+    try:
+        signal.sigwait(stop)
+    finally:
+        infra.close()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Idempotent set-up for a fresh Debian machine: uv, the locked Python environment,
+# Debian's rabbitmq-server, and our FerretDB v1.24 binary (built once with Go into the cache).
+# Anything already present is left alone, so running it again takes a second or two.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+say() { printf '\033[1m[setup]\033[0m %s\n' "$*" >&2; }
+
+export PATH="$HOME/.local/bin:$PATH"
+if ! command -v uv >/dev/null 2>&1; then
+  say "installing uv"
+  python3 -m pip install --quiet --user uv 2>/dev/null || python3 -m pip install --quiet uv
+fi
+
+say "syncing the locked Python environment (uv.lock)"
+uv sync --frozen --quiet
+
+if [ -z "${HUIYIN_AMQP_URL:-}" ] && [ ! -x /usr/lib/rabbitmq/bin/rabbitmq-server ]; then
+  if ! command -v apt-get >/dev/null 2>&1; then
+    say "rabbitmq-server is missing and apt-get is not available; set HUIYIN_AMQP_URL instead"
+    exit 1
+  fi
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  say "installing Debian's rabbitmq-server (the service itself is not started)"
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  # policy-rc.d keeps the package's init script from starting a system-wide broker.
+  printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
+  $SUDO chmod +x /usr/sbin/policy-rc.d
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+    rabbitmq-server >/dev/null
+  $SUDO rm -f /usr/sbin/policy-rc.d
+fi
+
+if [ -z "${HUIYIN_MONGO_URL:-}" ]; then
+  uv run --frozen python -m deploy.servers build >/dev/null
+fi
+say "ready"
