@@ -38,23 +38,63 @@ PRINCIPALS = ("bureau", "hz-001", "hz-002", "hz-003")
 SERVICES = {"intake": 8001, "routing": 8002, "notification": 8003, "reporting": 8004}
 
 DEMO_COMPLAINTS = [
-    ("hz-001", {"channel": "web", "content": "住院部护士给我父亲输液时态度很差，呼叫铃按了半小时没人来。",
-                "demand": "希望加强护理管理并给出解释。",
-                "complainant": {"name": "李娜", "phone": "13800001111",
-                                "email": "lina@patients.example.org", "relation": "child"}}),
-    ("hz-001", {"channel": "phone", "content": "出院结算时发现重复收费，CT检查费用收了两次。",
-                "demand": "退还多收的费用。",
-                "complainant": {"name": "王强", "phone": "13900002222"}}),
-    ("hz-002", {"channel": "letter", "anonymous": True,
-                "content": "有医生暗示收红包才安排手术，希望查处。"}),
-    ("hz-002", {"channel": "visit", "content": "药房发错药，药品与处方不符，差点误服。",
-                "complainant": {"name": "赵敏", "email": "zhaomin@patients.example.org"}}),
-    ("hz-003", {"channel": "web", "kind": "suggestion",
-                "content": "门诊挂号排队时间太长，建议增加自助挂号机。",
-                "complainant": {"name": "陈晨", "phone": "13700003333"}}),
-    ("hz-003", {"channel": "email", "content": "手术后伤口感染，怀疑消毒不规范，医疗质量有问题。",
-                "demand": "要求医院说明原因并承担后续治疗费用。",
-                "complainant": {"name": "刘洋", "email": "liuyang@patients.example.org"}}),
+    (
+        "hz-001",
+        {
+            "channel": "web",
+            "content": "住院部护士给我父亲输液时态度很差，呼叫铃按了半小时没人来。",
+            "demand": "希望加强护理管理并给出解释。",
+            "complainant": {
+                "name": "李娜",
+                "phone": "13800001111",
+                "email": "lina@patients.example.org",
+                "relation": "child",
+            },
+        },
+    ),
+    (
+        "hz-001",
+        {
+            "channel": "phone",
+            "content": "出院结算时发现重复收费，CT检查费用收了两次。",
+            "demand": "退还多收的费用。",
+            "complainant": {"name": "王强", "phone": "13900002222"},
+        },
+    ),
+    (
+        "hz-002",
+        {
+            "channel": "letter",
+            "anonymous": True,
+            "content": "有医生暗示收红包才安排手术，希望查处。",
+        },
+    ),
+    (
+        "hz-002",
+        {
+            "channel": "visit",
+            "content": "药房发错药，药品与处方不符，差点误服。",
+            "complainant": {"name": "赵敏", "email": "zhaomin@patients.example.org"},
+        },
+    ),
+    (
+        "hz-003",
+        {
+            "channel": "web",
+            "kind": "suggestion",
+            "content": "门诊挂号排队时间太长，建议增加自助挂号机。",
+            "complainant": {"name": "陈晨", "phone": "13700003333"},
+        },
+    ),
+    (
+        "hz-003",
+        {
+            "channel": "email",
+            "content": "手术后伤口感染，怀疑消毒不规范，医疗质量有问题。",
+            "demand": "要求医院说明原因并承担后续治疗费用。",
+            "complainant": {"name": "刘洋", "email": "liuyang@patients.example.org"},
+        },
+    ),
 ]
 
 
@@ -82,9 +122,7 @@ def infrastructure() -> Infrastructure:
     mongo, amqp = os.environ.get("HUIYIN_MONGO_URL"), os.environ.get("HUIYIN_AMQP_URL")
     if mongo and amqp:
         return Infrastructure(mongo_url=mongo, amqp_url=amqp, kind="environment")
-    return native(
-        STATE / "servers", mongo_port=port_or_free(27017), amqp_port=port_or_free(5672)
-    )
+    return native(STATE / "servers", mongo_port=port_or_free(27017), amqp_port=port_or_free(5672))
 
 
 def start_service(name: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
@@ -163,9 +201,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     processes: dict[str, subprocess.Popen[bytes]] = {}
     try:
-        counts = asyncio.run(
-            load_region(REGION_FILE, RoutingSettings(mongo_url=infra.mongo_url))
-        )
+        counts = asyncio.run(load_region(REGION_FILE, RoutingSettings(mongo_url=infra.mongo_url)))
         for name, port in ports.items():
             processes[name] = start_service(name, base_env | {"HUIYIN_HTTP_PORT": str(port)})
         wait_ready(urls, processes)
@@ -219,8 +255,10 @@ def print_where_to_look(
     for subject in mails[-4:]:
         print(f"    {subject}")
     print("\n  try:")
-    print(f"    curl -H 'Authorization: Bearer {keys['bureau']}' "
-          f"'{urls['reporting']}/v1/reports/summary'")
+    print(
+        f"    curl -H 'Authorization: Bearer {keys['bureau']}' "
+        f"'{urls['reporting']}/v1/reports/summary'"
+    )
     print(f"    curl '{urls['intake']}/v1/track/{receipts[0]['tracking_code']}'")
     print(f"  logs in {STATE / 'logs'}; Ctrl-C stops everything.", flush=True)
 

@@ -157,8 +157,12 @@ class NativeRabbitMQ:
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,
             )
-        wait_until(lambda: self._alive() and amqp_answers(self.port), timeout=90,
-                   what=f"rabbitmq-server on port {self.port}", log=self.log)
+        wait_until(
+            lambda: self._alive() and amqp_answers(self.port),
+            timeout=90,
+            what=f"rabbitmq-server on port {self.port}",
+            log=self.log,
+        )
 
     def _alive(self) -> bool:
         if self.process is not None and self.process.poll() is not None:
@@ -182,8 +186,12 @@ class NativeRabbitMQ:
         # The Erlang runtime may leave children behind in the process group.
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.process.pid, signal.SIGKILL)
-        wait_until(lambda: not amqp_answers(self.port), timeout=15,
-                   what="rabbitmq-server shutdown", log=self.log)
+        wait_until(
+            lambda: not amqp_answers(self.port),
+            timeout=15,
+            what="rabbitmq-server shutdown",
+            log=self.log,
+        )
 
 
 # --- native FerretDB ------------------------------------------------------------------------
@@ -198,8 +206,9 @@ def build_ferretdb() -> Path:
     target = ferretdb_binary()
     if target.exists():
         return target
-    go = shutil.which("go") or ("/usr/local/go/bin/go" if Path("/usr/local/go/bin/go").exists()
-                                else None)
+    go = shutil.which("go") or (
+        "/usr/local/go/bin/go" if Path("/usr/local/go/bin/go").exists() else None
+    )
     if go is None:
         raise ServerFailedToStart("Go is needed once to build FerretDB; install Go >= 1.24")
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -231,8 +240,11 @@ class NativeFerretDB:
         self.root.mkdir(parents=True, exist_ok=True)
         with self.log.open("ab") as out:
             self.process = subprocess.Popen(
-                [str(binary), f"-listen-addr=127.0.0.1:{self.port}",
-                 f"-sqlite-dir={self.root / 'data'}"],
+                [
+                    str(binary),
+                    f"-listen-addr=127.0.0.1:{self.port}",
+                    f"-sqlite-dir={self.root / 'data'}",
+                ],
                 env={**os.environ, "DO_NOT_TRACK": "1"},
                 stdout=out,
                 stderr=subprocess.STDOUT,
@@ -294,8 +306,9 @@ def from_containers() -> Infrastructure:
     )
 
 
-def native(root: Path | None = None, *, mongo_port: int | None = None,
-           amqp_port: int | None = None) -> Infrastructure:
+def native(
+    root: Path | None = None, *, mongo_port: int | None = None, amqp_port: int | None = None
+) -> Infrastructure:
     owned = root is None
     root = root or Path(tempfile.mkdtemp(prefix="huiyin-servers-"))
     infra = Infrastructure(mongo_url="", amqp_url="", kind="native")

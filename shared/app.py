@@ -56,7 +56,14 @@ def build_app(
                 await hook()
             await runtime.stop()
 
-    app = FastAPI(title=title, description=description, version="0.1.0", lifespan=lifespan)
+    app = FastAPI(
+        title=title,
+        description=description,
+        version="0.1.0",
+        lifespan=lifespan,
+        # FastAPI opens the server span; Prometheus, not OTel metrics, serves the ops team.
+        telemetry={"tracing": True, "metrics": False, "operation_spans": False},
+    )
     app.state.runtime = runtime
     instrument(app, runtime.metrics)
 

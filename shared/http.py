@@ -1,5 +1,5 @@
 """What every service's HTTP side has in common: /healthz, /readyz, /metrics, and one
-middleware that opens the server span and records request metrics per route template."""
+middleware that records request metrics per route template."""
 
 from __future__ import annotations
 
@@ -9,9 +9,7 @@ from collections.abc import Awaitable, Callable, Mapping
 
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
-from opentelemetry import propagate, trace
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from starlette.routing import Match
 
 from shared.metrics import ServiceMetrics
 
@@ -19,28 +17,21 @@ ReadinessCheck = Callable[[], Awaitable[None]]
 
 
 def _route_template(request: Request) -> str:
-    for route in request.app.router.routes:
-        match, _ = route.matches(request.scope)
-        if match == Match.FULL:
-            return getattr(route, "path", "unmatched")
-    return "unmatched"
+    """The matched route's template (low-cardinality label); routing sets it on the scope."""
+    route = request.scope.get("route")
+    return getattr(route, "path", "unmatched")
 
 
 def instrument(app: FastAPI, metrics: ServiceMetrics) -> None:
-    tracer = trace.get_tracer(f"huiyin.{metrics.service}")
+    """Request metrics per route template. The server span itself comes from FastAPI's
+    native OpenTelemetry support, which continues an incoming `traceparent`; handlers
+    copy the current context into every event envelope they write."""
 
     @app.middleware("http")
     async def observe(request: Request, call_next):  # type: ignore[no-untyped-def]
-        route = _route_template(request)
         started = time.perf_counter()
-        with tracer.start_as_current_span(
-            f"{request.method} {route}",
-            context=propagate.extract(dict(request.headers)),
-            kind=trace.SpanKind.SERVER,
-            attributes={"http.request.method": request.method, "http.route": route},
-        ) as span:
-            response = await call_next(request)
-            span.set_attribute("http.response.status_code", response.status_code)
+        response = await call_next(request)
+        route = _route_template(request)
         if route not in ("/metrics", "/healthz", "/readyz"):
             metrics.http_requests.labels(
                 metrics.service, request.method, route, f"{response.status_code // 100}xx"

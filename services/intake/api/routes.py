@@ -80,7 +80,7 @@ def _hospital_for(principal: Principal, requested: str | None) -> str:
     if principal.is_bureau:
         if not requested:
             raise HTTPException(
-                status.HTTP_422_UNPROCESSABLE_ENTITY,
+                status.HTTP_422_UNPROCESSABLE_CONTENT,
                 detail=[
                     {"loc": ["body", "hospital_id"], "msg": "the bureau must name the hospital"}
                 ],
@@ -179,7 +179,7 @@ async def list_complaints(
         documents, next_cursor = await repository.page(filters=filters, limit=limit, cursor=cursor)
     except ValueError as error:
         raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_ENTITY,
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
             detail=[{"loc": ["query", "cursor"], "msg": str(error)}],
         ) from error
     items = [

@@ -40,9 +40,9 @@ def _window(start: date | None, end: date | None) -> tuple[date, date]:
     start = start or today.replace(day=1)
     end = end or today
     if end < start:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, detail="to: is before from")
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail="to: is before from")
     if (end - start).days > MAX_DAYS:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, detail="to: window over 3 years")
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail="to: window over 3 years")
     return start, end
 
 

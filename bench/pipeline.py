@@ -1,0 +1,244 @@
+"""Pipeline benchmark: all servers and the four services on this machine, as in production.
+
+Prints three figures:
+1. baseline  — what the bare database write plus a confirmed publish achieves (the floor of
+   any durable intake), with the same concurrency as the HTTP load;
+2. intake    — complaints accepted per second through `POST /v1/complaints` (durable
+   store with outbox, then confirmed publish by the relay), and its ratio to the baseline;
+3. latency   — POST → handler's e-mail, median and p99, at a fixed arrival rate
+   (open loop: a slow system does not slow the arrivals down).
+
+Usage: `./huiyin bench [--rate 50 --seconds 20 --requests 2000 --concurrency 16]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import re
+import signal
+import statistics
+import subprocess
+import threading
+import time
+from email import message_from_bytes
+from email.header import decode_header, make_header
+from pathlib import Path
+
+import aio_pika
+import httpx
+from aiosmtpd.controller import Controller
+from bson import ObjectId
+
+from deploy.demo import REGION_FILE, port_or_free, start_service, wait_ready
+from deploy.servers import Infrastructure, native, provide_infrastructure
+from services.routing.admin import load_region
+from services.routing.settings import RoutingSettings
+from shared.auth import hash_key
+from shared.runtime import mongo_client
+
+HOSPITALS = ("hz-001", "hz-002", "hz-003")
+TEXTS = (
+    "住院部护士输液时态度很差，呼叫铃按了半小时没人来。",
+    "出院结算时发现重复收费，CT检查费用收了两次。",
+    "药房发错药，药品与处方不符。",
+    "门诊挂号排队时间太长，等候两个小时。",
+)
+CASE = re.compile(r"HZ-\d{3}-\d{6}-\d{5}")
+
+
+class HandlerMailClock:
+    """An SMTP server that notes when each handler's assignment e-mail arrives."""
+
+    def __init__(self) -> None:
+        self.arrived: dict[str, float] = {}
+        self.lock = threading.Lock()
+
+    async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]  # noqa: N802
+        now = time.monotonic()
+        message = message_from_bytes(envelope.content)
+        subject = str(make_header(decode_header(message["Subject"] or "")))
+        if "新投诉待处理" in subject and (match := CASE.search(subject)):
+            with self.lock:
+                self.arrived.setdefault(match.group(0), now)
+        return "250 OK"
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def complaint(n: int) -> dict[str, object]:
+    return {
+        "channel": "web",
+        "content": f"{TEXTS[n % len(TEXTS)]}（基准测试 {n}）",
+        "complainant": {"name": "测试", "email": f"bench{n}@patients.example.org"},
+    }
+
+
+async def baseline(infra: Infrastructure, total: int, concurrency: int) -> float:
+    """Insert one complaint-sized document and publish one persistent message with a
+    publisher confirm, per operation, `concurrency` at a time."""
+    client = mongo_client(infra.mongo_url)
+    connection = await aio_pika.connect_robust(infra.amqp_url)
+    try:
+        collection = client["huiyin_bench"]["baseline"]
+        channel = await connection.channel(publisher_confirms=True)
+        exchange = await channel.declare_exchange(
+            "huiyin.bench", aio_pika.ExchangeType.TOPIC, durable=True, auto_delete=True
+        )
+        queue = await channel.declare_queue("huiyin.bench.sink", durable=True)
+        await queue.bind(exchange, "#")
+        body = complaint(0) | {"hospital_id": "hz-001", "status": "received", "timeline": []}
+        semaphore = asyncio.Semaphore(concurrency)
+
+        async def one(n: int) -> None:
+            async with semaphore:
+                document = body | {"_id": str(ObjectId()), "n": n}
+                await collection.insert_one(document)
+                await exchange.publish(
+                    aio_pika.Message(
+                        str(document["_id"]).encode(),
+                        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                    ),
+                    routing_key="complaint.received",
+                    mandatory=True,
+                )
+
+        await one(-1)  # warm up
+        started = time.perf_counter()
+        await asyncio.gather(*(one(n) for n in range(total)))
+        elapsed = time.perf_counter() - started
+        await queue.delete(if_unused=False, if_empty=False)
+        await client.drop_database("huiyin_bench")
+        return total / elapsed
+    finally:
+        await connection.close()
+        await client.close()
+
+
+async def intake_throughput(url: str, keys: dict[str, str], total: int, concurrency: int) -> float:
+    semaphore = asyncio.Semaphore(concurrency)
+    limits = httpx.Limits(max_connections=concurrency)
+    async with httpx.AsyncClient(base_url=url, timeout=30, limits=limits) as http:
+
+        async def one(n: int) -> None:
+            hospital = HOSPITALS[n % len(HOSPITALS)]
+            async with semaphore:
+                response = await http.post(
+                    "/v1/complaints",
+                    json=complaint(n),
+                    headers={"Authorization": f"Bearer {keys[hospital]}"},
+                )
+                response.raise_for_status()
+
+        started = time.perf_counter()
+        await asyncio.gather(*(one(n) for n in range(total)))
+        return total / (time.perf_counter() - started)
+
+
+async def post_to_mail_latency(
+    url: str, keys: dict[str, str], clock: HandlerMailClock, rate: float, seconds: float
+) -> tuple[list[float], int]:
+    posted: dict[str, float] = {}
+    total = int(rate * seconds)
+    async with httpx.AsyncClient(base_url=url, timeout=30) as http:
+
+        async def one(n: int, at: float) -> None:
+            await asyncio.sleep(max(0.0, at - time.monotonic()))
+            hospital = HOSPITALS[n % len(HOSPITALS)]
+            sent = time.monotonic()
+            response = await http.post(
+                "/v1/complaints",
+                json=complaint(100_000 + n),
+                headers={"Authorization": f"Bearer {keys[hospital]}"},
+            )
+            response.raise_for_status()
+            posted[response.json()["case_number"]] = sent
+
+        start = time.monotonic() + 0.5
+        await asyncio.gather(*(one(n, start + n / rate) for n in range(total)))
+    deadline = time.monotonic() + 60
+    # the mail clock fills in from the SMTP thread, so polling is the simple way to wait
+    while time.monotonic() < deadline and not posted.keys() <= clock.arrived.keys():  # noqa: ASYNC110
+        await asyncio.sleep(0.2)
+    latencies = [clock.arrived[c] - t for c, t in posted.items() if c in clock.arrived]
+    return latencies, total - len(latencies)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--requests", type=int, default=2000, help="throughput phase size")
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--rate", type=float, default=50.0, help="arrivals/s, latency phase")
+    parser.add_argument("--seconds", type=float, default=20.0, help="latency phase length")
+    args = parser.parse_args()
+
+    infra = provide_infrastructure() if os.environ.get("HUIYIN_MONGO_URL") else native()
+    clock = HandlerMailClock()
+    smtp = Controller(clock, hostname="127.0.0.1", port=port_or_free(0))
+    smtp.start()
+    keys = {name: f"bench-key-{name}" for name in ("bureau", *HOSPITALS)}
+    spec = ",".join(f"{name}:{hash_key(key)}" for name, key in keys.items())
+    ports = {name: port_or_free(0) for name in ("intake", "routing", "notification", "reporting")}
+    urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
+    logs = Path(".huiyin/logs")
+    logs.mkdir(parents=True, exist_ok=True)
+    env = {
+        **os.environ,
+        "HUIYIN_ENV": "test",
+        "HUIYIN_MONGO_URL": infra.mongo_url,
+        "HUIYIN_AMQP_URL": infra.amqp_url,
+        "HUIYIN_API_KEYS": spec,
+        "HUIYIN_SMTP_PORT": str(smtp.port),
+        "HUIYIN_LOG_LEVEL": "WARNING",
+    }
+    processes: dict[str, subprocess.Popen[bytes]] = {}
+    try:
+        asyncio.run(load_region(REGION_FILE, RoutingSettings(mongo_url=infra.mongo_url)))
+        for name, port in ports.items():
+            processes[name] = start_service(name, env | {"HUIYIN_HTTP_PORT": str(port)})
+        wait_ready(urls, processes)
+        print(f"infrastructure: {infra.kind}; 4 services, broker, database and SMTP on this host")
+
+        floor = asyncio.run(baseline(infra, args.requests, args.concurrency))
+        print(
+            f"baseline  bare insert + confirmed publish: {floor:8.1f} ops/s "
+            f"({args.requests} ops, concurrency {args.concurrency})"
+        )
+        accepted = asyncio.run(
+            intake_throughput(urls["intake"], keys, args.requests, args.concurrency)
+        )
+        print(
+            f"intake    POST /v1/complaints accepted:    {accepted:8.1f} /s "
+            f"= {accepted / floor:.2f} x baseline"
+        )
+        time.sleep(5)  # let the pipeline drain the throughput burst before timing latency
+        latencies, missing = asyncio.run(
+            post_to_mail_latency(urls["intake"], keys, clock, args.rate, args.seconds)
+        )
+        if latencies:
+            print(
+                f"latency   POST -> handler e-mail at {args.rate:.0f}/s for {args.seconds:.0f} s: "
+                f"p50 {statistics.median(latencies) * 1000:.0f} ms, "
+                f"p99 {percentile(latencies, 0.99) * 1000:.0f} ms, "
+                f"max {max(latencies) * 1000:.0f} ms ({len(latencies)} mails, {missing} missing)"
+            )
+        else:
+            print(f"latency   no handler e-mail arrived ({missing} missing)")
+    finally:
+        for process in processes.values():
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGTERM)
+        for process in processes.values():
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(timeout=15)
+        smtp.stop()
+        infra.close()
+
+
+if __name__ == "__main__":
+    main()
