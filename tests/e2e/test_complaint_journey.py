@@ -48,7 +48,9 @@ async def test_complaint_is_routed_mailed_replied_and_counted(
         assert "李娜" not in body_of(handler_mail)  # the handler does not learn who complained
         assert "13800001111" not in body_of(handler_mail)
 
-        receipt_mail = (await mail.wait_for(lambda m: m["To"] == COMPLAINT["complainant"]["email"]))[0]
+        receipt_mail = (
+            await mail.wait_for(lambda m: m["To"] == COMPLAINT["complainant"]["email"])
+        )[0]
         assert receipt["tracking_code"] in body_of(receipt_mail)
 
         complaint = (await intake.get(f"/v1/complaints/{receipt['id']}")).json()
@@ -59,7 +61,10 @@ async def test_complaint_is_routed_mailed_replied_and_counted(
 
         replied = await intake.post(
             f"/v1/complaints/{receipt['id']}/reply",
-            json={"content": "经核实，已对当班护士进行批评教育，并加强夜间巡视。", "replied_by": handler_id},
+            json={
+                "content": "经核实，已对当班护士进行批评教育，并加强夜间巡视。",
+                "replied_by": handler_id,
+            },
         )
         assert replied.status_code == 200, replied.text
         assert replied.json()["status"] == "replied"

@@ -17,7 +17,9 @@ pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 VALID = {"channel": "letter", "content": "药房发错药，药品名称与处方不符。"}
 
 
-async def parked_messages(platform: Platform, service: str, expected: int) -> list[aio_pika.IncomingMessage]:
+async def parked_messages(
+    platform: Platform, service: str, expected: int
+) -> list[aio_pika.IncomingMessage]:
     connection = await aio_pika.connect(platform.infra.amqp_url)
     async with connection:
         channel = await connection.channel()

@@ -37,9 +37,20 @@ async def test_same_key_with_a_different_body_is_a_conflict(intake_only: Platfor
         ({"channel": "pigeon", "content": "x"}, "channel"),
         ({"channel": "phone"}, "content"),
         ({"channel": "phone", "content": "x" * 5001}, "content"),
-        ({"channel": "email", "content": "x", "complainant": {"email": "not-an-address"}}, "complainant.email"),
+        (
+            {"channel": "email", "content": "x", "complainant": {"email": "not-an-address"}},
+            "complainant.email",
+        ),
         ({"channel": "anonymous_letter", "content": "x"}, "anonymous"),
-        ({"channel": "phone", "content": "x", "anonymous": True, "complainant": {"name": "王五"}}, "complainant"),
+        (
+            {
+                "channel": "phone",
+                "content": "x",
+                "anonymous": True,
+                "complainant": {"name": "王五"},
+            },
+            "complainant",
+        ),
         ({"channel": "phone", "content": "x", "surprise": 1}, "surprise"),
     ],
 )
@@ -110,7 +121,9 @@ async def test_reply_before_assignment_is_a_409_naming_allowed_transitions(
 async def test_case_numbers_count_per_hospital_and_month(intake_only: Platform) -> None:
     async with intake_only.client("intake", "hz-001") as intake:
         numbers = [
-            (await intake.post("/v1/complaints", json=BASE | {"received_at": at})).json()["case_number"]
+            (await intake.post("/v1/complaints", json=BASE | {"received_at": at})).json()[
+                "case_number"
+            ]
             for at in ("2026-09-30T15:00:00Z", "2026-09-30T17:00:00Z", "2026-10-02T01:00:00Z")
         ]
     # 2026-09-30 17:00 UTC is already 1 October in China.

@@ -201,4 +201,3 @@ async def drop_everything(infra: Infrastructure, names: Names) -> None:
                     await channel.queue_delete(name)
             await channel.exchange_delete(names.exchange)
             await channel.exchange_delete(parking_exchange_name(names.exchange))
-
