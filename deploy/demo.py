@@ -48,7 +48,7 @@ DEMO_COMPLAINTS = [
                 "name": "李娜",
                 "phone": "13800001111",
                 "email": "lina@patients.example.org",
-                "relation": "child",
+                "relation": "family",
             },
         },
     ),
@@ -72,7 +72,7 @@ DEMO_COMPLAINTS = [
     (
         "hz-002",
         {
-            "channel": "visit",
+            "channel": "in_person",
             "content": "药房发错药，药品与处方不符，差点误服。",
             "complainant": {"name": "赵敏", "email": "zhaomin@patients.example.org"},
         },
