@@ -173,16 +173,21 @@ def subjects(maildir: Path) -> list[str]:
     return [str(make_header(decode_header(m["Subject"] or ""))) for m in mailbox.Maildir(maildir)]
 
 
+def all_handlers_mailed(maildir: Path, receipts: list[dict[str, str]]) -> bool:
+    mailed = " ".join(s for s in subjects(maildir) if "新投诉待处理" in s)
+    return all(receipt["case_number"] in mailed for receipt in receipts)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="./huiyin up", description=__doc__)
     parser.add_argument("--once", action="store_true", help="exit after the demo (smoke test)")
     args = parser.parse_args(argv)
-    for folder in ("logs", "mail"):
-        (STATE / folder).mkdir(parents=True, exist_ok=True)
+    (STATE / "logs").mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
 
     infra = infrastructure()
     maildir = STATE / "mail"
+    mailbox.Maildir(maildir, create=True)
     smtp = Controller(Mailbox(maildir), hostname="127.0.0.1", port=port_or_free(1025))
     smtp.start()
     keys = demo_keys()
@@ -205,10 +210,9 @@ def main(argv: list[str] | None = None) -> int:
         for name, port in ports.items():
             processes[name] = start_service(name, base_env | {"HUIYIN_HTTP_PORT": str(port)})
         wait_ready(urls, processes)
-        before = len(subjects(maildir))
         receipts = post_demo_complaints(urls["intake"], keys)
         deadline = time.monotonic() + 30
-        while len(subjects(maildir)) < before + len(receipts) and time.monotonic() < deadline:
+        while not all_handlers_mailed(maildir, receipts) and time.monotonic() < deadline:
             time.sleep(0.2)
         print_where_to_look(infra, urls, keys, counts, receipts, maildir, started)
         if args.once:
@@ -251,9 +255,11 @@ def print_where_to_look(
     print(f"\n  demo complaints       {len(receipts)} posted:")
     for receipt in receipts:
         print(f"    {receipt['case_number']:<20} tracking {receipt['tracking_code']}")
-    print(f"  e-mails sent          {len(mails)} in {maildir} (maildir), latest:")
-    for subject in mails[-4:]:
-        print(f"    {subject}")
+    handler_mails = sum("新投诉待处理" in s for s in mails)
+    print(
+        f"  e-mails               {len(mails)} in {maildir} (maildir): {handler_mails} to "
+        f"handlers, {len(mails) - handler_mails} to complainants"
+    )
     print("\n  try:")
     print(
         f"    curl -H 'Authorization: Bearer {keys['bureau']}' "
