@@ -32,8 +32,8 @@ import httpx
 from aiosmtpd.controller import Controller
 from bson import ObjectId
 
-from deploy.demo import REGION_FILE, port_or_free, start_service, wait_ready
-from deploy.servers import Infrastructure, native, provide_infrastructure
+from deploy.demo import REGION_FILE, start_service, wait_ready
+from deploy.servers import Infrastructure, free_port, native, provide_infrastructure
 from services.routing.admin import load_region
 from services.routing.settings import RoutingSettings
 from shared.auth import hash_key
@@ -179,11 +179,11 @@ def main() -> None:
 
     infra = provide_infrastructure() if os.environ.get("HUIYIN_MONGO_URL") else native()
     clock = HandlerMailClock()
-    smtp = Controller(clock, hostname="127.0.0.1", port=port_or_free(0))
+    smtp = Controller(clock, hostname="127.0.0.1", port=free_port())
     smtp.start()
     keys = {name: f"bench-key-{name}" for name in ("bureau", *HOSPITALS)}
     spec = ",".join(f"{name}:{hash_key(key)}" for name, key in keys.items())
-    ports = {name: port_or_free(0) for name in ("intake", "routing", "notification", "reporting")}
+    ports = {name: free_port() for name in ("intake", "routing", "notification", "reporting")}
     urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
     logs = Path(".huiyin/logs")
     logs.mkdir(parents=True, exist_ok=True)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import hashlib
 import os
 import shutil
 import signal
@@ -198,7 +199,12 @@ class NativeRabbitMQ:
 
 
 def ferretdb_binary() -> Path:
-    return cache_dir() / "bin" / f"huiyin-ferretdb-{FERRETDB_VERSION}"
+    """Cached per FerretDB version and per content of our wrapper, so an edit rebuilds."""
+    source = REPO / "deploy" / "ferretdb"
+    digest = hashlib.sha256()
+    for name in ("main.go", "go.mod", "go.sum"):
+        digest.update((source / name).read_bytes())
+    return cache_dir() / "bin" / f"huiyin-ferretdb-{FERRETDB_VERSION}-{digest.hexdigest()[:12]}"
 
 
 def build_ferretdb() -> Path:
