@@ -63,7 +63,7 @@ class ServiceMetrics:
             registry=self.registry,
         )
         self.http_seconds = Histogram(
-            "huiyin_http_request_seconds",
+            "huiyin_http_request_duration_seconds",
             "HTTP request latency",
             ["service", "method", "route"],
             registry=self.registry,
