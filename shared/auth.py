@@ -8,6 +8,7 @@ principal is a hospital id and sees only its own complaints.
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -15,6 +16,7 @@ from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 BUREAU = "bureau"
+HEX_DIGEST = re.compile(r"[0-9a-fA-F]{64}")
 
 
 @dataclass(frozen=True)
@@ -41,12 +43,17 @@ class ApiKeyring:
     def __init__(self, spec: str) -> None:
         self._by_hash: dict[str, Principal] = {}
         for pair in filter(None, (part.strip() for part in spec.split(","))):
-            principal, _, digest = pair.partition(":")
-            if not principal or len(digest) != 64:
+            principal, colon, digest = (part.strip() for part in pair.partition(":"))
+            named = repr(principal) if colon else "without a colon"  # never echo a clear key
+            if not principal or not HEX_DIGEST.fullmatch(digest):
+                raise ValueError(f"HUIYIN_API_KEYS entry {named} is not principal:sha256hex")
+            digest = digest.lower()
+            if digest in self._by_hash:
                 raise ValueError(
-                    f"HUIYIN_API_KEYS entry {principal or pair!r} is not principal:sha256hex"
+                    f"HUIYIN_API_KEYS entries {self._by_hash[digest].name!r} and {named} "
+                    "share one key hash; give each principal its own key"
                 )
-            self._by_hash[digest.lower()] = Principal(principal)
+            self._by_hash[digest] = Principal(principal)
 
     @classmethod
     def from_clear_keys(cls, keys: dict[str, str]) -> ApiKeyring:

@@ -64,7 +64,7 @@ class OutboxRelay:
         collection: AsyncCollection,
         publisher: EventPublisher,
         *,
-        sweep_seconds: float = 2.0,
+        sweep_seconds: float = 10.0,
         stale_seconds: float = 5.0,
         batch_size: int = 200,
     ) -> None:
@@ -127,14 +127,16 @@ class OutboxRelay:
             .limit(self._batch_size)
         )
         batch: list[tuple[Any, Envelope]] = []
+        found = 0
         async for document in cursor:
+            found += 1
             entries = [Envelope.from_document(e) for e in (document.get("outbox") or {}).values()]
             batch.extend((document["_id"], e) for e in sorted(entries, key=lambda e: e.occurred_at))
         if batch:
             await self.publish(batch)
-        else:
-            await self._clear_flags(None)
-        return len(batch)
+        if found:
+            await self._clear_flags()
+        return found
 
     async def publish(self, batch: list[tuple[Any, Envelope]]) -> None:
         """Publish concurrently, then clear exactly the entries the broker confirmed."""
@@ -152,14 +154,15 @@ class OutboxRelay:
                 ordered=False,
             )
             self.published += len(confirmed)
-            await self._clear_flags({doc_id for doc_id, _ in confirmed})
         if failures:
             raise RuntimeError(
                 f"{len(failures)} of {len(batch)} events not confirmed"
             ) from failures[0]
 
-    async def _clear_flags(self, document_ids: set[Any] | None) -> None:
-        query: dict[str, Any] = {"outbox_pending": True, "outbox": {}}
-        if document_ids is not None:
-            query["_id"] = {"$in": list(document_ids)}
-        await self._collection.update_many(query, {"$set": {"outbox_pending": False}})
+    async def _clear_flags(self) -> None:
+        """Lower the pending flag of documents whose outbox is empty again. Only the sweep
+        does this, in one statement: the fast path touches documents by `_id` alone, the
+        one kind of query every MongoDB-wire server answers from an index."""
+        await self._collection.update_many(
+            {"outbox_pending": True, "outbox": {}}, {"$set": {"outbox_pending": False}}
+        )

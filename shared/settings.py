@@ -27,7 +27,7 @@ class ServiceSettings(BaseSettings):
     prefetch: int = Field(default=32, ge=1, le=1000)
     delivery_limit: int = Field(default=5, ge=1)
     publish_timeout_seconds: float = Field(default=10.0, gt=0)
-    outbox_sweep_seconds: float = Field(default=2.0, gt=0)
+    outbox_sweep_seconds: float = Field(default=10.0, gt=0)
     outbox_stale_seconds: float = Field(default=5.0, ge=0)
     log_level: str = "INFO"
 

@@ -9,13 +9,21 @@
 // private Unix socket, and the public TCP port is a small wire-protocol relay that
 // lets only one insert/update/delete/findAndModify per collection run at a time.
 // Reads and writes to different collections still run concurrently.
+//
+// With the SQLite backend, FerretDB pushes a filter on `_id` alone down to SQL as
+// `_ferretdb_sjson->'$._id' = ?`, but creates its `_id` index on a different
+// expression (`->"_id"`), so SQLite never uses it and every lookup by `_id` scans
+// the table. An index keeper adds the matching expression index to every collection
+// table, which turns those lookups into index searches.
 package main
 
 import (
 	"context"
+	"database/sql"
 	"encoding/binary"
 	"errors"
 	"flag"
+	"fmt"
 	"io"
 	"log"
 	"net"
@@ -24,8 +32,10 @@ import (
 	"path/filepath"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/FerretDB/FerretDB/ferretdb"
+	_ "modernc.org/sqlite" // the driver FerretDB itself uses
 )
 
 const (
@@ -49,7 +59,8 @@ func (l *collectionLocks) get(ns string) *sync.Mutex {
 
 func main() {
 	listen := flag.String("listen-addr", "127.0.0.1:27017", "TCP address to listen on")
-	dir := flag.String("sqlite-dir", "./data", "directory for SQLite database files")
+	dir := flag.String("sqlite-dir", "./data", "directory for SQLite database files (and the socket)")
+	pgURL := flag.String("postgresql-url", "", "use the PostgreSQL backend at this URL instead of SQLite")
 	flag.Parse()
 
 	if err := os.MkdirAll(*dir, 0o755); err != nil {
@@ -58,11 +69,15 @@ func main() {
 	socket := filepath.Join(*dir, "ferretdb.sock")
 	_ = os.Remove(socket)
 
-	f, err := ferretdb.New(&ferretdb.Config{
+	config := &ferretdb.Config{
 		Listener:  ferretdb.ListenerConfig{Unix: socket},
 		Handler:   "sqlite",
 		SQLiteURL: "file:" + *dir + "/",
-	})
+	}
+	if *pgURL != "" {
+		config.Handler, config.PostgreSQLURL = "postgresql", *pgURL
+	}
+	f, err := ferretdb.New(config)
 	if err != nil {
 		log.Fatalf("configure ferretdb: %v", err)
 	}
@@ -81,6 +96,10 @@ func main() {
 		<-ctx.Done()
 		ln.Close()
 	}()
+
+	if *pgURL == "" {
+		go keepIDIndexes(ctx, *dir)
+	}
 
 	locks := &collectionLocks{}
 	log.Printf("ferretdb listening on %s, data in %s", *listen, *dir)
@@ -261,4 +280,52 @@ func elementValue(kind byte, b []byte) (string, int, bool) {
 		return "", 4 + n + 12, 4+n+12 <= len(b)
 	}
 	return "", 0, false
+}
+
+// keepIDIndexes adds the `_id` expression index FerretDB's queries can use to every
+// collection table of every database file, twice a second.
+func keepIDIndexes(ctx context.Context, dir string) {
+	ticker := time.NewTicker(500 * time.Millisecond)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+		}
+		files, _ := filepath.Glob(filepath.Join(dir, "*.sqlite"))
+		for _, file := range files {
+			indexTables(ctx, file)
+		}
+	}
+}
+
+func indexTables(ctx context.Context, file string) {
+	db, err := sql.Open("sqlite", "file:"+file+"?_pragma=busy_timeout(5000)")
+	if err != nil {
+		return
+	}
+	defer db.Close()
+	// Tables of this file's collections that lack our index (a dropped and recreated
+	// collection gets a new table).
+	rows, err := db.QueryContext(ctx, `SELECT table_name FROM _ferretdb_collections
+		WHERE table_name || '_huiyin_id' NOT IN (SELECT name FROM sqlite_master WHERE type = 'index')`)
+	if err != nil {
+		return // a new database without collections yet
+	}
+	var tables []string
+	for rows.Next() {
+		var table string
+		if rows.Scan(&table) == nil {
+			tables = append(tables, table)
+		}
+	}
+	rows.Close()
+	for _, table := range tables {
+		stmt := fmt.Sprintf(`CREATE INDEX IF NOT EXISTS "%s_huiyin_id" ON "%s" (_ferretdb_sjson->'$._id')`,
+			table, table)
+		if _, err := db.ExecContext(ctx, stmt); err != nil {
+			log.Printf("index %s in %s: %v", table, file, err)
+		}
+	}
 }

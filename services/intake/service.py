@@ -10,7 +10,9 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import uuid4
 
-from services.intake.adapters.complaints import ComplaintRepository, DuplicateIdempotencyKey
+from pymongo.errors import DuplicateKeyError
+
+from services.intake.adapters.complaints import ComplaintRepository
 from services.intake.api.schemas import ComplaintCreate, ReplyCreate
 from services.intake.domain import idempotency
 from services.intake.domain.complaint import TRANSITIONS, Action, ComplaintStatus, next_status
@@ -63,13 +65,15 @@ async def register_complaint(
     body = request.model_dump(mode="json", exclude_none=True) | {"hospital_id": hospital_id}
     body_fingerprint = idempotency.fingerprint(body)
     if idempotency_key is not None:
-        existing = await repository.by_idempotency_key(hospital_id, idempotency_key)
+        complaint_id = idempotency.complaint_id_for(hospital_id, idempotency_key)
+        existing = await repository.get(complaint_id)
         if existing is not None:
             return _replay(existing, body_fingerprint), True
+    else:
+        complaint_id = str(uuid4())
 
     now = datetime.now(UTC)
     received_at = (request.received_at or now).astimezone(UTC)
-    complaint_id = str(uuid4())
     sequence = await repository.next_sequence(hospital_id, received_at)
     document: dict[str, Any] = {
         "_id": complaint_id,
@@ -114,11 +118,11 @@ async def register_complaint(
     document.update(new_outbox([event], now=now))
     try:
         await repository.insert(document)
-    except DuplicateIdempotencyKey:
-        # Two identical requests raced; the first one won.
-        existing = await repository.by_idempotency_key(hospital_id, document["idempotency_key"])
-        assert existing is not None
-        return _replay(existing, body_fingerprint), True
+    except DuplicateKeyError:
+        existing = await repository.get(complaint_id) if idempotency_key else None
+        if existing is None:
+            raise
+        return _replay(existing, body_fingerprint), True  # two identical requests raced
     relay.notify(complaint_id, [event])
     return document, False
 

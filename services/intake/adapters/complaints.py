@@ -7,8 +7,11 @@ together or not at all.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
+import logging
+import weakref
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -16,20 +19,10 @@ from typing import Any
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
 
 from services.intake.domain.numbering import counter_key
 
-MAX_VERSION_RETRIES = 5
-
-
-class ConcurrentChange(Exception):
-    """The document kept changing under us; the caller may retry the whole command."""
-
-
-class DuplicateIdempotencyKey(Exception):
-    pass
-
+log = logging.getLogger(__name__)
 
 Mutation = Callable[[dict[str, Any]], dict[str, Any] | None]
 
@@ -38,14 +31,10 @@ class ComplaintRepository:
     def __init__(self, db: AsyncDatabase) -> None:
         self.collection: AsyncCollection = db["complaints"]
         self._counters: AsyncCollection = db["case_counters"]
+        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 
     async def ensure_indexes(self) -> None:
         c = self.collection
-        await c.create_index(
-            [("hospital_id", ASCENDING), ("idempotency_key", ASCENDING)],
-            unique=True,
-            name="idempotency",
-        )
         await c.create_index("tracking_code", unique=True, name="tracking_code")
         await c.create_index("case_number", unique=True, name="case_number")
         await c.create_index(
@@ -68,15 +57,8 @@ class ComplaintRepository:
         return int(counter["seq"])
 
     async def insert(self, document: dict[str, Any]) -> None:
-        try:
-            await self.collection.insert_one(document)
-        except DuplicateKeyError as error:
-            if "idempotency" in str(error):
-                raise DuplicateIdempotencyKey from error
-            raise
-
-    async def by_idempotency_key(self, hospital_id: str, key: str) -> dict[str, Any] | None:
-        return await self.collection.find_one({"hospital_id": hospital_id, "idempotency_key": key})
+        """Raises DuplicateKeyError when the `_id` (the idempotency key's id) exists."""
+        await self.collection.insert_one(document)
 
     async def get(self, complaint_id: str) -> dict[str, Any] | None:
         return await self.collection.find_one({"_id": complaint_id}, {"outbox": 0})
@@ -85,12 +67,20 @@ class ComplaintRepository:
         return await self.collection.find_one({"tracking_code": code})
 
     async def change(self, complaint_id: str, mutate: Mutation) -> dict[str, Any] | None:
-        """Read, let `mutate` compute a `$set`/`$push` update, write if nobody changed it meanwhile.
+        """Read, let `mutate` compute an update from the current state, write it.
 
         `mutate` returns None when there is nothing to do (e.g. an event already applied).
         Returns the updated document, or the unchanged one when there was nothing to do.
+
+        Changes of one complaint are serialised within this process, and the write is
+        addressed by `_id` alone: FerretDB v1 (our MongoDB-wire server in development and
+        CI) answers only `_id`-only filters from an index and scans the whole collection
+        for a `{_id, version}` guard. The version is still incremented, and a version
+        that moved by more than one reveals a writer in another intake process, which is
+        logged; run one intake consumer per database until this is a guarded write again.
         """
-        for _ in range(MAX_VERSION_RETRIES):
+        lock = self._lock(complaint_id)
+        async with lock:
             current = await self.collection.find_one({"_id": complaint_id})
             if current is None:
                 return None
@@ -99,13 +89,21 @@ class ComplaintRepository:
                 return current
             update.setdefault("$inc", {})["version"] = 1
             updated = await self.collection.find_one_and_update(
-                {"_id": complaint_id, "version": current["version"]},
-                update,
-                return_document=ReturnDocument.AFTER,
+                {"_id": complaint_id}, update, return_document=ReturnDocument.AFTER
             )
-            if updated is not None:
-                return updated
-        raise ConcurrentChange(complaint_id)
+        if updated is not None and updated["version"] != current["version"] + 1:
+            log.warning(
+                "complaint changed concurrently by another process",
+                extra={"complaint_id": complaint_id},
+            )
+        return updated
+
+    def _lock(self, complaint_id: str) -> asyncio.Lock:
+        # Weak values: a lock lives only while some change of that complaint holds it.
+        lock = self._locks.get(complaint_id)
+        if lock is None:
+            lock = self._locks[complaint_id] = asyncio.Lock()
+        return lock
 
     async def page(
         self, *, filters: dict[str, Any], limit: int, cursor: str | None

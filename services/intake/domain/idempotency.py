@@ -10,6 +10,7 @@ import hashlib
 import json
 from enum import StrEnum
 from typing import Any
+from uuid import UUID, uuid5
 
 
 class Replay(StrEnum):
@@ -31,6 +32,16 @@ def judge(existing_fingerprint: str | None, incoming_fingerprint: str) -> Replay
     if existing_fingerprint == incoming_fingerprint:
         return Replay.SAME
     return Replay.CONFLICT
+
+
+# Fixed forever: changing it would give old keys new complaint ids.
+COMPLAINT_ID_NAMESPACE = UUID("6f1c2a4e-8d0b-4f7a-9e35-3c2b1d0a9e77")
+
+
+def complaint_id_for(hospital_id: str, key: str) -> str:
+    """A keyed request always maps to the same complaint id, so a replay is found by `_id`
+    (the one lookup every MongoDB-wire server indexes) and a race ends in a duplicate `_id`."""
+    return str(uuid5(COMPLAINT_ID_NAMESPACE, f"{hospital_id}\n{key}"))
 
 
 def automatic_key(complaint_id: str) -> str:

@@ -22,7 +22,7 @@ def ledger_month(received_at: datetime) -> str:
 
 
 def counter_key(hospital_id: str, received_at: datetime) -> str:
-    return f"{hospital_id}:{ledger_month(received_at)}"
+    return f"{hospital_id.upper()}:{ledger_month(received_at)}"  # as in the case number
 
 
 def case_number(hospital_id: str, received_at: datetime, sequence: int) -> str:

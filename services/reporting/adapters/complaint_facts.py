@@ -53,13 +53,16 @@ class ComplaintFacts:
             update["$max"] = {"status_rank": STATUS_RANK[status]}
         else:
             update["$setOnInsert"] = {"status_rank": 0}
-        try:
-            result = await self.collection.update_one(
-                {"_id": complaint_id, "applied": {"$ne": event_id}}, update, upsert=True
-            )
-        except DuplicateKeyError:
+        # Read, then write by `_id` alone: every field is $set or $max, so applying an event
+        # twice changes nothing but the `applied` list, and lookups by `_id` stay indexed.
+        current = await self.collection.find_one({"_id": complaint_id}, {"applied": 1})
+        if current is not None and event_id in current.get("applied", []):
             return False
-        return result.modified_count == 1 or result.upserted_id is not None
+        try:
+            await self.collection.update_one({"_id": complaint_id}, update, upsert=True)
+        except DuplicateKeyError:  # two first events of one complaint raced; retry as update
+            await self.collection.update_one({"_id": complaint_id}, update)
+        return True
 
     async def counts(
         self, *, start: datetime, end: datetime, hospital_id: str | None

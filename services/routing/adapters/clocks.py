@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pymongo import ASCENDING
+from pymongo import ASCENDING, ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
@@ -20,21 +20,22 @@ STOPPED = "stopped"
 
 
 class ClockStore:
+    """Clocks, plus a small load document per department (`_id` hospital:department,
+    `open.<handler_id>` counts) so that choosing the least-loaded handler is one lookup by
+    `_id` instead of a count over every open clock."""
+
     def __init__(self, db: AsyncDatabase) -> None:
         self.collection: AsyncCollection = db["sla_clocks"]
+        self.load: AsyncCollection = db["department_load"]
 
     async def ensure_indexes(self) -> None:
         c = self.collection
         await c.create_index(
             [("status", ASCENDING), ("overdue", ASCENDING), ("due_at", ASCENDING)], name="scan"
         )
-        await c.create_index(
-            [("hospital_id", ASCENDING), ("department", ASCENDING), ("status", ASCENDING)],
-            name="department_load",
-        )
 
     async def exists(self, complaint_id: str) -> bool:
-        return await self.collection.count_documents({"_id": complaint_id}, limit=1) > 0
+        return await self.collection.find_one({"_id": complaint_id}, {"_id": 1}) is not None
 
     async def start(self, document: dict[str, Any]) -> bool:
         """Insert a new clock; False if this complaint already has one (a redelivery)."""
@@ -42,19 +43,35 @@ class ClockStore:
             await self.collection.insert_one(document)
         except DuplicateKeyError:
             return False
+        await self._count(document, +1)
         return True
 
     async def stop(self, complaint_id: str, *, at: datetime) -> bool:
-        result = await self.collection.update_one(
-            {"_id": complaint_id, "status": OPEN}, {"$set": {"status": STOPPED, "stopped_at": at}}
+        """Stop an open clock; False if it was already stopped (a redelivered reply)."""
+        current = await self.collection.find_one({"_id": complaint_id}, {"status": 1})
+        if current is None or current["status"] != OPEN:
+            return False
+        before = await self.collection.find_one_and_update(
+            {"_id": complaint_id},
+            {"$set": {"status": STOPPED, "stopped_at": at}},
+            projection={"status": 1, "hospital_id": 1, "department": 1, "handler_id": 1},
+            return_document=ReturnDocument.BEFORE,
         )
-        return result.modified_count == 1
+        if before is None or before["status"] != OPEN:
+            return False
+        await self._count(before, -1)
+        return True
+
+    async def _count(self, clock: dict[str, Any], delta: int) -> None:
+        # A crash between the clock write and this one leaves the load off by one: it only
+        # steers the choice of handler, and the SLA scan reads the clocks themselves.
+        if clock.get("handler_id"):
+            await self.load.update_one(
+                {"_id": f"{clock['hospital_id']}:{clock['department']}"},
+                {"$inc": {f"open.{clock['handler_id']}": delta}},
+                upsert=True,
+            )
 
     async def open_cases_by_handler(self, hospital_id: str, department: str) -> dict[str, int]:
-        rows = await self.collection.aggregate(
-            [
-                {"$match": {"hospital_id": hospital_id, "department": department, "status": OPEN}},
-                {"$group": {"_id": "$handler_id", "n": {"$sum": 1}}},
-            ]
-        )
-        return {row["_id"]: row["n"] async for row in rows if row["_id"]}
+        document = await self.load.find_one({"_id": f"{hospital_id}:{department}"})
+        return {k: n for k, n in (document or {}).get("open", {}).items() if n > 0}

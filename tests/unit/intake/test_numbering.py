@@ -19,8 +19,8 @@ def test_case_number_uses_the_china_month() -> None:
     # 17:00 UTC on 31 January is 01:00 on 1 February in Beijing.
     at = datetime(2026, 1, 31, 17, 0, tzinfo=UTC)
     assert case_number("hz-001", at, 7) == "HZ-001-202602-00007"
-    assert counter_key("hz-001", at) == "hz-001:202602"
-    assert counter_key("hz-001", datetime(2026, 1, 31, 15, 0, tzinfo=UTC)) == "hz-001:202601"
+    assert counter_key("hz-001", at) == "HZ-001:202602"
+    assert counter_key("hz-001", datetime(2026, 1, 31, 15, 0, tzinfo=UTC)) == "HZ-001:202601"
 
 
 def test_case_number_rejects_bad_input() -> None:

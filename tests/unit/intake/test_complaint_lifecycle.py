@@ -1,0 +1,205 @@
+"""The complaint lifecycle as a table: every pair of status and action, walks through it,
+the vocabulary's codes and Chinese labels, and who may be contacted."""
+
+from __future__ import annotations
+
+import itertools
+import re
+from enum import StrEnum
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from services.intake.domain.complaint import (
+    CHANNEL_LABELS,
+    KIND_LABELS,
+    RELATION_LABELS,
+    STATUS_LABELS,
+    TRANSITIONS,
+    Action,
+    Channel,
+    ComplaintStatus,
+    IllegalTransition,
+    Kind,
+    PatientRelation,
+    is_contactable,
+    next_status,
+)
+
+S, A = ComplaintStatus, Action
+
+# The lifecycle written out independently of the module's table.
+EXPECTED: dict[tuple[ComplaintStatus, Action], ComplaintStatus] = {
+    (S.RECEIVED, A.ASSIGN): S.ASSIGNED,
+    (S.ASSIGNED, A.ASSIGN): S.ASSIGNED,  # reassignment keeps the case assigned
+    (S.ASSIGNED, A.REPLY): S.REPLIED,
+}
+ALL_PAIRS = list(itertools.product(S, A))
+ILLEGAL = [pair for pair in ALL_PAIRS if pair not in EXPECTED]
+EXPECTED_ALLOWED: dict[ComplaintStatus, set[Action]] = {
+    status: {action for (s, action) in EXPECTED if s is status} for status in S
+}
+
+
+def _has_han(text: str) -> bool:
+    return any("\u4e00" <= ch <= "\u9fff" for ch in text)
+
+
+# --- transitions --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("status", "action"), list(EXPECTED), ids=lambda v: str(v))
+def test_legal_transition(status: ComplaintStatus, action: Action) -> None:
+    assert next_status(status, action) is EXPECTED[status, action]
+
+
+@pytest.mark.parametrize(("status", "action"), ILLEGAL, ids=lambda v: str(v))
+def test_illegal_transition_is_refused_with_an_explanation(
+    status: ComplaintStatus, action: Action
+) -> None:
+    with pytest.raises(IllegalTransition) as raised:
+        next_status(status, action)
+    error = raised.value
+    assert error.status is status and error.action is action
+    assert error.allowed == sorted(EXPECTED_ALLOWED[status])
+    message = str(error)
+    assert str(action) in message and str(status) in message
+    assert STATUS_LABELS[status] in message
+    assert ("none" in message) == (not EXPECTED_ALLOWED[status])
+
+
+def test_the_module_table_is_exactly_the_expected_lifecycle() -> None:
+    table = {
+        (status, action): target
+        for status, row in TRANSITIONS.items()
+        for action, target in row.items()
+    }
+    assert table == EXPECTED
+    assert set(TRANSITIONS) == set(S)
+
+
+def test_every_pair_is_covered_exactly_once() -> None:
+    assert len(EXPECTED) + len(ILLEGAL) == len(S) * len(A)
+
+
+def test_replied_is_terminal_and_every_status_is_reachable() -> None:
+    assert TRANSITIONS[S.REPLIED] == {}
+    reachable, frontier = {S.RECEIVED}, [S.RECEIVED]
+    while frontier:
+        for target in TRANSITIONS[frontier.pop()].values():
+            if target not in reachable:
+                reachable.add(target)
+                frontier.append(target)
+    assert reachable == set(S)
+
+
+def test_an_illegal_transition_is_its_own_exception_not_a_key_error() -> None:
+    # Callers map it to 409; a bare KeyError from the table must never leak out.
+    with pytest.raises(IllegalTransition) as raised:
+        next_status(S.RECEIVED, A.REPLY)
+    assert not isinstance(raised.value, KeyError)
+    assert raised.value.__suppress_context__
+
+
+def test_string_codes_from_storage_work_as_inputs() -> None:
+    # Documents store the codes as plain strings; the enums must accept them.
+    assert next_status(ComplaintStatus("assigned"), Action("reply")) is S.REPLIED
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.sampled_from(list(A)), max_size=12))
+def test_any_walk_follows_the_table_and_a_reply_is_final(actions: list[Action]) -> None:
+    status, replied = S.RECEIVED, False
+    for action in actions:
+        if replied:
+            with pytest.raises(IllegalTransition):
+                next_status(status, action)
+            continue
+        try:
+            status = next_status(status, action)
+        except IllegalTransition:
+            assert (status, action) not in EXPECTED
+            continue
+        assert (status is S.REPLIED) == (action is A.REPLY)
+        replied = status is S.REPLIED
+    assert status in S
+
+
+# --- vocabulary ---------------------------------------------------------------------------
+
+VOCABULARIES: list[tuple[type[StrEnum], dict]] = [  # type: ignore[type-arg]
+    (Channel, CHANNEL_LABELS),
+    (Kind, KIND_LABELS),
+    (PatientRelation, RELATION_LABELS),
+    (ComplaintStatus, STATUS_LABELS),
+]
+
+
+@pytest.mark.parametrize(("enum", "labels"), VOCABULARIES, ids=lambda v: getattr(v, "__name__", ""))
+def test_every_code_has_its_own_chinese_label(enum: type[StrEnum], labels: dict) -> None:  # type: ignore[type-arg]
+    assert set(labels) == set(enum)
+    for code, label in labels.items():
+        assert label.strip() == label and label, code
+        assert _has_han(label), f"{code}: {label!r} has no Chinese"
+    assert len(set(labels.values())) == len(labels), "two codes share a label"
+
+
+@pytest.mark.parametrize(("enum", "labels"), VOCABULARIES, ids=lambda v: getattr(v, "__name__", ""))
+def test_codes_are_stable_ascii_snake_case(enum: type[StrEnum], labels: dict) -> None:  # type: ignore[type-arg]
+    for member in enum:
+        assert re.fullmatch(r"[a-z][a-z_]*", member.value), member
+        assert member.value == member.name.lower()
+
+
+@pytest.mark.parametrize(
+    ("code", "label"),
+    [
+        (Channel.IN_PERSON, "面谈"),
+        (Channel.PHONE, "电话"),
+        (Channel.LETTER, "来信"),
+        (Channel.ANONYMOUS_LETTER, "匿名信"),
+        (Channel.SUGGESTION_BOX, "意见箱"),
+        (Channel.WEB, "院长信箱"),
+        (Channel.TRANSFERRED, "12345"),
+        (Kind.COMPLAINT, "投诉"),
+        (Kind.REPORT, "举报"),
+        (Kind.SUGGESTION, "建议"),
+        (Kind.CONSULTATION, "咨询"),
+        (S.RECEIVED, "登记"),
+        (S.ASSIGNED, "分派"),
+        (S.REPLIED, "答复"),
+    ],
+)
+def test_labels_use_the_words_of_the_regulations(code: StrEnum, label: str) -> None:
+    labels = {**CHANNEL_LABELS, **KIND_LABELS, **STATUS_LABELS}
+    assert label in labels[code]  # type: ignore[index]
+
+
+def test_every_intake_channel_of_the_domain_exists() -> None:
+    # DOMAIN.md lists ten channels (seeds 000-003).
+    assert len(Channel) == 10
+    assert {"email", "sms_wechat", "satisfaction_card"} <= {c.value for c in Channel}
+
+
+# --- contactability -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("anonymous", [False, True])
+@pytest.mark.parametrize("email", [None, "", "lina@patients.example.org"])
+@pytest.mark.parametrize("phone", [None, "", "13800001111"])
+def test_contactable_only_when_named_and_reachable(
+    anonymous: bool, email: str | None, phone: str | None
+) -> None:
+    expected = not anonymous and bool(email or phone)
+    assert is_contactable(anonymous=anonymous, email=email, phone=phone) is expected
+
+
+def test_an_anonymous_complainant_is_never_contacted_whatever_they_left() -> None:
+    # 匿名投诉: the record must show that the complainant cannot be contacted.
+    assert is_contactable(anonymous=True, email="a@b.org", phone="13800001111") is False
+
+
+def test_contactability_is_keyword_only() -> None:
+    with pytest.raises(TypeError):
+        is_contactable(False, "a@b.org", None)  # type: ignore[misc]

@@ -1,0 +1,211 @@
+"""The Chinese templates: what the handler and the complainant are told, in China time,
+and what each must never learn (DOMAIN.md: the complainant's identity is confidential;
+anonymous wishes are respected)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from services.intake.domain.numbering import TRACKING_ALPHABET
+from services.notification.domain.messages import (
+    Message,
+    RecipientRole,
+    assignment_for_handler,
+    mask_address,
+    receipt_for_complainant,
+    reply_for_complainant,
+)
+from shared.contracts import ComplaintAssigned, ComplaintReplied, Person
+
+COMPLAINANT_EMAIL = "zhang.wei.1987@patients.example.org"
+HANDLER = Person(staff_id="hz-001-nursing-3", name="孙护士长", email="nursing.3@hz1.example.org")
+TRACKING_URL = "https://huiyin.example.org/v1/track/"
+
+ASSIGNED = ComplaintAssigned(
+    case_number="HZ-001-202602-00042",
+    tracking_code="QRST-UVWX-YZ23",
+    category="nursing",
+    category_label="护理",
+    department="nursing",
+    department_label="护理部",
+    handler=HANDLER,
+    # 17:00Z on 31 January is 01:00 on 1 February in China.
+    received_at=datetime(2026, 1, 31, 17, 0, tzinfo=UTC),
+    due_at=datetime(2026, 2, 6, 15, 59, 59, tzinfo=UTC),
+    summary="夜班护士输液操作不规范",
+    complainant_email=COMPLAINANT_EMAIL,
+)
+REPLIED = ComplaintReplied(
+    case_number=ASSIGNED.case_number,
+    tracking_code=ASSIGNED.tracking_code,
+    received_at=ASSIGNED.received_at,
+    replied_at=datetime(2026, 2, 3, 2, 0, tzinfo=UTC),
+    replied_by="hz-001-nursing-3",
+    reply="经调查核实，已对相关护士进行培训，感谢您的监督。",
+    response_seconds=205200,
+    complainant_email=COMPLAINANT_EMAIL,
+)
+
+LOWER = "abcdefghijklmnopqrstuvwxyz"
+emails = st.builds(
+    lambda first, rest, domain: f"{first}{rest}@{domain}.example.org",
+    st.sampled_from(LOWER),
+    st.text(LOWER + "0123456789._", min_size=3, max_size=14),
+    st.text(LOWER, min_size=3, max_size=10),
+)
+
+
+def _text(message: Message) -> str:
+    return f"{message.to}\n{message.subject}\n{message.body}"
+
+
+# --- the handler's assignment -------------------------------------------------------------
+
+
+def test_the_handler_is_told_the_case_in_china_time() -> None:
+    message = assignment_for_handler(ASSIGNED)
+    assert message is not None
+    assert message.role is RecipientRole.HANDLER
+    assert message.to == "nursing.3@hz1.example.org"
+    assert message.subject.startswith("【回音】") and ASSIGNED.case_number in message.subject
+    body = message.body
+    assert body.startswith("孙护士长：")
+    for fact in (ASSIGNED.case_number, "护理部", "护理", ASSIGNED.summary):
+        assert fact in body
+    assert "登记时间：2026年02月01日 01:00" in body  # not 31 January
+    assert "答复期限：2026年02月06日 23:59" in body
+    assert "保密" in body  # the confidentiality reminder
+
+
+def test_the_handler_never_learns_who_complained() -> None:
+    message = assignment_for_handler(ASSIGNED)
+    assert message is not None
+    text = _text(message)
+    assert COMPLAINANT_EMAIL not in text
+    assert "zhang.wei" not in text and "patients.example.org" not in text
+    # The tracking code is the complainant's credential for the case, not the staff's.
+    assert ASSIGNED.tracking_code not in text
+
+
+@settings(max_examples=30, deadline=None)
+@given(emails)
+def test_no_complainant_address_ever_reaches_the_handler(email: str) -> None:
+    message = assignment_for_handler(ASSIGNED.model_copy(update={"complainant_email": email}))
+    assert message is not None
+    local = email.partition("@")[0]
+    assert email not in _text(message) and local not in message.body
+    assert message.to == HANDLER.email
+
+
+def test_the_handler_mail_is_the_same_whether_or_not_the_complainant_is_anonymous() -> None:
+    named = assignment_for_handler(ASSIGNED)
+    anonymous = assignment_for_handler(ASSIGNED.model_copy(update={"complainant_email": None}))
+    assert named == anonymous
+
+
+@pytest.mark.parametrize(
+    "handler",
+    [None, Person(staff_id="hz-001-nursing-9", name="无邮箱")],
+    ids=["unassigned", "no-address"],
+)
+def test_no_handler_address_means_no_handler_mail(handler: Person | None) -> None:
+    assert assignment_for_handler(ASSIGNED.model_copy(update={"handler": handler})) is None
+
+
+# --- the complainant's receipt ------------------------------------------------------------
+
+
+def test_the_receipt_carries_the_tracking_code_and_its_link() -> None:
+    message = receipt_for_complainant(ASSIGNED, tracking_url=TRACKING_URL)
+    assert message is not None
+    assert message.role is RecipientRole.COMPLAINANT
+    assert message.to == COMPLAINANT_EMAIL
+    assert ASSIGNED.case_number in message.subject
+    assert f"查询码：{ASSIGNED.tracking_code}" in message.body
+    assert f"{TRACKING_URL}{ASSIGNED.tracking_code}" in message.body
+    assert "2026年02月01日 01:00" in message.body  # registered, in China time
+    assert "2026年02月06日 23:59" in message.body  # promised reply
+
+
+def test_the_receipt_names_no_staff_member() -> None:
+    message = receipt_for_complainant(ASSIGNED, tracking_url=TRACKING_URL)
+    assert message is not None
+    text = _text(message)
+    assert HANDLER.name not in text and HANDLER.staff_id not in text
+    assert str(HANDLER.email) not in text and "hz1.example.org" not in text
+
+
+def test_an_anonymous_complainant_gets_no_receipt() -> None:
+    anonymous = ASSIGNED.model_copy(update={"complainant_email": None})
+    assert receipt_for_complainant(anonymous, tracking_url=TRACKING_URL) is None
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.sampled_from(TRACKING_ALPHABET), min_size=12, max_size=12).map("".join))
+def test_every_receipt_carries_its_own_tracking_code(raw: str) -> None:
+    code = f"{raw[:4]}-{raw[4:8]}-{raw[8:]}"
+    message = receipt_for_complainant(
+        ASSIGNED.model_copy(update={"tracking_code": code}), tracking_url=TRACKING_URL
+    )
+    assert message is not None and message.body.count(code) == 2
+
+
+# --- the reply ----------------------------------------------------------------------------
+
+
+def test_the_reply_carries_the_answer_and_how_to_dispute_it() -> None:
+    message = reply_for_complainant(REPLIED)
+    assert message is not None
+    assert message.role is RecipientRole.COMPLAINANT and message.to == COMPLAINANT_EMAIL
+    assert REPLIED.case_number in message.subject
+    assert REPLIED.reply in message.body
+    assert REPLIED.tracking_code in message.body and "复核" in message.body
+    assert REPLIED.replied_by not in _text(message)
+
+
+def test_an_anonymous_complainant_gets_no_reply_mail() -> None:
+    assert reply_for_complainant(REPLIED.model_copy(update={"complainant_email": None})) is None
+
+
+def test_every_template_is_chinese() -> None:
+    messages = [
+        assignment_for_handler(ASSIGNED),
+        receipt_for_complainant(ASSIGNED, tracking_url=TRACKING_URL),
+        reply_for_complainant(REPLIED),
+    ]
+    for message in messages:
+        assert message is not None
+        assert any("\u4e00" <= ch <= "\u9fff" for ch in message.subject)
+        assert message.body.endswith("\n")
+
+
+# --- masking addresses for delivery logs --------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("address", "masked"),
+    [
+        ("lina@patients.example.org", "l***@patients.example.org"),
+        ("z@example.org", "z***@example.org"),
+        ("李娜@例子.中国", "李***@例子.中国"),
+        ("@example.org", "***@example.org"),
+        ("broken", "***"),
+        ("", "***"),
+        ("trailing@", "***"),
+    ],
+)
+def test_mask_address(address: str, masked: str) -> None:
+    assert mask_address(address) == masked
+
+
+@settings(max_examples=30, deadline=None)
+@given(emails)
+def test_a_masked_address_keeps_the_domain_and_one_letter(address: str) -> None:
+    local, _, domain = address.partition("@")
+    masked = mask_address(address)
+    assert masked == f"{local[0]}***@{domain}"
+    assert local[1:] not in masked.partition("@")[0]
