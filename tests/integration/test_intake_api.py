@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+
+import httpx
 import pytest
 
 from tests.support.platform import Platform
@@ -19,6 +22,30 @@ async def test_same_idempotency_key_and_body_make_one_case(intake_only: Platform
         assert second.headers["Idempotent-Replayed"] == "true"
         page = (await intake.get("/v1/complaints")).json()
         assert len(page["items"]) == 1
+
+
+async def test_a_burst_of_retries_and_new_complaints_loses_and_duplicates_nothing(
+    intake_only: Platform,
+) -> None:
+    """A hospital syncing its backlog: many complaints at once, each retried concurrently."""
+    async with intake_only.client("intake", "hz-003") as intake:
+
+        async def post(n: int) -> httpx.Response:
+            body = BASE | {"content": f"第{n}件：挂号排队太久。"}
+            return await intake.post(
+                "/v1/complaints", json=body, headers={"Idempotency-Key": f"sync-{n}"}
+            )
+
+        responses = await asyncio.gather(*(post(n % 30) for n in range(90)))
+        assert {r.status_code for r in responses} == {201}, [r.text for r in responses][:3]
+        by_key: dict[str, set[str]] = {}
+        for n, response in enumerate(responses):
+            by_key.setdefault(f"sync-{n % 30}", set()).add(response.json()["case_number"])
+        assert all(len(numbers) == 1 for numbers in by_key.values())  # a retry is the same case
+        numbers = {next(iter(v)) for v in by_key.values()}
+        assert len(numbers) == 30  # and no two complaints share a case number
+        page = (await intake.get("/v1/complaints", params={"limit": 100})).json()
+        assert len(page["items"]) == 30
 
 
 async def test_same_key_with_a_different_body_is_a_conflict(intake_only: Platform) -> None:
