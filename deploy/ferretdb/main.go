@@ -60,6 +60,8 @@ func (l *collectionLocks) get(ns string) *sync.Mutex {
 func main() {
 	listen := flag.String("listen-addr", "127.0.0.1:27017", "TCP address to listen on")
 	dir := flag.String("sqlite-dir", "./data", "directory for SQLite database files (and the socket)")
+	sync := flag.String("sqlite-synchronous", "normal",
+		"SQLite synchronous mode: normal (WAL, like MongoDB's 100 ms journal commit) or full")
 	pgURL := flag.String("postgresql-url", "", "use the PostgreSQL backend at this URL instead of SQLite")
 	flag.Parse()
 
@@ -72,7 +74,7 @@ func main() {
 	config := &ferretdb.Config{
 		Listener:  ferretdb.ListenerConfig{Unix: socket},
 		Handler:   "sqlite",
-		SQLiteURL: "file:" + *dir + "/",
+		SQLiteURL: "file:" + *dir + "/?_pragma=synchronous(" + *sync + ")",
 	}
 	if *pgURL != "" {
 		config.Handler, config.PostgreSQLURL = "postgresql", *pgURL

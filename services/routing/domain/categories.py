@@ -10,7 +10,7 @@ Ties go to the category with more matched keywords, then to the order of `Catego
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -82,6 +82,8 @@ DEFAULT_KEYWORDS: dict[Category, tuple[str, ...]] = {
         "医疗事故",
         "医疗质量",
         "医疗纠纷",
+        "医疗安全",
+        "医疗差错",
         "手术",
         "治疗",
         "诊断",
@@ -89,14 +91,17 @@ DEFAULT_KEYWORDS: dict[Category, tuple[str, ...]] = {
         "延误",
         "并发症",
         "后遗症",
-        "医疗差错",
         "检查结果",
         "病历",
         "会诊",
+        "抢救",
+        "过度医疗",
+        "治疗效果",
     ),
     Category.NURSING: (
         "护士",
         "护理",
+        "护士长",
         "输液",
         "打针",
         "扎针",
@@ -105,44 +110,61 @@ DEFAULT_KEYWORDS: dict[Category, tuple[str, ...]] = {
         "陪护",
         "护工",
         "留置针",
+        "褥疮",
+        "翻身",
+        "巡视",
+        "巡房",
     ),
     Category.FEES: (
         "收费",
         "多收",
         "乱收费",
         "重复收费",
+        "多收费",
         "费用",
         "价格",
         "物价",
         "退费",
+        "退款",
         "发票",
         "药费",
         "检查费",
         "住院费",
+        "床位费",
         "结算",
+        "缴费",
+        "收费标准",
+        "费用清单",
     ),
     Category.CONDUCT: (
         "态度",
         "服务态度",
         "态度恶劣",
         "态度差",
+        "态度冷漠",
         "红包",
+        "收红包",
         "回扣",
         "吃拿卡要",
+        "索要",
         "医德",
         "医德医风",
         "行风",
         "辱骂",
+        "骂人",
         "推诿",
         "不耐烦",
         "护士态度",
         "医生态度",
+        "冷漠",
+        "刁难",
     ),
     Category.LOGISTICS: (
         "环境",
         "卫生间",
         "厕所",
         "停车",
+        "停车场",
         "电梯",
         "食堂",
         "饭菜",
@@ -150,23 +172,92 @@ DEFAULT_KEYWORDS: dict[Category, tuple[str, ...]] = {
         "噪音",
         "脏",
         "开水",
+        "热水",
         "被褥",
+        "床单",
+        "保洁",
+        "垃圾",
+        "漏水",
+        "陪护床",
     ),
-    Category.MEDICAL_INSURANCE: ("医保", "报销", "医疗保险", "异地就医", "医保卡", "新农合"),
-    Category.DRUGS: ("药品", "发错药", "药房", "处方", "配药", "缺药", "过期药", "取药"),
-    Category.INFECTION_CONTROL: ("感染", "院感", "消毒", "交叉感染", "伤口感染", "无菌"),
-    Category.EQUIPMENT: ("设备", "器械", "仪器", "设备故障", "机器坏"),
-    Category.SECURITY: ("安全", "保安", "被盗", "丢失", "偷", "打架", "医闹", "伤医"),
+    Category.MEDICAL_INSURANCE: (
+        "医保",
+        "报销",
+        "医疗保险",
+        "异地就医",
+        "医保卡",
+        "新农合",
+        "社保卡",
+        "医保目录",
+        "统筹",
+        "门诊统筹",
+    ),
+    Category.DRUGS: (
+        "药品",
+        "发错药",
+        "药房",
+        "处方",
+        "配药",
+        "缺药",
+        "过期药",
+        "取药",
+        "药物",
+        "药剂",
+        "不良反应",
+    ),
+    Category.INFECTION_CONTROL: (
+        "感染",
+        "院感",
+        "消毒",
+        "交叉感染",
+        "伤口感染",
+        "院内感染",
+        "医院感染",
+        "无菌",
+        "手卫生",
+        "隔离",
+    ),
+    Category.EQUIPMENT: (
+        "设备",
+        "器械",
+        "仪器",
+        "设备故障",
+        "机器坏",
+        "设备老化",
+        "医疗器械",
+    ),
+    Category.SECURITY: (
+        "安全",
+        "保安",
+        "被盗",
+        "盗窃",
+        "丢失",
+        "偷",
+        "小偷",
+        "打架",
+        "医闹",
+        "伤医",
+        "暴力",
+        "消防",
+        "监控",
+        "威胁",
+    ),
     Category.OUTPATIENT: (
         "挂号",
+        "挂不上号",
         "排队",
         "候诊",
         "门诊",
+        "门诊部",
         "预约",
         "等候",
         "号源",
         "叫号",
+        "加号",
         "自助机",
+        "导诊",
+        "分诊",
+        "就诊流程",
     ),
 }
 
@@ -187,38 +278,44 @@ class Classification:
 
 
 def normalise(text: str) -> str:
+    """Full-width letters and digits become half-width, and case is folded (ＣＴ → ct)."""
     return unicodedata.normalize("NFKC", text).casefold()
 
 
 class KeywordClassifier:
-    def __init__(self, keywords: Mapping[Category, tuple[str, ...]] = DEFAULT_KEYWORDS) -> None:
-        index: dict[str, Category] = {}
-        for category, words in keywords.items():
+    """Finds every keyword in one pass over the text (one probe per keyword length at each
+    position) and ranks categories by the rule in the module docstring."""
+
+    def __init__(self, keywords: Mapping[Category, Iterable[str]] = DEFAULT_KEYWORDS) -> None:
+        index: dict[str, tuple[Category, str]] = {}
+        for given, words in keywords.items():
+            category = Category(given)
             for word in words:
-                key = normalise(word)
+                key = normalise(word).strip()
                 if not key:
                     raise ValueError(f"keywords: empty keyword in {category.value}")
-                if index.setdefault(key, category) is not category:
-                    raise ValueError(f"keywords: {word!r} is in two categories")
+                other = index.setdefault(key, (category, word))[0]
+                if other is not category:
+                    raise ValueError(
+                        f"keywords: {word!r} is in two categories ({other.value}, {category.value})"
+                    )
         self._index = index
         self._lengths = sorted({len(k) for k in index}, reverse=True)
 
     def classify(self, text: str) -> Classification:
-        found: dict[Category, list[str]] = {}
+        found: dict[Category, dict[str, None]] = {}  # insertion-ordered, no duplicates
         text = normalise(text)
+        index, lengths = self._index, self._lengths
         for start in range(len(text)):
-            for length in self._lengths:
-                category = self._index.get(text[start : start + length])
-                if category is not None:
-                    words = found.setdefault(category, [])
-                    word = text[start : start + length]
-                    if word not in words:
-                        words.append(word)
+            for length in lengths:
+                hit = index.get(text[start : start + length])
+                if hit is not None:
+                    found.setdefault(hit[0], {})[hit[1]] = None
         if not found:
             return Classification(Category.OTHER, ())
         matches = sorted(
             (
-                CategoryMatch(category, tuple(words), max(map(len, words)))
+                CategoryMatch(category, tuple(words), max(len(normalise(w)) for w in words))
                 for category, words in found.items()
             ),
             key=lambda m: (-m.score, -len(m.keywords), _PRIORITY[m.category]),

@@ -1,43 +1,78 @@
-"""Reply deadlines in working days (DOMAIN.md "Deadlines"; seeds 001, 002, 004).
+"""Reply deadlines in working days (DOMAIN.md "Deadlines" and "Intake").
 
-Counting starts from receipt (DOMAIN.md): the day of receipt is the counting day and does
-not itself count, as in Chinese administrative practice (期间开始之日不计算在内). A
-complaint received on Monday with 5 working days is due at the end of the next Monday; one
-received on a Saturday or during a holiday is due at the end of the fifth working day after
-it. Days are China days: a complaint posted at 23:30 Beijing time is that day's complaint,
-whatever the server's clock zone. The deadline is the last second of the due day in China.
+The rule, with its sources:
+- Counting starts from receipt (DOMAIN.md "Deadlines"), but night, weekend and holiday
+  receipts are handled from the next working day (DOMAIN.md "Intake", seed 002:
+  夜间、节假日值班期间接到的投诉举报,应于次日或节假日后的第一个工作日办理). So the
+  *counting day* is the China day of receipt when that is a working day and the complaint
+  arrived before closing time (an early-morning one is handled that same morning); after
+  closing, or on a rest day, it is the next working day.
+- The counting day itself does not count (期间开始之日不计算在内): the reply is due at the
+  end (23:59:59 China time) of the N-th working day after it. N = 0 is a same-day deadline.
+
+Days are China days whatever the server's zone; Asia/Shanghai has had no DST since 1991.
 """
 
 from __future__ import annotations
 
-from datetime import date, datetime, time
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time
 from zoneinfo import ZoneInfo
 
 from services.routing.domain.calendar import WorkingCalendar
 
 CHINA = ZoneInfo("Asia/Shanghai")
-UTC = ZoneInfo("UTC")
 END_OF_DAY = time(23, 59, 59)
 
 
-def _china_day(moment: datetime) -> date:
+@dataclass(frozen=True)
+class OfficeHours:
+    """A hospital's complaint-office hours, China wall-clock time. Only `closes` moves the
+    counting day: a receipt before `opens` is handled that morning (seed 002: 次日办理)."""
+
+    opens: time = time(8, 0)
+    closes: time = time(17, 30)
+
+    def __post_init__(self) -> None:
+        if self.opens.tzinfo is not None or self.closes.tzinfo is not None:
+            raise ValueError("office hours: wall-clock times without a time zone")
+        if not self.opens < self.closes:
+            raise ValueError("office hours: must open before they close")
+
+
+OFFICE_HOURS = OfficeHours()
+
+
+def in_china(moment: datetime) -> datetime:
+    """`moment` as China wall-clock time; a naive time is ambiguous, so it is refused."""
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise ValueError("received_at: must carry a time zone")
-    return moment.astimezone(CHINA).date()
+    return moment.astimezone(CHINA)
 
 
-def counting_day(received_at: datetime, calendar: WorkingCalendar) -> date:
-    """The China day on which the deadline starts counting (the day of receipt)."""
-    day = _china_day(received_at)
-    calendar.is_working_day(day)  # raises CalendarNotCovered for an unknown year
-    return day
+def counting_day(
+    received_at: datetime,
+    calendar: WorkingCalendar,
+    office_hours: OfficeHours = OFFICE_HOURS,
+) -> date:
+    """The working day the complaint counts as received on (see the module rule)."""
+    local = in_china(received_at)
+    day = local.date()
+    if calendar.is_working_day(day) and local.time() < office_hours.closes:
+        return day
+    return calendar.next_working_day(day)
 
 
-def due_day(received_at: datetime, working_days: int, calendar: WorkingCalendar) -> date:
-    return calendar.add_working_days(counting_day(received_at, calendar), working_days)
-
-
-def reply_due_at(received_at: datetime, working_days: int, calendar: WorkingCalendar) -> datetime:
-    """The instant (UTC) by which the reply is due: 23:59:59 China time of the due day."""
-    day = due_day(received_at, working_days, calendar)
-    return datetime.combine(day, END_OF_DAY, tzinfo=CHINA).astimezone(UTC)
+def reply_due_at(
+    received_at: datetime,
+    working_days: int,
+    calendar: WorkingCalendar,
+    office_hours: OfficeHours = OFFICE_HOURS,
+) -> datetime:
+    """The instant (UTC) the reply is due: 23:59:59 China time of the `working_days`-th
+    working day after the counting day. Raises CalendarNotCovered for an unknown year."""
+    if working_days < 0:
+        raise ValueError("working_days: must be zero or positive")
+    start = counting_day(received_at, calendar, office_hours)
+    due = calendar.add_working_days(start, working_days)
+    return datetime.combine(due, END_OF_DAY, tzinfo=CHINA).astimezone(UTC)
