@@ -10,6 +10,9 @@ class RoutingSettings(ServiceSettings):
     database: str = "huiyin_routing"
     http_port: int = 8002
     region_file: str = "deploy/region.example.yaml"
+    calendar_file: str | None = Field(
+        default=None, description="YAML of official holiday arrangements for years to add"
+    )
     reply_working_days: int = Field(default=5, ge=0, le=60, description="default reply deadline")
     celery_broker_url: str = "amqp://guest:guest@127.0.0.1:5672/huiyin-celery"
     sla_scan_seconds: float = Field(default=60.0, gt=0)

@@ -147,6 +147,7 @@ DEFAULT_KEYWORDS: dict[Category, tuple[str, ...]] = {
         "回扣",
         "吃拿卡要",
         "索要",
+        "好处费",
         "医德",
         "医德医风",
         "行风",
