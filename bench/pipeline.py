@@ -15,10 +15,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import os
 import re
-import signal
 import statistics
 import subprocess
 import threading
@@ -32,7 +30,7 @@ import httpx
 from aiosmtpd.controller import Controller
 from bson import ObjectId
 
-from deploy.demo import REGION_FILE, start_service, wait_ready
+from deploy.demo import REGION_FILE, start_service, stop_services, wait_ready
 from deploy.servers import Infrastructure, free_port, native, provide_infrastructure
 from services.routing.admin import load_region
 from services.routing.settings import RoutingSettings
@@ -234,12 +232,7 @@ def main() -> None:
         else:
             print(f"latency   no handler e-mail arrived ({missing} missing)")
     finally:
-        for process in processes.values():
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGTERM)
-        for process in processes.values():
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                process.wait(timeout=15)
+        stop_services(processes)
         smtp.stop()
         infra.close()
 

@@ -137,6 +137,16 @@ def start_service(name: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
     )
 
 
+def stop_services(processes: dict[str, subprocess.Popen[bytes]]) -> None:
+    """SIGTERM to all at once (each drains its consumer), then wait for each."""
+    for process in processes.values():
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+    for process in processes.values():
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=15)
+
+
 def wait_ready(urls: dict[str, str], processes: dict[str, subprocess.Popen[bytes]]) -> None:
     deadline = time.monotonic() + 60
     pending = dict(urls)
@@ -223,12 +233,7 @@ def main(argv: list[str] | None = None) -> int:
         print("\nstopping ...")
         return 0
     finally:
-        for process in processes.values():
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGTERM)
-        for process in processes.values():
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                process.wait(timeout=15)
+        stop_services(processes)
         smtp.stop()
         infra.close()
 

@@ -35,8 +35,8 @@ async def route_complaint(
     relay: OutboxRelay,
 ) -> None:
     complaint_id, hospital_id = envelope.complaint_id, envelope.hospital_id
-    if await clocks.exists(complaint_id):
-        return  # redelivery: the decision and its event are already stored
+    # A redelivery decides again and then fails to insert a second clock (its _id is the
+    # complaint id): one insert is cheaper than a lookup before every decision.
     hospital = await region.hospital(hospital_id)
     if hospital is None:
         raise PermanentFailure(f"hospital {hospital_id} is not in the region; load it and replay")

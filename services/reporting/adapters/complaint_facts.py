@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pymongo import ASCENDING
+from pymongo import ASCENDING, ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
@@ -47,22 +47,29 @@ class ComplaintFacts:
         """Apply one event's facts; False if this event was applied before."""
         update: dict[str, Any] = {
             "$set": {"hospital_id": hospital_id, **fields},
-            "$push": {"applied": event_id},
+            "$addToSet": {"applied": event_id},
         }
         if status is not None:
             update["$max"] = {"status_rank": STATUS_RANK[status]}
         else:
             update["$setOnInsert"] = {"status_rank": 0}
-        # Read, then write by `_id` alone: every field is $set or $max, so applying an event
-        # twice changes nothing but the `applied` list, and lookups by `_id` stay indexed.
-        current = await self.collection.find_one({"_id": complaint_id}, {"applied": 1})
-        if current is not None and event_id in current.get("applied", []):
-            return False
+        # One write addressed by `_id` alone (the lookup every MongoDB-wire server indexes).
+        # Every field is $set, $max or $addToSet, so applying an event twice changes nothing;
+        # the document as it was tells whether this event is new.
         try:
-            await self.collection.update_one({"_id": complaint_id}, update, upsert=True)
-        except DuplicateKeyError:  # two first events of one complaint raced; retry as update
-            await self.collection.update_one({"_id": complaint_id}, update)
-        return True
+            before = await self.collection.find_one_and_update(
+                {"_id": complaint_id},
+                update,
+                upsert=True,
+                return_document=ReturnDocument.BEFORE,
+            )
+        except DuplicateKeyError:  # the first two events of one complaint raced to insert
+            before = await self.collection.find_one_and_update(
+                {"_id": complaint_id},
+                update,
+                return_document=ReturnDocument.BEFORE,
+            )
+        return before is None or event_id not in before.get("applied", [])
 
     async def counts(
         self, *, start: datetime, end: datetime, hospital_id: str | None

@@ -34,9 +34,6 @@ class ClockStore:
             [("status", ASCENDING), ("overdue", ASCENDING), ("due_at", ASCENDING)], name="scan"
         )
 
-    async def exists(self, complaint_id: str) -> bool:
-        return await self.collection.find_one({"_id": complaint_id}, {"_id": 1}) is not None
-
     async def start(self, document: dict[str, Any]) -> bool:
         """Insert a new clock; False if this complaint already has one (a redelivery)."""
         try:
@@ -54,7 +51,6 @@ class ClockStore:
         before = await self.collection.find_one_and_update(
             {"_id": complaint_id},
             {"$set": {"status": STOPPED, "stopped_at": at}},
-            projection={"status": 1, "hospital_id": 1, "department": 1, "handler_id": 1},
             return_document=ReturnDocument.BEFORE,
         )
         if before is None or before["status"] != OPEN:

@@ -206,3 +206,13 @@ def test_automatic_keys_are_unique_per_complaint(ids: list[str]) -> None:
 def test_an_automatic_key_fits_the_header_limit() -> None:
     # The Idempotency-Key header allows 1..128 characters; stored keys share the index.
     assert 1 <= len(automatic_key("0" * 36)) <= 128
+
+
+def test_a_keyed_request_always_maps_to_the_same_complaint_id() -> None:
+    from services.intake.domain.idempotency import complaint_id_for
+
+    assert complaint_id_for("hz-001", "sync-1") == complaint_id_for("hz-001", "sync-1")
+    assert complaint_id_for("hz-001", "sync-1") != complaint_id_for("hz-002", "sync-1")
+    assert complaint_id_for("hz-001", "sync-1") != complaint_id_for("hz-001", "sync-2")
+    # Pinned: stored complaints were given ids this way; a change would break replays.
+    assert complaint_id_for("hz-001", "sync-1") == "a0427938-0f17-569e-b095-c54b1e90ad1b"
