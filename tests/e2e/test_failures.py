@@ -79,3 +79,43 @@ async def test_a_broker_outage_loses_no_complaint(platform: Platform, mail: Mail
         await mail.wait_for(lambda m: "新投诉待处理" in m["Subject"], count=5, timeout=60)
         page = (await intake.get("/v1/complaints", params={"status": "assigned"})).json()
         assert len(page["items"]) == 5
+
+
+async def test_a_redelivered_event_has_its_effect_once(platform: Platform, mail: MailSink) -> None:
+    """At-least-once delivery means duplicates: every consumer must apply an event once."""
+    connection = await aio_pika.connect(platform.infra.amqp_url)
+    async with connection:
+        channel = await connection.channel()
+        exchange = await channel.get_exchange(platform.names.exchange)
+        tap = await channel.declare_queue(exclusive=True)
+        await tap.bind(exchange, "complaint.*")
+
+        async with platform.client("intake", "hz-001") as intake:
+            body = VALID | {"complainant": {"name": "周", "email": "zhou@patients.example.org"}}
+            assert (await intake.post("/v1/complaints", json=body)).status_code == 201
+        await mail.wait_for(lambda m: m["To"] == "zhou@patients.example.org")
+        await mail.wait_for(lambda m: "新投诉待处理" in m["Subject"])
+
+        seen: list[aio_pika.IncomingMessage] = []
+        while len(seen) < 3:  # received, routed, assigned
+            message = await tap.get(fail=False, no_ack=True)
+            if message is None:
+                await asyncio.sleep(0.05)
+                continue
+            seen.append(message)
+        for message in seen:  # the broker delivers every event a second time
+            duplicate = aio_pika.Message(
+                body=message.body, headers=message.headers, message_id=message.message_id
+            )
+            await exchange.publish(duplicate, routing_key=message.routing_key or "")
+
+        await asyncio.sleep(2)
+        assert len(mail.messages) == 2, [m["Subject"] for m in mail.messages]
+        async with platform.client("intake", "hz-001") as intake:
+            page = (await intake.get("/v1/complaints")).json()
+            assert len(page["items"]) == 1
+            complaint = (await intake.get(f"/v1/complaints/{page['items'][0]['id']}")).json()
+            assert [e["type"] for e in complaint["timeline"]].count("assigned") == 1
+        async with platform.client("reporting", "bureau") as reporting:
+            summary = (await reporting.get("/v1/reports/summary")).json()
+            assert summary["by_status"] == {"assigned": 1}
