@@ -92,4 +92,5 @@ def run_service(create_app: Callable[[Any], FastAPI], settings: ServiceSettings)
         port=settings.http_port,
         log_level=settings.log_level.lower(),
         access_log=False,
+        timeout_graceful_shutdown=10,  # then drop idle keep-alive clients and exit
     )

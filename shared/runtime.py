@@ -7,8 +7,9 @@ consumers, relays. Stop in reverse.
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 
 import aio_pika
 from aio_pika.abc import AbstractRobustConnection
@@ -26,6 +27,8 @@ from shared.settings import ServiceSettings
 from shared.topology import declare_topology
 
 log = logging.getLogger(__name__)
+
+SHUTDOWN_STEP_SECONDS = 5.0
 
 
 def mongo_client(url: str) -> AsyncMongoClient:
@@ -111,15 +114,24 @@ class ServiceRuntime:
         raise LookupError(f"no outbox relay for {collection.name}")
 
     async def stop(self) -> None:
+        """Each step is bounded: with the broker gone, a robust connection would wait for it
+        to come back before cancelling or closing, and the process would never exit."""
+
+        async def bounded(step: Awaitable[None], what: str) -> None:
+            try:
+                await asyncio.wait_for(step, timeout=SHUTDOWN_STEP_SECONDS)
+            except Exception:
+                log.warning("shutdown step did not finish: %s", what, exc_info=True)
+
         for consumer in self.consumers:
-            await consumer.stop()
+            await bounded(consumer.stop(), "cancel consumer")
         for relay in self.relays:
-            await relay.stop()
+            await bounded(relay.stop(), "stop outbox relay")
         self.consumers, self.relays = [], []
         if self.amqp is not None:
-            await self.amqp.close()
+            await bounded(self.amqp.close(), "close broker connection")
             self.amqp = None
-        await self.mongo.close()
+        await bounded(self.mongo.close(), "close database client")
 
     def readiness_checks(self) -> dict[str, ReadinessCheck]:
         async def database() -> None:
