@@ -19,9 +19,35 @@ class ConsumerQueue:
 
 
 CONSUMER_QUEUES: tuple[ConsumerQueue, ...] = (
-    ConsumerQueue("intake", ("complaint.routed",)),
-    ConsumerQueue("routing", ("complaint.received", "complaint.replied")),
-    ConsumerQueue("notification", ("complaint.assigned", "complaint.replied")),
+    ConsumerQueue("intake", ("complaint.routed", "complaint.deadline_changed")),
+    ConsumerQueue(
+        "routing",
+        (
+            "complaint.received",
+            "complaint.accepted",
+            "complaint.supplement_requested",
+            "complaint.supplemented",
+            "complaint.not_accepted",
+            "complaint.transferred",
+            "complaint.resolved_on_spot",
+            "complaint.reroute_requested",
+            "complaint.extension_approved",
+            "complaint.replied",
+            "complaint.reopened",
+        ),
+    ),
+    ConsumerQueue(
+        "notification",
+        (
+            "complaint.assigned",
+            "complaint.replied",
+            "complaint.supplement_requested",
+            "complaint.not_accepted",
+            "complaint.transferred",
+            "complaint.extended",
+            "complaint.escalated",
+        ),
+    ),
     ConsumerQueue("reporting", ("complaint.*", "notification.*")),
 )
 

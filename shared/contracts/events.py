@@ -1,8 +1,9 @@
 """Event payloads, past tense, versioned.
 
 Payloads carry only what their receivers need: complaint.received has no complainant
-identity (routing does not need it); the complainant's e-mail appears only in the two
-events notification needs to write to them.
+identity (routing does not need it); the complainant's e-mail appears only in the events
+notification uses to write to them (assigned, replied, supplement requested, not accepted,
+transferred, extended), and intake fills it only when the complainant may be contacted.
 """
 
 from __future__ import annotations
@@ -60,18 +61,40 @@ class ComplaintReceived(EventPayload):
     demand: str | None = None
     target_department: str | None = None
     target_staff_id: str | None = None
+    # Priority signals the receiver knows (DOMAIN.md "Routing"): a direct complaint that
+    # skipped the hospital (to leadership, or transferred from the bureau) and a group one.
+    direct: bool = False
+    group: bool = False
+    case_type: str | None = None  # the office's own judgement; routing decides otherwise
+
+
+class DepartmentRef(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    code: str
+    label: str
 
 
 class ComplaintRouted(EventPayload):
+    """Routing's decision. `revision` grows with each new decision for one complaint
+    (re-routing, delegation, re-review), so intake applies only the newest."""
+
     event_type: ClassVar[str] = "complaint.routed"
+    revision: int = 1
+    reason: str | None = None  # why a later revision was made (re-route, delegation, ...)
     category: str
     category_label: str
     matched_keywords: list[str] = Field(default_factory=list)
+    co_departments: list[DepartmentRef] = Field(default_factory=list)
     department: str
     department_label: str
     handler: Person | None
+    recused: list[str] = Field(default_factory=list)
+    priority: str = "normal"
+    case_type: str = "investigation"
     counting_day: date
     working_days: int
+    acceptance_due_at: AwareDatetime | None = None
+    action_due_at: AwareDatetime | None = None  # urgent cases: act within hours
     due_at: AwareDatetime
 
 
@@ -88,6 +111,11 @@ class ComplaintAssigned(EventPayload):
     due_at: AwareDatetime
     summary: str
     complainant_email: EmailStr | None = None
+    revision: int = 1
+    reason: str | None = None
+    priority: str = "normal"
+    action_due_at: AwareDatetime | None = None
+    co_departments: list[DepartmentRef] = Field(default_factory=list)
 
 
 class ComplaintReplied(EventPayload):
@@ -100,6 +128,121 @@ class ComplaintReplied(EventPayload):
     reply: str
     response_seconds: float
     complainant_email: EmailStr | None = None
+
+
+class LifecycleEvent(EventPayload):
+    """A lifecycle step recorded by intake: which case, when, and who did it (a staff id)."""
+
+    case_number: str
+    tracking_code: str
+    at: AwareDatetime
+    by: str | None = None
+
+
+class ComplaintAccepted(LifecycleEvent):
+    event_type: ClassVar[str] = "complaint.accepted"
+
+
+class SupplementRequested(LifecycleEvent):
+    """The clock pauses until the supplement arrives (DOMAIN.md "Intake")."""
+
+    event_type: ClassVar[str] = "complaint.supplement_requested"
+    missing: str
+    complainant_email: EmailStr | None = None
+
+
+class ComplaintSupplemented(LifecycleEvent):
+    """Counting starts again from the day the supplement arrived."""
+
+    event_type: ClassVar[str] = "complaint.supplemented"
+
+
+class ComplaintNotAccepted(LifecycleEvent):
+    event_type: ClassVar[str] = "complaint.not_accepted"
+    reason: str
+    reason_label: str
+    explanation: str
+    refer_to: str | None = None
+    complainant_email: EmailStr | None = None
+
+
+class ComplaintTransferred(LifecycleEvent):
+    event_type: ClassVar[str] = "complaint.transferred"
+    to_body: str
+    note: str | None = None
+    complainant_email: EmailStr | None = None
+
+
+class ComplaintResolvedOnSpot(LifecycleEvent):
+    event_type: ClassVar[str] = "complaint.resolved_on_spot"
+    outcome: str
+
+
+class RerouteRequested(LifecycleEvent):
+    """The office moves a case to another department; routing picks the handler."""
+
+    event_type: ClassVar[str] = "complaint.reroute_requested"
+    department: str
+    reason: str
+    content: str
+    target_staff_id: str | None = None
+
+
+class ExtensionApproved(LifecycleEvent):
+    """Leadership approved more working days; routing moves the deadline."""
+
+    event_type: ClassVar[str] = "complaint.extension_approved"
+    working_days: int = Field(ge=1)
+    reason: str
+
+
+class DeadlineChanged(EventPayload):
+    """Routing's new reply deadline after an approved extension."""
+
+    event_type: ClassVar[str] = "complaint.deadline_changed"
+    due_at: AwareDatetime
+    previous_due_at: AwareDatetime | None = None
+    working_days: int
+    reason: str
+
+
+class ComplaintExtended(LifecycleEvent):
+    """The complainant is told the new date and why (DOMAIN.md "Deadlines")."""
+
+    event_type: ClassVar[str] = "complaint.extended"
+    due_at: AwareDatetime
+    reason: str
+    handler: Person | None = None
+    complainant_email: EmailStr | None = None
+
+
+class ComplaintClosed(LifecycleEvent):
+    event_type: ClassVar[str] = "complaint.closed"
+    satisfaction: str
+    finding: str | None = None
+    category: str | None = None
+    department: str | None = None
+
+
+class ComplaintReopened(LifecycleEvent):
+    """A dispute: re-review with a fresh reply deadline; `flagged` when reopened twice or
+    more, which routing escalates to the hospital's leadership."""
+
+    event_type: ClassVar[str] = "complaint.reopened"
+    reason: str
+    reopen_count: int
+    flagged: bool = False
+    department: str | None = None
+
+
+class ComplaintEscalated(EventPayload):
+    """Somebody above the handler must look at this case now."""
+
+    event_type: ClassVar[str] = "complaint.escalated"
+    case_number: str | None = None
+    level: str
+    reason: str
+    recipients: list[Person] = Field(default_factory=list)
 
 
 class ComplaintOverdue(EventPayload):
@@ -135,6 +278,19 @@ EVENT_TYPES: dict[str, type[EventPayload]] = {
         ComplaintRouted,
         ComplaintAssigned,
         ComplaintReplied,
+        ComplaintAccepted,
+        SupplementRequested,
+        ComplaintSupplemented,
+        ComplaintNotAccepted,
+        ComplaintTransferred,
+        ComplaintResolvedOnSpot,
+        RerouteRequested,
+        ExtensionApproved,
+        DeadlineChanged,
+        ComplaintExtended,
+        ComplaintClosed,
+        ComplaintReopened,
+        ComplaintEscalated,
         ComplaintOverdue,
         NotificationSent,
         NotificationFailed,

@@ -14,22 +14,44 @@ from pydantic import ValidationError
 
 from shared.contracts import (
     EVENT_TYPES,
+    ComplaintAccepted,
     ComplaintAssigned,
+    ComplaintClosed,
+    ComplaintEscalated,
+    ComplaintExtended,
+    ComplaintNotAccepted,
     ComplaintOverdue,
     ComplaintReceived,
+    ComplaintReopened,
     ComplaintReplied,
+    ComplaintResolvedOnSpot,
     ComplaintRouted,
+    ComplaintSupplemented,
+    ComplaintTransferred,
+    DeadlineChanged,
+    DepartmentRef,
     Envelope,
     EventPayload,
+    ExtensionApproved,
     NotificationFailed,
     NotificationSent,
     Person,
+    RerouteRequested,
+    SupplementRequested,
     json_schemas,
 )
+from shared.topology import CONSUMER_QUEUES
 
 AT = datetime(2026, 11, 23, 1, 0, 0, 123456, tzinfo=UTC)
 DUE = datetime(2026, 11, 30, 15, 59, 59, tzinfo=UTC)
 HANDLER = Person(staff_id="hz-001-finance-1", name="钱会计", email="finance.1@hz1.example.org")
+STEP: dict[str, Any] = {
+    "case_number": "HZ-001-202611-00001",
+    "tracking_code": "ABCD-EFGH-JKLM",
+    "at": AT,
+    "by": "hz-001-complaint_office-1",
+    "complainant_email": "lina@patients.example.org",
+}
 
 # One realistic instance of every event type, with every optional field filled.
 SAMPLES: dict[str, EventPayload] = {
@@ -43,8 +65,19 @@ SAMPLES: dict[str, EventPayload] = {
         demand="退还多收费用",
         target_department="finance",
         target_staff_id="hz-001-finance-2",
+        direct=True,
+        group=True,
+        case_type="simple",
     ),
     "complaint.routed": ComplaintRouted(
+        revision=2,
+        reason="改派：涉及退费，转财务科办理",
+        co_departments=[DepartmentRef(code="insurance_office", label="医保办")],
+        recused=["hz-001-finance-2"],
+        priority="high",
+        case_type="multi_department",
+        acceptance_due_at=DUE,
+        action_due_at=AT + timedelta(hours=24),
         category="fees",
         category_label="收费物价",
         matched_keywords=["收费", "重复"],
@@ -67,6 +100,51 @@ SAMPLES: dict[str, EventPayload] = {
         due_at=DUE,
         summary="出院结算重复收费",
         complainant_email="lina@patients.example.org",
+        revision=2,
+        reason="改派",
+        priority="high",
+        action_due_at=AT + timedelta(hours=24),
+        co_departments=[DepartmentRef(code="insurance_office", label="医保办")],
+    ),
+    "complaint.accepted": ComplaintAccepted(**STEP),
+    "complaint.supplement_requested": SupplementRequested(**STEP, missing="收费票据复印件"),
+    "complaint.supplemented": ComplaintSupplemented(**STEP),
+    "complaint.not_accepted": ComplaintNotAccepted(
+        **STEP,
+        reason="outside_remit",
+        reason_label="不属于本院职责范围",
+        explanation="该事项属于医保部门职责",
+        refer_to="杭州市医疗保障局",
+    ),
+    "complaint.transferred": ComplaintTransferred(
+        **STEP, to_body="杭州市市场监督管理局", note="价格违法"
+    ),
+    "complaint.resolved_on_spot": ComplaintResolvedOnSpot(**STEP, outcome="当场解释，投诉人满意"),
+    "complaint.reroute_requested": RerouteRequested(
+        **STEP, department="finance", reason="涉及退费", content="出院结算重复收费"
+    ),
+    "complaint.extension_approved": ExtensionApproved(**STEP, working_days=5, reason="需调取病历"),
+    "complaint.deadline_changed": DeadlineChanged(
+        due_at=DUE + timedelta(days=7), previous_due_at=DUE, working_days=5, reason="需调取病历"
+    ),
+    "complaint.extended": ComplaintExtended(
+        **STEP, due_at=DUE + timedelta(days=7), reason="需调取病历", handler=HANDLER
+    ),
+    "complaint.closed": ComplaintClosed(
+        **STEP,
+        satisfaction="satisfied",
+        finding="substantiated",
+        category="fees",
+        department="finance",
+    ),
+    "complaint.reopened": ComplaintReopened(
+        **STEP, reason="对处理结果不满意", reopen_count=2, flagged=True, department="finance"
+    ),
+    "complaint.escalated": ComplaintEscalated(
+        case_number="HZ-001-202611-00001",
+        level="leadership",
+        reason="二次重新核实",
+        recipients=[HANDLER],
     ),
     "complaint.replied": ComplaintReplied(
         case_number="HZ-001-202611-00001",
@@ -314,7 +392,17 @@ def test_only_the_events_notification_needs_carry_the_complainant_address() -> N
     carriers = {
         name for name, model in EVENT_TYPES.items() if "complainant_email" in model.model_fields
     }
-    assert carriers == {"complaint.assigned", "complaint.replied"}
+    # Exactly the events notification writes to the complainant about.
+    assert carriers == {
+        "complaint.assigned",
+        "complaint.replied",
+        "complaint.supplement_requested",
+        "complaint.not_accepted",
+        "complaint.transferred",
+        "complaint.extended",
+    }
+    [notification] = [q for q in CONSUMER_QUEUES if q.service == "notification"]
+    assert carriers <= set(notification.bindings)
 
 
 @pytest.mark.parametrize("name", sorted(EVENT_TYPES))

@@ -85,9 +85,35 @@ def test_every_event_reaches_at_least_reporting() -> None:
 @pytest.mark.parametrize(
     ("service", "expected"),
     [
-        ("intake", {"complaint.routed"}),
-        ("routing", {"complaint.received", "complaint.replied"}),
-        ("notification", {"complaint.assigned", "complaint.replied"}),
+        ("intake", {"complaint.routed", "complaint.deadline_changed"}),
+        (
+            "routing",
+            {
+                "complaint.received",
+                "complaint.accepted",
+                "complaint.supplement_requested",
+                "complaint.supplemented",
+                "complaint.not_accepted",
+                "complaint.transferred",
+                "complaint.resolved_on_spot",
+                "complaint.reroute_requested",
+                "complaint.extension_approved",
+                "complaint.replied",
+                "complaint.reopened",
+            },
+        ),
+        (
+            "notification",
+            {
+                "complaint.assigned",
+                "complaint.replied",
+                "complaint.supplement_requested",
+                "complaint.not_accepted",
+                "complaint.transferred",
+                "complaint.extended",
+                "complaint.escalated",
+            },
+        ),
     ],
 )
 def test_the_flow_each_service_listens_to(service: str, expected: set[str]) -> None:
@@ -99,7 +125,7 @@ def _handler_table(service: str) -> set[str]:
     if service == "intake":
         from services.intake.consumers import handlers
 
-        return set(handlers(runtime=stub, repository=stub))
+        return set(handlers(ports=stub))
     if service == "routing":
         from services.routing.consumers import handlers
 

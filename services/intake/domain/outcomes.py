@@ -1,0 +1,122 @@
+"""The regulated outcomes of a case: why it is not accepted, what the investigation found,
+how the complainant was answered and how satisfied they were (DOMAIN.md "Intake" and
+"Handling and reply")."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from services.intake.domain.complaint import Channel
+
+
+class NotAcceptedReason(StrEnum):
+    """不予受理 reasons (seeds 002, 003, 004)."""
+
+    IN_COURT_OR_MEDIATION = "in_court_or_mediation"
+    HANDLED_BY_AUTHORITY = "handled_by_authority_or_petition"
+    NO_CLEAR_TARGET_OR_FACTS = "no_clear_target_or_facts"
+    POLICE_OR_CRIMINAL = "police_or_criminal"
+    OUTSIDE_REMIT = "outside_remit"
+
+
+NOT_ACCEPTED_LABELS: dict[NotAcceptedReason, str] = {
+    NotAcceptedReason.IN_COURT_OR_MEDIATION: "已向人民法院起诉或已申请第三方调解",
+    NotAcceptedReason.HANDLED_BY_AUTHORITY: "已由卫生健康行政部门或信访部门受理处理",
+    NotAcceptedReason.NO_CLEAR_TARGET_OR_FACTS: "无明确被投诉对象或具体事实",
+    NotAcceptedReason.POLICE_OR_CRIMINAL: "属于公安机关管辖或涉嫌违法犯罪",
+    NotAcceptedReason.OUTSIDE_REMIT: "不属于本院职责范围",
+}
+
+# A reason that sends the complainant elsewhere must say where (seed 004: 告知投诉人向有关部门反映).
+NEEDS_REFERRAL: frozenset[NotAcceptedReason] = frozenset(
+    {NotAcceptedReason.OUTSIDE_REMIT, NotAcceptedReason.POLICE_OR_CRIMINAL}
+)
+
+
+class FindingResult(StrEnum):
+    SUBSTANTIATED = "substantiated"
+    PARTLY = "partly_substantiated"
+    UNSUBSTANTIATED = "unsubstantiated"
+
+
+FINDING_LABELS: dict[FindingResult, str] = {
+    FindingResult.SUBSTANTIATED: "属实",
+    FindingResult.PARTLY: "部分属实",
+    FindingResult.UNSUBSTANTIATED: "不属实",
+}
+
+
+class LegalChannel(StrEnum):
+    """What a complainant is told when mediation fails (seeds 001, 002, 004)."""
+
+    ACCIDENT_APPRAISAL = "medical_accident_appraisal"
+    PEOPLES_MEDIATION = "peoples_mediation"
+    LAWSUIT = "lawsuit"
+
+
+LEGAL_CHANNEL_LABELS: dict[LegalChannel, str] = {
+    LegalChannel.ACCIDENT_APPRAISAL: "申请医疗事故技术鉴定",
+    LegalChannel.PEOPLES_MEDIATION: "申请人民调解",
+    LegalChannel.LAWSUIT: "向人民法院提起诉讼",
+}
+
+
+class ReplyForm(StrEnum):
+    WRITTEN = "written"
+    PHONE = "phone"
+    IN_PERSON = "in_person"
+
+
+REPLY_FORM_LABELS: dict[ReplyForm, str] = {
+    ReplyForm.WRITTEN: "书面答复",
+    ReplyForm.PHONE: "电话答复",
+    ReplyForm.IN_PERSON: "当面答复",
+}
+
+# Complaints that arrived in writing are answered in writing (seed 002).
+WRITTEN_CHANNELS: frozenset[Channel] = frozenset(
+    {
+        Channel.LETTER,
+        Channel.ANONYMOUS_LETTER,
+        Channel.SUGGESTION_BOX,
+        Channel.EMAIL,
+        Channel.WEB,
+        Channel.TRANSFERRED,
+    }
+)
+
+
+def reply_form_problem(channel: Channel, form: ReplyForm) -> str | None:
+    """Why `form` is not an acceptable answer to a complaint that came by `channel`."""
+    if channel in WRITTEN_CHANNELS and form is not ReplyForm.WRITTEN:
+        return f"form: a complaint received by {channel} (written) must get a written reply"
+    return None
+
+
+class Satisfaction(StrEnum):
+    SATISFIED = "satisfied"
+    BASICALLY = "basically_satisfied"
+    DISSATISFIED = "dissatisfied"
+
+
+SATISFACTION_LABELS: dict[Satisfaction, str] = {
+    Satisfaction.SATISFIED: "满意",
+    Satisfaction.BASICALLY: "基本满意",
+    Satisfaction.DISSATISFIED: "不满意",
+}
+
+
+class VisitMethod(StrEnum):
+    PHONE = "phone"
+    IN_PERSON = "in_person"
+    LETTER = "letter"
+    MESSAGE = "message"
+    NOT_REACHABLE = "not_reachable"  # anonymous, or no answer: recorded, not skipped
+
+
+# Reopened this many times: the case goes to leadership (issue 3; seed 000 上报).
+FLAG_AFTER_REOPENINGS = 2
+
+
+def flagged_for_leadership(reopen_count: int) -> bool:
+    return reopen_count >= FLAG_AFTER_REOPENINGS

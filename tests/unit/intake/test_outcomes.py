@@ -1,0 +1,155 @@
+"""The regulated outcomes: not-accepted reasons, findings, written replies, satisfaction,
+re-review flags, and the request rules that guard them (no servers)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+import pytest
+from pydantic import ValidationError
+
+from services.intake.api.schemas import (
+    Closure,
+    ComplaintCreate,
+    FindingRecord,
+    NotAcceptDecision,
+)
+from services.intake.domain.complaint import Channel
+from services.intake.domain.outcomes import (
+    FINDING_LABELS,
+    LEGAL_CHANNEL_LABELS,
+    NEEDS_REFERRAL,
+    NOT_ACCEPTED_LABELS,
+    REPLY_FORM_LABELS,
+    SATISFACTION_LABELS,
+    WRITTEN_CHANNELS,
+    FindingResult,
+    LegalChannel,
+    NotAcceptedReason,
+    ReplyForm,
+    Satisfaction,
+    flagged_for_leadership,
+    reply_form_problem,
+)
+
+VOCABULARIES = [
+    (NotAcceptedReason, NOT_ACCEPTED_LABELS),
+    (FindingResult, FINDING_LABELS),
+    (LegalChannel, LEGAL_CHANNEL_LABELS),
+    (ReplyForm, REPLY_FORM_LABELS),
+    (Satisfaction, SATISFACTION_LABELS),
+]
+
+
+@pytest.mark.parametrize(("enum", "labels"), VOCABULARIES, ids=lambda v: getattr(v, "__name__", ""))
+def test_every_outcome_code_has_a_distinct_chinese_label(enum: type[StrEnum], labels: dict) -> None:  # type: ignore[type-arg]
+    assert set(labels) == set(enum)
+    assert len(set(labels.values())) == len(labels)
+    assert all(any("\u4e00" <= ch <= "\u9fff" for ch in label) for label in labels.values())
+
+
+def test_the_five_reasons_of_the_regulations() -> None:
+    # DOMAIN.md "Intake": court or mediation, authority or petition, no target or facts,
+    # police or criminal, outside remit.
+    assert len(NotAcceptedReason) == 5
+    assert "法院" in NOT_ACCEPTED_LABELS[NotAcceptedReason.IN_COURT_OR_MEDIATION]
+    assert "信访" in NOT_ACCEPTED_LABELS[NotAcceptedReason.HANDLED_BY_AUTHORITY]
+    assert "公安" in NOT_ACCEPTED_LABELS[NotAcceptedReason.POLICE_OR_CRIMINAL]
+
+
+def test_the_three_findings_and_three_legal_channels() -> None:
+    assert [FINDING_LABELS[f] for f in FindingResult] == ["属实", "部分属实", "不属实"]
+    labels = [LEGAL_CHANNEL_LABELS[c] for c in LegalChannel]
+    assert ["医疗事故技术鉴定" in labels[0], "人民调解" in labels[1], "诉讼" in labels[2]] == [
+        True
+    ] * 3
+
+
+@pytest.mark.parametrize("channel", list(Channel))
+@pytest.mark.parametrize("form", list(ReplyForm))
+def test_written_complaints_get_written_replies(channel: Channel, form: ReplyForm) -> None:
+    problem = reply_form_problem(channel, form)
+    must_write = channel in WRITTEN_CHANNELS and form is not ReplyForm.WRITTEN
+    assert (problem is not None) is must_write
+    if problem:
+        assert problem.startswith("form: ")
+
+
+def test_letters_and_the_web_count_as_written_but_phone_and_visits_do_not() -> None:
+    written = {Channel.LETTER, Channel.ANONYMOUS_LETTER, Channel.EMAIL, Channel.WEB}
+    assert written <= WRITTEN_CHANNELS
+    assert Channel.PHONE not in WRITTEN_CHANNELS and Channel.IN_PERSON not in WRITTEN_CHANNELS
+
+
+@pytest.mark.parametrize(("count", "flagged"), [(0, False), (1, False), (2, True), (3, True)])
+def test_a_complaint_reopened_twice_is_flagged_to_leadership(count: int, flagged: bool) -> None:
+    assert flagged_for_leadership(count) is flagged
+
+
+@pytest.mark.parametrize("reason", list(NotAcceptedReason))
+def test_a_referral_is_required_exactly_where_the_complainant_must_go_elsewhere(
+    reason: NotAcceptedReason,
+) -> None:
+    body = {"actor": "office-1", "reason": reason.value, "explanation": "依规不予受理"}
+    if reason in NEEDS_REFERRAL:
+        with pytest.raises(ValidationError, match="refer_to"):
+            NotAcceptDecision.model_validate(body)
+        assert NotAcceptDecision.model_validate(body | {"refer_to": "市场监督管理局"}).refer_to
+    else:
+        assert NotAcceptDecision.model_validate(body).reason is reason
+
+
+def test_failed_mediation_must_name_the_legal_channels() -> None:
+    body = {"actor": "fin-2", "result": "partly_substantiated", "summary": "部分属实"}
+    with pytest.raises(ValidationError, match="legal_channels"):
+        FindingRecord.model_validate(body | {"mediation_failed": True})
+    finding = FindingRecord.model_validate(
+        body
+        | {
+            "mediation_failed": True,
+            "legal_channels": ["peoples_mediation", "lawsuit"],
+            "remedy": {"description": "退还重复收取的CT费", "refund_amount": "368.50"},
+        }
+    )
+    assert str(finding.remedy.refund_amount) == "368.50"  # type: ignore[union-attr]
+
+
+def test_refunds_are_money_not_floats() -> None:
+    base = {"actor": "fin-2", "result": "substantiated", "summary": "属实"}
+    with pytest.raises(ValidationError, match="refund_amount"):
+        FindingRecord.model_validate(base | {"remedy": {"description": "x", "refund_amount": -1}})
+    with pytest.raises(ValidationError, match="refund_amount"):
+        FindingRecord.model_validate(
+            base | {"remedy": {"description": "x", "refund_amount": "1.005"}}
+        )
+
+
+def test_closure_needs_a_satisfaction_and_a_return_visit_record() -> None:
+    with pytest.raises(ValidationError, match="return_visit"):
+        Closure.model_validate({"actor": "office-1", "satisfaction": "satisfied"})
+    closure = Closure.model_validate(
+        {
+            "actor": "office-1",
+            "satisfaction": "basically_satisfied",
+            "return_visit": {"method": "phone", "record": "电话回访，患者表示基本满意"},
+        }
+    )
+    assert closure.satisfaction is Satisfaction.BASICALLY
+
+
+@pytest.mark.parametrize(
+    ("number", "valid"),
+    [("11010519491231002X", True), ("110105194912310021", False), ("11010519491231002x", True)],
+)
+def test_identity_numbers_are_checked_by_their_check_digit(number: str, valid: bool) -> None:
+    body = {"channel": "in_person", "content": "投诉", "complainant": {"id_number": number}}
+    if valid:
+        assert ComplaintCreate.model_validate(body).complainant.id_number == number  # type: ignore[union-attr]
+    else:
+        with pytest.raises(ValidationError, match="id_number"):
+            ComplaintCreate.model_validate(body)
+
+
+def test_acceptance_at_registration_names_who_accepted() -> None:
+    with pytest.raises(ValidationError, match="received_by"):
+        ComplaintCreate.model_validate({"channel": "phone", "content": "投诉", "accepted": True})
