@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import os
 import re
 import statistics
@@ -30,9 +31,9 @@ import httpx
 from aiosmtpd.controller import Controller
 from bson import ObjectId
 
+from deploy.admin import load_region
 from deploy.demo import REGION_FILE, start_service, stop_services, wait_ready
 from deploy.servers import Infrastructure, free_port, native, provide_infrastructure
-from services.routing.admin import load_region
 from services.routing.settings import RoutingSettings
 from shared.auth import hash_key
 from shared.runtime import mongo_client
@@ -69,11 +70,14 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def complaint(n: int) -> dict[str, object]:
+def complaint(n: int, hospital: str = "hz-001") -> dict[str, object]:
     return {
         "channel": "web",
         "content": f"{TEXTS[n % len(TEXTS)]}（基准测试 {n}）",
         "complainant": {"name": "测试", "email": f"bench{n}@patients.example.org"},
+        # Accepted at registration by the office, as the demo does: the handler is told at once.
+        "received_by": f"{hospital}-complaint_office-1",
+        "accepted": True,
     }
 
 
@@ -128,7 +132,7 @@ async def intake_throughput(url: str, keys: dict[str, str], total: int, concurre
             async with semaphore:
                 response = await http.post(
                     "/v1/complaints",
-                    json=complaint(n),
+                    json=complaint(n, hospital),
                     headers={"Authorization": f"Bearer {keys[hospital]}"},
                 )
                 response.raise_for_status()
@@ -153,7 +157,7 @@ async def post_to_mail_latency(
             try:
                 response = await http.post(
                     "/v1/complaints",
-                    json=complaint(100_000 + n),
+                    json=complaint(100_000 + n, hospital),
                     headers={"Authorization": f"Bearer {keys[hospital]}"},
                 )
                 response.raise_for_status()
@@ -197,6 +201,7 @@ def main() -> None:
         "HUIYIN_API_KEYS": spec,
         "HUIYIN_SMTP_PORT": str(smtp.port),
         "HUIYIN_LOG_LEVEL": "WARNING",
+        "HUIYIN_IDENTITY_KEY": base64.b64encode(os.urandom(32)).decode(),
     }
     processes: dict[str, subprocess.Popen[bytes]] = {}
     try:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import contextlib
 import json
 import mailbox
@@ -27,8 +28,8 @@ import httpx
 from aiosmtpd.controller import Controller
 from aiosmtpd.handlers import Mailbox
 
+from deploy.admin import load_region
 from deploy.servers import REPO, Infrastructure, native
-from services.routing.admin import load_region
 from services.routing.settings import RoutingSettings
 from shared.auth import hash_key
 
@@ -116,6 +117,16 @@ def demo_keys() -> dict[str, str]:
     path.write_text(json.dumps(keys, indent=2))
     path.chmod(0o600)
     return keys
+
+
+def demo_identity_key() -> str:
+    """The key that encrypts complainants' identity in the demo database; kept with the
+    data it protects (.huiyin/), because a lost key makes that data unreadable."""
+    path = STATE / "identity.key"
+    if not path.exists():
+        path.write_text(base64.b64encode(os.urandom(32)).decode())
+        path.chmod(0o600)
+    return path.read_text().strip()
 
 
 def infrastructure() -> Infrastructure:
@@ -217,6 +228,7 @@ def main(argv: list[str] | None = None) -> int:
         "HUIYIN_SMTP_PORT": str(smtp.port),
         "HUIYIN_TRACKING_URL": f"{urls['intake']}/v1/track/",
         "HUIYIN_REGION_FILE": str(REGION_FILE),
+        "HUIYIN_IDENTITY_KEY": demo_identity_key(),
     }
     processes: dict[str, subprocess.Popen[bytes]] = {}
     try:

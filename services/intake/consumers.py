@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-from services.intake.adapters.complaints import ComplaintRepository
-from services.intake.service import apply_routing
+from collections.abc import Callable
+
+from services.intake.service import IntakePorts, apply_deadline_change, apply_routing
 from shared.consumer import Handler
-from shared.runtime import ServiceRuntime
 
 
-def handlers(*, runtime: ServiceRuntime, repository: ComplaintRepository) -> dict[str, Handler]:
+def handlers(*, ports: Callable[[], IntakePorts]) -> dict[str, Handler]:
+    """`ports` is called per message, so building the table touches nothing."""
+
     async def on_routed(envelope, payload) -> None:  # type: ignore[no-untyped-def]
-        await apply_routing(
-            envelope, payload, repository=repository, relay=runtime.relay_for(repository.collection)
-        )
+        await apply_routing(envelope, payload, ports=ports())
 
-    return {"complaint.routed": on_routed}
+    async def on_deadline_changed(envelope, payload) -> None:  # type: ignore[no-untyped-def]
+        await apply_deadline_change(envelope, payload, ports=ports())
+
+    return {"complaint.routed": on_routed, "complaint.deadline_changed": on_deadline_changed}

@@ -1,11 +1,14 @@
-"""Intake's commands: register, apply a routing decision, reply.
+"""Intake's commands that start a case or apply another service's decision: register,
+apply routing's decision, apply a moved deadline. Lifecycle commands taken by people are
+in commands.py.
 
-Each command validates against the lifecycle, writes the complaint with its timeline
-entry and outgoing events in one document write, then nudges the outbox relay.
+Each writes the complaint with its timeline entries and outgoing events in one document
+write (case_record.Change), then nudges the outbox relay.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from uuid import uuid4
@@ -13,22 +16,37 @@ from uuid import uuid4
 from pymongo.errors import DuplicateKeyError
 
 from services.intake.adapters.complaints import ComplaintRepository
-from services.intake.api.schemas import ComplaintCreate, ReplyCreate
-from services.intake.domain import idempotency
+from services.intake.adapters.staff_directory import StaffDirectory
+from services.intake.api.schemas import ComplaintCreate
+from services.intake.case_record import Change, Entry, complainant_email, envelope_of, handler_of
+from services.intake.domain import idempotency, timeline
+from services.intake.domain.authority import OFFICE
 from services.intake.domain.complaint import TRANSITIONS, Action, ComplaintStatus, next_status
+from services.intake.domain.confidentiality import IdentityCipher
 from services.intake.domain.numbering import case_number, tracking_code
 from shared.consumer import PermanentFailure
 from shared.contracts import (
+    ComplaintAccepted,
     ComplaintAssigned,
+    ComplaintExtended,
     ComplaintReceived,
-    ComplaintReplied,
     ComplaintRouted,
+    DeadlineChanged,
     Envelope,
 )
-from shared.outbox import OutboxRelay, new_outbox, outbox_fields
-from shared.tracing import current_trace_context
+from shared.outbox import OutboxRelay, new_outbox
 
 SUMMARY_CHARS = 120
+
+
+@dataclass(frozen=True)
+class IntakePorts:
+    """What intake's commands read and write."""
+
+    repository: ComplaintRepository
+    directory: StaffDirectory
+    identity: IdentityCipher
+    relay: OutboxRelay
 
 
 class ComplaintNotFound(Exception):
@@ -39,29 +57,40 @@ class IdempotencyConflict(Exception):
     pass
 
 
-def _complainant_email(document: dict[str, Any]) -> str | None:
-    if document.get("anonymous"):
-        return None
-    return (document.get("complainant") or {}).get("email")
+class InvalidField(Exception):
+    """A value that is well-formed but wrong for this hospital (unknown staff, department)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        self.field = field
+        super().__init__(f"{field}: {message}")
 
 
-def _envelope(document: dict[str, Any], event: Any) -> Envelope:
-    return event.envelope(
-        hospital_id=document["hospital_id"],
-        complaint_id=document["_id"],
-        trace_context=current_trace_context(),
-    )
+async def check_registration(
+    request: ComplaintCreate, hospital_id: str, directory: StaffDirectory
+) -> None:
+    """The fields that name people and departments must name real ones of this hospital."""
+    departments = await directory.departments(hospital_id)
+    if departments is None:
+        raise InvalidField("hospital_id", f"hospital {hospital_id} is not loaded in the region")
+    if request.target_department and request.target_department not in departments:
+        raise InvalidField(
+            "target_department", f"no department {request.target_department} in {hospital_id}"
+        )
+    if request.received_by:
+        receiver = await directory.actor(hospital_id, request.received_by)
+        if receiver is None:
+            raise InvalidField("received_by", f"no staff member {request.received_by}")
+        if request.accepted and OFFICE not in receiver.roles:
+            raise InvalidField(
+                "accepted", "only complaint-office staff accept at registration (受理)"
+            )
 
 
 async def register_complaint(
-    *,
-    request: ComplaintCreate,
-    hospital_id: str,
-    idempotency_key: str | None,
-    repository: ComplaintRepository,
-    relay: OutboxRelay,
+    *, request: ComplaintCreate, hospital_id: str, idempotency_key: str | None, ports: IntakePorts
 ) -> tuple[dict[str, Any], bool]:
     """Store a new complaint durably; returns (document, replayed)."""
+    repository = ports.repository
     body = request.model_dump(mode="json", exclude_none=True) | {"hospital_id": hospital_id}
     body_fingerprint = idempotency.fingerprint(body)
     if idempotency_key is not None:
@@ -71,10 +100,16 @@ async def register_complaint(
             return _replay(existing, body_fingerprint), True
     else:
         complaint_id = str(uuid4())
+    await check_registration(request, hospital_id, ports.directory)
 
     now = datetime.now(UTC)
     received_at = (request.received_at or now).astimezone(UTC)
     sequence = await repository.next_sequence(hospital_id, received_at)
+    identity = (
+        request.complainant.model_dump(mode="json", exclude_none=True)
+        if request.complainant
+        else None
+    )
     document: dict[str, Any] = {
         "_id": complaint_id,
         "hospital_id": hospital_id,
@@ -86,36 +121,65 @@ async def register_complaint(
         "channel": request.channel.value,
         "kind": request.kind.value,
         "anonymous": request.anonymous,
-        "complainant": request.complainant.model_dump(mode="json") if request.complainant else None,
+        "complainant": ports.identity.seal(complaint_id, identity) if identity else None,
         "target_department": request.target_department,
         "target_staff_id": request.target_staff_id,
         "summary": request.summary,
         "content": request.content,
         "demand": request.demand,
+        "direct": request.direct,
+        "group": request.group,
+        "case_type": request.case_type.value if request.case_type else None,
         "received_at": received_at,
         "received_by": request.received_by,
+        "first_receiver": {"staff_id": request.received_by, "accountable": request.received_by},
         "registered_at": now,
         "assignment": None,
         "reply": None,
-        "timeline": [{"at": now, "type": "received", "by": request.received_by, "note": None}],
+        "reopen_count": 0,
+        "timeline": [],
+        "timeline_head": None,
         "applied_events": [],
         "version": 1,
     }
-    event = _envelope(
-        document,
-        ComplaintReceived(
-            case_number=document["case_number"],
-            channel=document["channel"],
-            kind=document["kind"],
-            anonymous=request.anonymous,
-            received_at=received_at,
-            content=request.content,
-            demand=request.demand,
-            target_department=request.target_department,
-            target_staff_id=request.target_staff_id,
-        ),
+    step = Change(
+        entries=[Entry("received", request.received_by, data={"channel": request.channel.value})],
+        events=[
+            ComplaintReceived(
+                case_number=document["case_number"],
+                channel=document["channel"],
+                kind=document["kind"],
+                anonymous=request.anonymous,
+                received_at=received_at,
+                content=request.content,
+                demand=request.demand,
+                target_department=request.target_department,
+                target_staff_id=request.target_staff_id,
+                direct=request.direct,
+                group=request.group,
+                case_type=document["case_type"],
+            )
+        ],
     )
-    document.update(new_outbox([event], now=now))
+    if request.accepted:
+        document["status"] = ComplaintStatus.ACCEPTED.value
+        document["acceptance"] = {"decision": "accepted", "at": now, "by": request.received_by}
+        document["first_receiver"]["accountable"] = None
+        step.entries.append(Entry("accepted", request.received_by, "登记时即受理"))
+        step.events.append(_lifecycle(ComplaintAccepted, document, now, request.received_by))
+    envelopes = [envelope_of(document, event) for event in step.events]
+    for entry in step.entries:
+        stored, document["timeline_head"] = timeline.append(
+            complaint_id,
+            document["timeline_head"],
+            at=now,
+            type=entry.type,
+            by=entry.by,
+            note=entry.note,
+            data=entry.data,
+        )
+        document["timeline"].append(stored)
+    document.update(new_outbox(envelopes, now=now))
     try:
         await repository.insert(document)
     except DuplicateKeyError:
@@ -123,7 +187,7 @@ async def register_complaint(
         if existing is None:
             raise
         return _replay(existing, body_fingerprint), True  # two identical requests raced
-    relay.notify(complaint_id, [event])
+    ports.relay.notify(complaint_id, envelopes)
     return document, False
 
 
@@ -137,120 +201,167 @@ def _replay(existing: dict[str, Any], incoming_fingerprint: str) -> dict[str, An
     return existing
 
 
-async def apply_routing(
-    envelope: Envelope,
-    routed: ComplaintRouted,
-    *,
-    repository: ComplaintRepository,
-    relay: OutboxRelay,
-) -> None:
-    """Record routing's decision (intake is the aggregate's single writer) and announce it."""
+def _lifecycle(model: Any, document: dict[str, Any], at: datetime, by: str | None, **fields: Any):  # type: ignore[no-untyped-def]
+    return model(
+        case_number=document["case_number"],
+        tracking_code=document["tracking_code"],
+        at=at,
+        by=by,
+        **fields,
+    )
+
+
+def assigned_event(
+    document: dict[str, Any], identity: IdentityCipher, assignment: dict[str, Any]
+) -> tuple[ComplaintAssigned, dict[str, Any]]:
+    """complaint.assigned for an accepted case, and the fields it sets: the complainant's
+    receipt goes with the first assignment only."""
+    first = not document.get("receipt_sent")
+    event = ComplaintAssigned(
+        case_number=document["case_number"],
+        tracking_code=document["tracking_code"],
+        category=assignment["category"],
+        category_label=assignment["category_label"],
+        department=assignment["department"],
+        department_label=assignment["department_label"],
+        handler=assignment.get("handler"),
+        received_at=document["received_at"],
+        due_at=assignment["due_at"],
+        summary=(document.get("summary") or document["content"])[:SUMMARY_CHARS],
+        complainant_email=complainant_email(document, identity) if first else None,
+        revision=assignment.get("revision", 1),
+        reason=assignment.get("reason"),
+        priority=assignment.get("priority", "normal"),
+        action_due_at=assignment.get("action_due_at"),
+        co_departments=assignment.get("co_departments", []),
+    )
+    return event, {"receipt_sent": True}
+
+
+async def apply_routing(envelope: Envelope, routed: ComplaintRouted, *, ports: IntakePorts) -> None:
+    """Record routing's newest decision (intake is the aggregate's single writer). An
+    accepted case becomes assigned and announced; one still under acceptance review keeps
+    the decision until the office accepts it."""
     event_id = str(envelope.event_id)
     produced: list[Envelope] = []
 
     def mutate(document: dict[str, Any]) -> dict[str, Any] | None:
         if event_id in document.get("applied_events", []):
             return None
-        produced.clear()
+        current = document.get("assignment") or {}
+        step = Change(push={"applied_events": event_id})
         now = datetime.now(UTC)
+        if current and current.get("revision", 1) >= routed.revision:
+            # An older decision arriving late: recorded as seen, never applied.
+            update, _ = step.write(document, now=now)
+            produced.clear()
+            return update
+        assignment = routed.model_dump(
+            mode="python",
+            include={
+                "revision",
+                "reason",
+                "category",
+                "category_label",
+                "matched_keywords",
+                "department",
+                "department_label",
+                "co_departments",
+                "recused",
+                "priority",
+                "case_type",
+                "counting_day",
+                "working_days",
+                "acceptance_due_at",
+                "action_due_at",
+                "due_at",
+            },
+        )
+        assignment["counting_day"] = routed.counting_day.isoformat()
+        assignment["handler"] = routed.handler.model_dump(mode="json") if routed.handler else None
+        step.set["assignment"] = assignment
         status = ComplaintStatus(document["status"])
         if Action.ASSIGN in TRANSITIONS[status]:
-            status = next_status(status, Action.ASSIGN)
-        assignment = {
-            "category": routed.category,
-            "category_label": routed.category_label,
-            "department": routed.department,
-            "department_label": routed.department_label,
-            "handler": routed.handler.model_dump(include={"staff_id", "name"})
-            if routed.handler
-            else None,
-            "due_at": routed.due_at,
-            "matched_keywords": routed.matched_keywords,
-        }
-        assigned = _envelope(
-            document,
-            ComplaintAssigned(
-                case_number=document["case_number"],
-                tracking_code=document["tracking_code"],
-                category=routed.category,
-                category_label=routed.category_label,
-                department=routed.department,
-                department_label=routed.department_label,
-                handler=routed.handler,
-                received_at=document["received_at"],
-                due_at=routed.due_at,
-                summary=(document.get("summary") or document["content"])[:SUMMARY_CHARS],
-                complainant_email=_complainant_email(document),
-            ),
+            after = next_status(status, Action.ASSIGN)
+            step.set["status"] = after.value
+            if after in (ComplaintStatus.ASSIGNED, ComplaintStatus.REOPENED):
+                event, fields = assigned_event(document, ports.identity, assignment)
+                step.events.append(event)
+                step.set.update(fields)
+        handler = routed.handler.name if routed.handler else "无可用承办人"
+        step.entries.append(
+            Entry(
+                "assigned" if routed.revision == 1 else "reassigned",
+                "routing",
+                f"{routed.department_label} / {routed.category_label} / {handler}",
+                data={
+                    "revision": routed.revision,
+                    "reason": routed.reason,
+                    "department": routed.department,
+                    "handler": routed.handler.staff_id if routed.handler else None,
+                    "priority": routed.priority,
+                    "matched_keywords": routed.matched_keywords,
+                    "recused": routed.recused,
+                },
+            )
         )
-        produced.append(assigned)
-        note = f"{routed.department_label} / {routed.category_label}"
-        return {
-            "$set": {
-                "status": status.value,
-                "assignment": assignment,
-                **outbox_fields([assigned], now=now),
-            },
-            "$push": {
-                "timeline": {"at": now, "type": "assigned", "by": "routing", "note": note},
-                "applied_events": event_id,
-            },
-        }
+        update, envelopes = step.write(document, now=now)
+        produced[:] = envelopes
+        return update
 
-    document = await repository.change(envelope.complaint_id, mutate)
+    document = await ports.repository.change(envelope.complaint_id, mutate)
     if document is None:
         raise PermanentFailure(f"complaint {envelope.complaint_id} does not exist")
     if produced and event_id in document.get("applied_events", []):
-        relay.notify(document["_id"], produced)
+        ports.relay.notify(document["_id"], produced)
 
 
-async def reply_to_complaint(
-    *,
-    complaint_id: str,
-    reply: ReplyCreate,
-    hospital_scope: str | None,
-    repository: ComplaintRepository,
-    relay: OutboxRelay,
-) -> dict[str, Any]:
+async def apply_deadline_change(
+    envelope: Envelope, changed: DeadlineChanged, *, ports: IntakePorts
+) -> None:
+    """Routing moved the reply deadline (supplement arrived, extension approved, re-review).
+    An approved extension is told to the complainant (延期须告知理由)."""
+    event_id = str(envelope.event_id)
     produced: list[Envelope] = []
 
-    def mutate(document: dict[str, Any]) -> dict[str, Any]:
-        if hospital_scope is not None and document["hospital_id"] != hospital_scope:
-            raise ComplaintNotFound(complaint_id)
-        status = next_status(ComplaintStatus(document["status"]), Action.REPLY)
+    def mutate(document: dict[str, Any]) -> dict[str, Any] | None:
+        if event_id in document.get("applied_events", []) or not document.get("assignment"):
+            return None
         now = datetime.now(UTC)
-        received_at = document["received_at"]
-        replied = _envelope(
-            document,
-            ComplaintReplied(
-                case_number=document["case_number"],
-                tracking_code=document["tracking_code"],
-                received_at=received_at,
-                replied_at=now,
-                replied_by=reply.replied_by,
-                reply=reply.content,
-                response_seconds=(now - received_at).total_seconds(),
-                complainant_email=_complainant_email(document),
-            ),
+        step = Change(
+            set={"assignment.due_at": changed.due_at},
+            push={"applied_events": event_id},
+            entries=[
+                Entry(
+                    "deadline_changed",
+                    "routing",
+                    changed.reason,
+                    data={"due_at": changed.due_at, "working_days": changed.working_days},
+                )
+            ],
         )
-        produced[:] = [replied]
-        return {
-            "$set": {
-                "status": status.value,
-                "reply": {
-                    "content": reply.content,
-                    "replied_by": reply.replied_by,
-                    "replied_at": now,
-                },
-                **outbox_fields([replied], now=now),
-            },
-            "$push": {
-                "timeline": {"at": now, "type": "replied", "by": reply.replied_by, "note": None}
-            },
-        }
+        extension = document.get("extension") or {}
+        if extension.get("awaiting_deadline"):
+            step.set["extension.awaiting_deadline"] = False
+            step.events.append(
+                _lifecycle(
+                    ComplaintExtended,
+                    document,
+                    now,
+                    extension.get("approved_by"),
+                    due_at=changed.due_at,
+                    reason=extension.get("reason") or changed.reason,
+                    handler=handler_of(document),
+                    complainant_email=complainant_email(document, ports.identity),
+                )
+            )
+        update, envelopes = step.write(document, now=now)
+        produced[:] = envelopes
+        return update
 
-    document = await repository.change(complaint_id, mutate)
+    document = await ports.repository.change(envelope.complaint_id, mutate)
     if document is None:
-        raise ComplaintNotFound(complaint_id)
-    relay.notify(document["_id"], produced)
-    return document
+        # A deadline for a complaint routing knows and intake lost cannot be applied ever.
+        raise PermanentFailure(f"complaint {envelope.complaint_id} does not exist")
+    if produced and event_id in document.get("applied_events", []):
+        ports.relay.notify(document["_id"], produced)

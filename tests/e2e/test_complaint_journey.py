@@ -18,6 +18,8 @@ COMPLAINT = {
     "complainant": {"name": "李娜", "phone": "13800001111", "email": "lina@patients.example.org"},
     "content": "昨天在住院部，护士给我父亲输液时态度很差，呼叫铃按了半小时没人来。",
     "demand": "希望医院加强护理管理并给出解释。",
+    "received_by": "hz-001-complaint_office-1",
+    "accepted": True,
 }
 
 
@@ -40,7 +42,7 @@ async def test_complaint_is_routed_mailed_replied_and_counted(
         assert created.status_code == 201, created.text
         receipt = created.json()
         assert receipt["case_number"].startswith("HZ-001-")
-        assert receipt["status"] == "received"
+        assert receipt["status"] == "accepted"
 
         handler_mail = (await mail.wait_for(lambda m: "新投诉待处理" in m["Subject"]))[0]
         assert handler_mail["To"].startswith("nursing.")  # 护理部 handles nursing complaints
@@ -59,11 +61,21 @@ async def test_complaint_is_routed_mailed_replied_and_counted(
         assert complaint["assignment"]["department"] == "nursing"
         handler_id = complaint["assignment"]["handler"]["staff_id"]
 
+        finding = await intake.post(
+            f"/v1/complaints/{receipt['id']}/finding",
+            json={
+                "actor": handler_id,
+                "result": "substantiated",
+                "summary": "呼叫铃响应超时属实，当班护士服务态度欠佳。",
+                "responsible_department": "nursing",
+            },
+        )
+        assert finding.status_code == 200, finding.text
         replied = await intake.post(
             f"/v1/complaints/{receipt['id']}/reply",
             json={
                 "content": "经核实，已对当班护士进行批评教育，并加强夜间巡视。",
-                "replied_by": handler_id,
+                "actor": handler_id,
             },
         )
         assert replied.status_code == 200, replied.text

@@ -14,7 +14,12 @@ from tests.support.platform import Platform
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
-VALID = {"channel": "letter", "content": "药房发错药，药品名称与处方不符。"}
+VALID = {
+    "channel": "letter",
+    "content": "药房发错药，药品名称与处方不符。",
+    "received_by": "hz-001-complaint_office-1",
+    "accepted": True,  # the office accepts at registration, so the handler is told at once
+}
 
 
 async def parked_messages(

@@ -98,7 +98,8 @@ async def test_a_hospital_never_sees_another_hospitals_complaints(intake_only: P
         assert (await second.get(f"/v1/complaints/{mine['id']}")).status_code == 404
         assert (await second.get("/v1/complaints")).json()["items"] == []
         forbidden = await second.post(
-            f"/v1/complaints/{mine['id']}/reply", json={"content": "x", "replied_by": "s"}
+            f"/v1/complaints/{mine['id']}/reply",
+            json={"content": "x", "actor": "hz-002-complaint_office-1"},
         )
         assert forbidden.status_code == 404
         assert (await bureau.get(f"/v1/complaints/{mine['id']}")).status_code == 200
@@ -133,16 +134,25 @@ async def test_list_is_paginated_newest_first(intake_only: Platform) -> None:
         assert bad.status_code == 422
 
 
-async def test_reply_before_assignment_is_a_409_naming_allowed_transitions(
+async def test_reply_before_acceptance_is_a_409_naming_allowed_transitions(
     intake_only: Platform,
 ) -> None:
     async with intake_only.client("intake", "hz-001") as intake:
         created = (await intake.post("/v1/complaints", json=BASE)).json()
         response = await intake.post(
-            f"/v1/complaints/{created['id']}/reply", json={"content": "好的", "replied_by": "s1"}
+            f"/v1/complaints/{created['id']}/reply",
+            json={"content": "好的", "actor": "hz-001-complaint_office-1"},
         )
     assert response.status_code == 409
-    assert response.json()["detail"]["allowed"] == ["assign"]
+    assert response.json()["detail"]["allowed"] == [
+        "accept",
+        "hand_over",
+        "not_accept",
+        "request_supplement",
+        "reroute",
+        "resolve_on_spot",
+        "transfer",
+    ]
 
 
 async def test_case_numbers_count_per_hospital_and_month(intake_only: Platform) -> None:

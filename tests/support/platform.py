@@ -4,7 +4,9 @@ MongoDB-wire server, with names unique to one test so tests never see each other
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
+import os
 import secrets
 import socket
 from collections.abc import AsyncIterator
@@ -17,6 +19,7 @@ import httpx
 import uvicorn
 from fastapi import FastAPI
 
+from deploy.admin import load_region
 from deploy.servers import Infrastructure
 from services.intake.bootstrap import create_app as intake_app
 from services.intake.settings import IntakeSettings
@@ -24,7 +27,6 @@ from services.notification.bootstrap import create_app as notification_app
 from services.notification.settings import NotificationSettings
 from services.reporting.bootstrap import create_app as reporting_app
 from services.reporting.settings import ReportingSettings
-from services.routing.admin import load_region
 from services.routing.bootstrap import create_app as routing_app
 from services.routing.settings import RoutingSettings
 from shared.auth import hash_key
@@ -135,7 +137,11 @@ def build_settings(
     infra: Infrastructure, names: Names, keys: ApiKeys, smtp_port: int
 ) -> dict[str, Any]:
     return {
-        "intake": IntakeSettings(**common_settings(infra, names, "intake"), api_keys=keys.spec),
+        "intake": IntakeSettings(
+            **common_settings(infra, names, "intake"),
+            api_keys=keys.spec,
+            identity_key=base64.b64encode(os.urandom(32)).decode(),
+        ),
         "routing": RoutingSettings(
             **common_settings(infra, names, "routing"), region_file=str(REGION_FILE)
         ),
@@ -169,7 +175,7 @@ async def running_platform(
     names = names or Names()
     keys = ApiKeys()
     settings = build_settings(infra, names, keys, smtp_port)
-    await load_region(REGION_FILE, settings["routing"])
+    await load_region(REGION_FILE, settings["routing"], intake_database=settings["intake"].database)
     services: dict[str, RunningService] = {}
     try:
         for name in only:

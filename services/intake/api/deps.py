@@ -4,17 +4,17 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from services.intake.adapters.complaints import ComplaintRepository
-from shared.outbox import OutboxRelay
+from services.intake.service import IntakePorts
 
 
-def repository(request: Request) -> ComplaintRepository:
-    return request.app.state.repository
+def ports(request: Request) -> IntakePorts:
+    state = request.app.state
+    return IntakePorts(
+        repository=state.repository,
+        directory=state.directory,
+        identity=state.identity,
+        relay=state.runtime.relay_for(state.repository.collection),
+    )
 
 
-def relay(request: Request) -> OutboxRelay:
-    return request.app.state.runtime.relay_for(request.app.state.repository.collection)
-
-
-RepositoryDep = Annotated[ComplaintRepository, Depends(repository)]
-RelayDep = Annotated[OutboxRelay, Depends(relay)]
+PortsDep = Annotated[IntakePorts, Depends(ports)]

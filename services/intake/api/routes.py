@@ -5,35 +5,59 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, HTTPException, Query, Response, status
-from pydantic import AwareDatetime
+from fastapi import APIRouter, Header, HTTPException, Path, Query, Response, status
+from pydantic import AwareDatetime, ValidationError
 
-from services.intake import service
-from services.intake.api.deps import RelayDep, RepositoryDep
+from services.intake import commands, service
+from services.intake.api import schemas
+from services.intake.api.deps import PortsDep
 from services.intake.api.schemas import (
+    BatchCreate,
+    BatchResult,
     ComplaintCreate,
     ComplaintListItem,
     ComplaintPage,
     ComplaintRead,
     ComplaintReceipt,
-    ReplyCreate,
+    TimelineVerdict,
     TrackingRead,
 )
+from services.intake.domain import timeline
 from services.intake.domain.complaint import (
     CHANNEL_LABELS,
     STATUS_LABELS,
+    Action,
     Channel,
     ComplaintStatus,
     IllegalTransition,
+    allowed_actions,
     is_contactable,
 )
+from services.intake.domain.confidentiality import IdentityView, mask, view_for
 from shared.auth import CurrentPrincipal, Principal
 
 router = APIRouter(prefix="/v1")
 
+STAFF_HEADER = "X-Huiyin-Staff"
+StaffHeader = Annotated[
+    str | None,
+    Header(
+        alias=STAFF_HEADER,
+        max_length=64,
+        description="staff id of the reader; decides how much of the complainant they see",
+    ),
+]
+
 
 def _not_found(complaint_id: str) -> HTTPException:
     return HTTPException(status.HTTP_404_NOT_FOUND, detail=f"complaint {complaint_id} not found")
+
+
+def _field_error(field: str, message: str) -> HTTPException:
+    return HTTPException(
+        status.HTTP_422_UNPROCESSABLE_CONTENT,
+        detail=[{"loc": ["body", *field.split(".")], "msg": message}],
+    )
 
 
 def _receipt(document: dict[str, Any]) -> dict[str, Any]:
@@ -48,8 +72,25 @@ def _receipt(document: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _read(document: dict[str, Any]) -> ComplaintRead:
-    complainant = document.get("complainant") or {}
+async def _identity_view(
+    document: dict[str, Any], principal: Principal, staff_id: str | None, ports: Any
+) -> IdentityView:
+    actor = None
+    if staff_id and principal.hospital_id == document["hospital_id"]:
+        actor = await ports.directory.actor(document["hospital_id"], staff_id)
+    return view_for(
+        roles=set(actor.roles) if actor else set(),
+        actor_id=actor.staff_id if actor else staff_id,
+        complained_about=document.get("target_staff_id"),
+        anonymous=document["anonymous"],
+    )
+
+
+def _read(document: dict[str, Any], view: IdentityView, ports: Any) -> ComplaintRead:
+    identity = None
+    if document.get("complainant"):
+        identity = ports.identity.open(document["_id"], document["complainant"])
+    shown = mask(identity, view)
     return ComplaintRead(
         **_receipt(document),
         channel=document["channel"],
@@ -58,33 +99,47 @@ def _read(document: dict[str, Any]) -> ComplaintRead:
         anonymous=document["anonymous"],
         contactable=is_contactable(
             anonymous=document["anonymous"],
-            email=complainant.get("email"),
-            phone=complainant.get("phone"),
+            email=(identity or {}).get("email"),
+            phone=(identity or {}).get("phone"),
         ),
-        complainant=document.get("complainant"),
-        target_department=document.get("target_department"),
-        target_staff_id=document.get("target_staff_id"),
-        summary=document.get("summary"),
-        content=document["content"],
-        demand=document.get("demand"),
-        received_at=document["received_at"],
-        received_by=document.get("received_by"),
-        assignment=document.get("assignment"),
-        reply=document.get("reply"),
+        identity_view=view.value,
+        complainant=shown,
+        **{
+            key: document.get(key)
+            for key in (
+                "target_department",
+                "target_staff_id",
+                "summary",
+                "content",
+                "demand",
+                "received_at",
+                "received_by",
+                "first_receiver",
+                "acceptance",
+                "supplement",
+                "transfer",
+                "on_spot",
+                "assignment",
+                "finding",
+                "reply",
+                "extension",
+                "closure",
+                "version",
+            )
+        },
+        direct=document.get("direct", False),
+        group=document.get("group", False),
+        reopen_count=document.get("reopen_count", 0),
+        flagged=document.get("flagged", False),
+        allowed_actions=allowed_actions(ComplaintStatus(document["status"])),
         timeline=document.get("timeline", []),
-        version=document["version"],
     )
 
 
 def _hospital_for(principal: Principal, requested: str | None) -> str:
     if principal.is_bureau:
         if not requested:
-            raise HTTPException(
-                status.HTTP_422_UNPROCESSABLE_CONTENT,
-                detail=[
-                    {"loc": ["body", "hospital_id"], "msg": "the bureau must name the hospital"}
-                ],
-            )
+            raise _field_error("hospital_id", "the bureau must name the hospital")
         return requested
     if requested and requested != principal.hospital_id:
         raise HTTPException(
@@ -104,8 +159,7 @@ def _hospital_for(principal: Principal, requested: str | None) -> str:
 async def register(
     body: ComplaintCreate,
     principal: CurrentPrincipal,
-    repository: RepositoryDep,
-    relay: RelayDep,
+    ports: PortsDep,
     response: Response,
     idempotency_key: Annotated[
         str | None, Header(alias="Idempotency-Key", min_length=1, max_length=128)
@@ -114,34 +168,118 @@ async def register(
     hospital_id = _hospital_for(principal, body.hospital_id)
     try:
         document, replayed = await service.register_complaint(
-            request=body,
-            hospital_id=hospital_id,
-            idempotency_key=idempotency_key,
-            repository=repository,
-            relay=relay,
+            request=body, hospital_id=hospital_id, idempotency_key=idempotency_key, ports=ports
         )
     except service.IdempotencyConflict as conflict:
         raise HTTPException(status.HTTP_409_CONFLICT, detail=str(conflict)) from conflict
+    except service.InvalidField as invalid:
+        raise _field_error(invalid.field, str(invalid)) from invalid
     if replayed:
         response.headers["Idempotent-Replayed"] = "true"
     response.headers["Location"] = f"/v1/complaints/{document['_id']}"
     return _receipt(document)
 
 
+@router.post(
+    "/complaints/batch",
+    response_model=BatchResult,
+    summary="Register many complaints at once (医院系统批量上传、意见箱批量登记)",
+    description="Each item is registered on its own, idempotent by its key: a retried batch "
+    "replays what was stored and stores what was not. One bad item never stops the others; "
+    "each item's result says created, replayed, invalid (with the fields) or conflict.",
+)
+async def register_batch(
+    body: BatchCreate, principal: CurrentPrincipal, ports: PortsDep
+) -> BatchResult:
+    hospital_id = _hospital_for(principal, body.hospital_id)
+    results: list[schemas.BatchItemResult] = []
+    for index, item in enumerate(body.items):
+        outcome: dict[str, Any] = {"index": index, "idempotency_key": item.idempotency_key}
+        try:
+            request = ComplaintCreate.model_validate(item.complaint)
+            if request.hospital_id not in (None, hospital_id):
+                raise service.InvalidField("hospital_id", "differs from the batch's hospital")
+            document, replayed = await service.register_complaint(
+                request=request,
+                hospital_id=hospital_id,
+                idempotency_key=item.idempotency_key,
+                ports=ports,
+            )
+        except ValidationError as invalid:
+            errors = [
+                {
+                    "loc": ".".join(
+                        ["items", str(index), "complaint", *(str(p) for p in error["loc"])]
+                    ),
+                    "msg": error["msg"],
+                }
+                for error in invalid.errors()
+            ]
+            results.append(schemas.BatchItemResult(**outcome, outcome="invalid", errors=errors))
+            continue
+        except service.InvalidField as invalid:
+            errors = [{"loc": f"items.{index}.complaint.{invalid.field}", "msg": str(invalid)}]
+            results.append(schemas.BatchItemResult(**outcome, outcome="invalid", errors=errors))
+            continue
+        except service.IdempotencyConflict as conflict:
+            errors = [{"loc": f"items.{index}.idempotency_key", "msg": str(conflict)}]
+            results.append(schemas.BatchItemResult(**outcome, outcome="conflict", errors=errors))
+            continue
+        results.append(
+            schemas.BatchItemResult(
+                **outcome,
+                outcome="replayed" if replayed else "created",
+                id=document["_id"],
+                case_number=document["case_number"],
+                tracking_code=document["tracking_code"],
+            )
+        )
+    return BatchResult(
+        created=sum(r.outcome == "created" for r in results),
+        replayed=sum(r.outcome == "replayed" for r in results),
+        failed=sum(r.outcome in ("invalid", "conflict") for r in results),
+        items=results,
+    )
+
+
 @router.get("/complaints/{complaint_id}", response_model=ComplaintRead, summary="One complaint")
 async def read(
-    complaint_id: str, principal: CurrentPrincipal, repository: RepositoryDep
+    complaint_id: str, principal: CurrentPrincipal, ports: PortsDep, staff: StaffHeader = None
 ) -> ComplaintRead:
-    document = await repository.get(complaint_id)
+    document = await ports.repository.get(complaint_id)
     if document is None or not principal.may_see(document["hospital_id"]):
         raise _not_found(complaint_id)
-    return _read(document)
+    view = await _identity_view(document, principal, staff, ports)
+    return _read(document, view, ports)
+
+
+@router.get(
+    "/complaints/{complaint_id}/timeline/verify",
+    response_model=TimelineVerdict,
+    summary="Prove the timeline is complete and unaltered (防篡改校验)",
+)
+async def verify_timeline(
+    complaint_id: str, principal: CurrentPrincipal, ports: PortsDep
+) -> TimelineVerdict:
+    document = await ports.repository.get(complaint_id)
+    if document is None or not principal.may_see(document["hospital_id"]):
+        raise _not_found(complaint_id)
+    verdict = timeline.verify(
+        complaint_id, document.get("timeline", []), document.get("timeline_head")
+    )
+    return TimelineVerdict(
+        ok=verdict.ok,
+        count=verdict.count,
+        head_hash=verdict.head_hash,
+        first_bad_seq=verdict.first_bad_seq,
+        problem=verdict.problem,
+    )
 
 
 @router.get("/complaints", response_model=ComplaintPage, summary="List complaints, newest first")
 async def list_complaints(
     principal: CurrentPrincipal,
-    repository: RepositoryDep,
+    ports: PortsDep,
     hospital_id: str | None = None,
     status_: Annotated[ComplaintStatus | None, Query(alias="status")] = None,
     channel: Channel | None = None,
@@ -176,7 +314,9 @@ async def list_complaints(
     if window:
         filters["received_at"] = window
     try:
-        documents, next_cursor = await repository.page(filters=filters, limit=limit, cursor=cursor)
+        documents, next_cursor = await ports.repository.page(
+            filters=filters, limit=limit, cursor=cursor
+        )
     except ValueError as error:
         raise HTTPException(
             status.HTTP_422_UNPROCESSABLE_CONTENT,
@@ -197,25 +337,20 @@ async def list_complaints(
     return ComplaintPage(items=items, next_cursor=next_cursor)
 
 
-@router.post(
-    "/complaints/{complaint_id}/reply",
-    response_model=ComplaintRead,
-    summary="The handler's reply to the complainant (答复)",
-)
-async def reply(
+# --- lifecycle commands -------------------------------------------------------------------
+
+
+async def _run(
     complaint_id: str,
-    body: ReplyCreate,
-    principal: CurrentPrincipal,
-    repository: RepositoryDep,
-    relay: RelayDep,
+    action: Action,
+    body: schemas.Command,
+    decide: commands.Decide,
+    principal: Principal,
+    ports: Any,
 ) -> ComplaintRead:
     try:
-        document = await service.reply_to_complaint(
-            complaint_id=complaint_id,
-            reply=body,
-            hospital_scope=principal.hospital_id,
-            repository=repository,
-            relay=relay,
+        document = await commands.perform(
+            complaint_id, action, body, decide, hospital_id=principal.hospital_id, ports=ports
         )
     except service.ComplaintNotFound as missing:
         raise _not_found(complaint_id) from missing
@@ -224,7 +359,177 @@ async def reply(
             status.HTTP_409_CONFLICT,
             detail={"message": str(illegal), "status": illegal.status, "allowed": illegal.allowed},
         ) from illegal
-    return _read(document)
+    except commands.Refused as refused:
+        raise HTTPException(status.HTTP_409_CONFLICT, detail={"message": str(refused)}) from refused
+    except commands.NotPermitted as refusal:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, detail=str(refusal)) from refusal
+    except service.InvalidField as invalid:
+        raise _field_error(invalid.field, str(invalid)) from invalid
+    view = await _identity_view(document, principal, body.actor, ports)
+    return _read(document, view, ports)
+
+
+async def _department_exists(
+    principal: Principal, code: str | None, field: str, ports: Any
+) -> None:
+    if code is None or principal.hospital_id is None:
+        return
+    departments = await ports.directory.departments(principal.hospital_id) or {}
+    if code not in departments:
+        raise _field_error(field, f"{field}: no department {code} in {principal.hospital_id}")
+
+
+Id = Annotated[str, Path(max_length=64)]
+CommandResult = {"response_model": ComplaintRead}
+
+
+@router.post("/complaints/{complaint_id}/accept", **CommandResult, summary="受理")
+async def accept(
+    complaint_id: Id, body: schemas.Command, principal: CurrentPrincipal, ports: PortsDep
+) -> ComplaintRead:
+    return await _run(complaint_id, Action.ACCEPT, body, commands.accept(body), principal, ports)
+
+
+@router.post(
+    "/complaints/{complaint_id}/supplement-request",
+    **CommandResult,
+    summary="通知补充材料 (the clock waits until it arrives)",
+)
+async def request_supplement(
+    complaint_id: Id, body: schemas.SupplementRequest, principal: CurrentPrincipal, ports: PortsDep
+) -> ComplaintRead:
+    decide = commands.request_supplement(body)
+    return await _run(complaint_id, Action.REQUEST_SUPPLEMENT, body, decide, principal, ports)
+
+
+@router.post(
+    "/complaints/{complaint_id}/supplement",
+    **CommandResult,
+    summary="补齐材料后受理 (counting restarts from the day it arrived)",
+)
+async def supplement(
+    complaint_id: Id, body: schemas.SupplementReceived, principal: CurrentPrincipal, ports: PortsDep
+) -> ComplaintRead:
+    decide = commands.supplement(body)
+    return await _run(complaint_id, Action.SUPPLEMENT, body, decide, principal, ports)
+
+
+@router.post("/complaints/{complaint_id}/not-accept", **CommandResult, summary="不予受理")
+async def not_accept(
+    complaint_id: Id, body: schemas.NotAcceptDecision, principal: CurrentPrincipal, ports: PortsDep
+) -> ComplaintRead:
+    decide = commands.not_accept(body)
+    return await _run(complaint_id, Action.NOT_ACCEPT, body, decide, principal, ports)
+
+
+@router.post("/complaints/{complaint_id}/transfer", **CommandResult, summary="转交有关部门")
+async def transfer(
+    complaint_id: Id, body: schemas.TransferDecision, principal: CurrentPrincipal, ports: PortsDep
+) -> ComplaintRead:
+    decide = commands.transfer(body)
+    return await _run(complaint_id, Action.TRANSFER, body, decide, principal, ports)
+
+
+@router.post(
+    "/complaints/{complaint_id}/resolve-on-spot", **CommandResult, summary="当场协调解决并记录"
+)
+async def resolve_on_spot(
+    complaint_id: Id, body: schemas.OnSpotResolution, principal: CurrentPrincipal, ports: PortsDep
+) -> ComplaintRead:
+    decide = commands.resolve_on_spot(body)
+    return await _run(complaint_id, Action.RESOLVE_ON_SPOT, body, decide, principal, ports)
+
+
+@router.post(
+    "/complaints/{complaint_id}/hand-over", **CommandResult, summary="首诉负责人移交投诉管理部门"
+)
+async def hand_over(
+    complaint_id: Id, body: schemas.HandOver, principal: CurrentPrincipal, ports: PortsDep
+) -> ComplaintRead:
+    receiver = None
+    if principal.hospital_id is not None:
+        receiver = await ports.directory.actor(principal.hospital_id, body.to)
+    if receiver is None or "complaint_office" not in receiver.roles:
+        raise _field_error("to", f"to: {body.to} is not complaint-office staff of this hospital")
+    decide = commands.hand_over(body, receiver)
+    return await _run(complaint_id, Action.HAND_OVER, body, decide, principal, ports)
+
+
+@router.post("/complaints/{complaint_id}/reroute", **CommandResult, summary="改派科室")
+async def reroute(
+    complaint_id: Id, body: schemas.Reroute, principal: CurrentPrincipal, ports: PortsDep
+) -> ComplaintRead:
+    await _department_exists(principal, body.department, "department", ports)
+    decide = commands.reroute(body)
+    return await _run(complaint_id, Action.REROUTE, body, decide, principal, ports)
+
+
+@router.post("/complaints/{complaint_id}/notes", **CommandResult, summary="记录调查情况")
+async def record_note(
+    complaint_id: Id, body: schemas.InvestigationNote, principal: CurrentPrincipal, ports: PortsDep
+) -> ComplaintRead:
+    decide = commands.record_note(body)
+    return await _run(complaint_id, Action.RECORD_NOTE, body, decide, principal, ports)
+
+
+@router.post(
+    "/complaints/{complaint_id}/finding",
+    **CommandResult,
+    summary="处理意见：是否属实、责任科室与人员、补救措施、告知的法律途径",
+)
+async def record_finding(
+    complaint_id: Id, body: schemas.FindingRecord, principal: CurrentPrincipal, ports: PortsDep
+) -> ComplaintRead:
+    await _department_exists(
+        principal, body.responsible_department, "responsible_department", ports
+    )
+    decide = commands.record_finding(body)
+    return await _run(complaint_id, Action.RECORD_FINDING, body, decide, principal, ports)
+
+
+@router.post(
+    "/complaints/{complaint_id}/reply",
+    **CommandResult,
+    summary="答复投诉人 (written complaints get a written reply)",
+)
+async def reply(
+    complaint_id: Id, body: schemas.ReplyCreate, principal: CurrentPrincipal, ports: PortsDep
+) -> ComplaintRead:
+    return await _run(complaint_id, Action.REPLY, body, commands.reply(body), principal, ports)
+
+
+@router.post("/complaints/{complaint_id}/extension-request", **CommandResult, summary="申请延期")
+async def request_extension(
+    complaint_id: Id, body: schemas.ExtensionRequest, principal: CurrentPrincipal, ports: PortsDep
+) -> ComplaintRead:
+    decide = commands.request_extension(body)
+    return await _run(complaint_id, Action.REQUEST_EXTENSION, body, decide, principal, ports)
+
+
+@router.post(
+    "/complaints/{complaint_id}/extension-decision", **CommandResult, summary="院领导审批延期"
+)
+async def decide_extension(
+    complaint_id: Id, body: schemas.ExtensionDecision, principal: CurrentPrincipal, ports: PortsDep
+) -> ComplaintRead:
+    decide = commands.decide_extension(body)
+    return await _run(complaint_id, Action.DECIDE_EXTENSION, body, decide, principal, ports)
+
+
+@router.post("/complaints/{complaint_id}/close", **CommandResult, summary="回访并办结")
+async def close(
+    complaint_id: Id, body: schemas.Closure, principal: CurrentPrincipal, ports: PortsDep
+) -> ComplaintRead:
+    return await _run(complaint_id, Action.CLOSE, body, commands.close(body), principal, ports)
+
+
+@router.post(
+    "/complaints/{complaint_id}/dispute", **CommandResult, summary="投诉人不服处理结果：复核"
+)
+async def dispute(
+    complaint_id: Id, body: schemas.Dispute, principal: CurrentPrincipal, ports: PortsDep
+) -> ComplaintRead:
+    return await _run(complaint_id, Action.DISPUTE, body, commands.dispute(body), principal, ports)
 
 
 @router.get(
@@ -232,11 +537,12 @@ async def reply(
     response_model=TrackingRead,
     summary="Progress for the complainant (no login; the tracking code is the secret)",
 )
-async def track(tracking_code: str, repository: RepositoryDep) -> TrackingRead:
-    document = await repository.by_tracking_code(tracking_code.strip().upper())
+async def track(tracking_code: str, ports: PortsDep) -> TrackingRead:
+    document = await ports.repository.by_tracking_code(tracking_code.strip().upper())
     if document is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail="tracking_code: unknown")
     state = ComplaintStatus(document["status"])
+    acceptance = document.get("acceptance") or {}
     return TrackingRead(
         case_number=document["case_number"],
         status=state,
@@ -244,4 +550,10 @@ async def track(tracking_code: str, repository: RepositoryDep) -> TrackingRead:
         received_at=document["received_at"],
         due_at=(document.get("assignment") or {}).get("due_at"),
         replied_at=(document.get("reply") or {}).get("replied_at"),
+        missing=(document.get("supplement") or {}).get("missing")
+        if state is ComplaintStatus.NEEDS_SUPPLEMENT
+        else None,
+        not_accepted_reason=acceptance.get("reason_label"),
+        refer_to=acceptance.get("refer_to"),
+        transferred_to=(document.get("transfer") or {}).get("to_body"),
     )

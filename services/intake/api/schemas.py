@@ -3,11 +3,28 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Annotated
+from decimal import Decimal
+from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field, model_validator
 
-from services.intake.domain.complaint import Channel, ComplaintStatus, Kind, PatientRelation
+from services.intake.domain.complaint import (
+    Action,
+    CaseType,
+    Channel,
+    ComplaintStatus,
+    Kind,
+    PatientRelation,
+)
+from services.intake.domain.outcomes import (
+    NEEDS_REFERRAL,
+    FindingResult,
+    LegalChannel,
+    NotAcceptedReason,
+    ReplyForm,
+    Satisfaction,
+    VisitMethod,
+)
 
 Code = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
 
@@ -17,6 +34,14 @@ class Complainant(BaseModel):
     name: str | None = Field(default=None, max_length=50, description="投诉人姓名")
     phone: str | None = Field(default=None, max_length=20, pattern=r"^\+?[0-9][0-9 -]{4,19}$")
     email: EmailStr | None = Field(default=None, max_length=254)
+    address: str | None = Field(default=None, max_length=200, description="住址")
+    workplace: str | None = Field(default=None, max_length=100, description="工作单位")
+    id_number: str | None = Field(
+        default=None, pattern=r"^[0-9]{6}[0-9]{8}[0-9]{3}[0-9Xx]$", description="身份证号"
+    )
+    sex: Literal["male", "female"] | None = Field(default=None, description="性别")
+    age: int | None = Field(default=None, ge=0, le=130)
+    occupation: str | None = Field(default=None, max_length=50, description="职业")
     relation: PatientRelation = Field(default=PatientRelation.SELF, description="与患者关系")
 
 
@@ -37,6 +62,19 @@ class ComplaintCreate(BaseModel):
     demand: str | None = Field(default=None, max_length=2000, description="诉求")
     received_at: AwareDatetime | None = Field(default=None, description="Defaults to now")
     received_by: Code | None = Field(default=None, description="首诉负责人 staff id")
+    direct: bool = Field(
+        default=False, description="越级/直接投诉: went to leadership or the bureau first"
+    )
+    group: bool = Field(default=False, description="群体投诉")
+    case_type: CaseType | None = Field(
+        default=None,
+        description="The office's judgement of the case type; else routing decides",
+    )
+    accepted: bool = Field(
+        default=False,
+        description="Accepted at registration (受理) by `received_by`, who must be complaint "
+        "office staff; otherwise the office reviews it with POST .../accept",
+    )
 
     @model_validator(mode="after")
     def _identity_rules(self) -> ComplaintCreate:
@@ -47,13 +85,166 @@ class ComplaintCreate(BaseModel):
             raise ValueError("complainant: an anonymous complaint carries no name, phone or email")
         if self.received_at and self.received_at > datetime.now(UTC) + timedelta(minutes=5):
             raise ValueError("received_at: lies in the future")
+        if identity and identity.id_number and not _id_checksum_ok(identity.id_number):
+            raise ValueError("complainant.id_number: checksum digit does not match")
+        if self.accepted and not self.received_by:
+            raise ValueError("received_by: accepted=true needs the office staff member who accepts")
         return self
 
 
-class ReplyCreate(BaseModel):
+def _id_checksum_ok(number: str) -> bool:
+    """GB 11643 check digit of an 18-digit resident identity number."""
+    weights = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2]
+    total = sum(int(d) * w for d, w in zip(number[:17], weights, strict=True))
+    return "10X98765432"[total % 11] == number[17].upper()
+
+
+# --- commands: every one names the staff member who takes it ------------------------------
+
+Text = Annotated[str, Field(min_length=1, max_length=2000)]
+
+
+class Command(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-    content: str = Field(min_length=1, max_length=5000, description="答复内容")
-    replied_by: Code = Field(description="staff id of the handler who replies")
+    actor: Code = Field(description="staff id of the person taking the action")
+    note: str | None = Field(default=None, max_length=2000)
+
+
+class SupplementRequest(Command):
+    missing: Text = Field(description="what the complainant must supply (缺少的材料或事实)")
+
+
+class SupplementReceived(Command):
+    content: str | None = Field(default=None, max_length=5000, description="补充内容")
+    received_at: AwareDatetime | None = Field(
+        default=None, description="when the supplement arrived; counting restarts that day"
+    )
+
+
+class NotAcceptDecision(Command):
+    reason: NotAcceptedReason
+    explanation: Text = Field(description="the explanation the complainant is given")
+    refer_to: str | None = Field(default=None, max_length=200, description="告知投诉人的有关部门")
+
+    @model_validator(mode="after")
+    def _referral(self) -> NotAcceptDecision:
+        if self.reason in NEEDS_REFERRAL and not self.refer_to:
+            raise ValueError(
+                f"refer_to: reason {self.reason} must tell the complainant where to go"
+            )
+        return self
+
+
+class TransferDecision(Command):
+    to_body: Annotated[str, Field(min_length=1, max_length=200)] = Field(
+        description="the competent body the case goes to (有关部门)"
+    )
+
+
+class OnSpotResolution(Command):
+    outcome: Text = Field(description="how it was settled to the complainant's satisfaction")
+
+
+class HandOver(Command):
+    to: Code = Field(description="complaint-office staff member who takes over")
+
+
+class Reroute(Command):
+    department: Code
+    reason: Text
+
+
+class InvestigationNote(Command):
+    content: Annotated[str, Field(min_length=1, max_length=5000)]
+
+
+class Remedy(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    description: Text
+    refund_amount: Decimal | None = Field(default=None, ge=0, le=10_000_000, decimal_places=2)
+    travel_cost_amount: Decimal | None = Field(default=None, ge=0, le=1_000_000, decimal_places=2)
+
+
+class FindingRecord(Command):
+    result: FindingResult
+    summary: Annotated[str, Field(min_length=1, max_length=5000)] = Field(description="处理意见")
+    responsible_department: Code | None = None
+    responsible_staff: list[Code] = Field(default_factory=list, max_length=20)
+    remedy: Remedy | None = None
+    mediation_failed: bool = False
+    legal_channels: list[LegalChannel] = Field(default_factory=list, max_length=3)
+
+    @model_validator(mode="after")
+    def _legal_channels(self) -> FindingRecord:
+        if self.mediation_failed and not self.legal_channels:
+            raise ValueError(
+                "legal_channels: tell the complainant the legal channels when mediation fails"
+            )
+        return self
+
+
+class ReplyCreate(Command):
+    content: Annotated[str, Field(min_length=1, max_length=5000)] = Field(description="答复内容")
+    form: ReplyForm | None = Field(
+        default=None, description="defaults to written for written channels"
+    )
+
+
+class ExtensionRequest(Command):
+    working_days: int = Field(ge=1, le=30)
+    reason: Text
+
+
+class ExtensionDecision(Command):
+    approve: bool
+
+
+class ReturnVisit(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    method: VisitMethod
+    at: AwareDatetime | None = None
+    record: Text = Field(description="回访记录")
+
+
+class Closure(Command):
+    satisfaction: Satisfaction
+    return_visit: ReturnVisit
+
+
+class Dispute(Command):
+    reason: Text = Field(description="the complainant's objection to the result")
+
+
+# --- batch -------------------------------------------------------------------------------
+
+
+class BatchItem(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    idempotency_key: Annotated[str, Field(min_length=1, max_length=128)]
+    complaint: dict[str, Any]
+
+
+class BatchCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    hospital_id: Code | None = None
+    items: list[BatchItem] = Field(min_length=1, max_length=500)
+
+
+class BatchItemResult(BaseModel):
+    index: int
+    idempotency_key: str
+    outcome: Literal["created", "replayed", "invalid", "conflict"]
+    id: str | None = None
+    case_number: str | None = None
+    tracking_code: str | None = None
+    errors: list[dict[str, str]] = []
+
+
+class BatchResult(BaseModel):
+    created: int
+    replayed: int
+    failed: int
+    items: list[BatchItemResult]
 
 
 class Handler(BaseModel):
@@ -61,27 +252,64 @@ class Handler(BaseModel):
     name: str
 
 
+class DepartmentRef(BaseModel):
+    code: str
+    label: str
+
+
 class Assignment(BaseModel):
+    revision: int = 1
+    reason: str | None = None
     category: str
     category_label: str
     department: str
     department_label: str
+    co_departments: list[DepartmentRef] = []
     handler: Handler | None
+    recused: list[str] = []
+    priority: str = "normal"
+    case_type: str = "investigation"
+    counting_day: str | None = None
+    working_days: int | None = None
+    acceptance_due_at: datetime | None = None
+    action_due_at: datetime | None = None
     due_at: datetime
     matched_keywords: list[str] = []
 
 
 class Reply(BaseModel):
     content: str
+    form: str = "written"
+    form_label: str | None = None
     replied_by: str
     replied_at: datetime
+    round: int = 0
 
 
 class TimelineEntry(BaseModel):
+    seq: int
     at: datetime
     type: str
     by: str | None = None
     note: str | None = None
+    data: dict[str, Any] | None = None
+    prev: str
+    hash: str
+
+
+class ComplainantView(BaseModel):
+    """The complainant as this reader may see them: in full, masked, or not at all."""
+
+    name: str | None = None
+    phone: str | None = None
+    email: str | None = None
+    address: str | None = None
+    workplace: str | None = None
+    id_number: str | None = None
+    sex: str | None = None
+    age: int | None = None
+    occupation: str | None = None
+    relation: str | None = None
 
 
 class ComplaintReceipt(BaseModel):
@@ -99,18 +327,40 @@ class ComplaintRead(ComplaintReceipt):
     kind: Kind
     anonymous: bool
     contactable: bool
-    complainant: Complainant | None
+    identity_view: str = Field(description="full, masked or none: what this reader may see")
+    complainant: ComplainantView | None
     target_department: str | None
     target_staff_id: str | None
     summary: str | None
     content: str
     demand: str | None
+    direct: bool = False
+    group: bool = False
     received_at: datetime
     received_by: str | None
+    first_receiver: dict[str, Any] | None = None
+    acceptance: dict[str, Any] | None = None
+    supplement: dict[str, Any] | None = None
+    transfer: dict[str, Any] | None = None
+    on_spot: dict[str, Any] | None = None
     assignment: Assignment | None
+    finding: dict[str, Any] | None = None
     reply: Reply | None
+    extension: dict[str, Any] | None = None
+    closure: dict[str, Any] | None = None
+    reopen_count: int = 0
+    flagged: bool = False
+    allowed_actions: list[Action]
     timeline: list[TimelineEntry]
     version: int
+
+
+class TimelineVerdict(BaseModel):
+    ok: bool
+    count: int
+    head_hash: str | None
+    first_bad_seq: int | None
+    problem: str | None
 
 
 class ComplaintListItem(ComplaintReceipt):
@@ -138,3 +388,7 @@ class TrackingRead(BaseModel):
     received_at: datetime
     due_at: datetime | None
     replied_at: datetime | None
+    missing: str | None = Field(default=None, description="what to supplement, if asked")
+    not_accepted_reason: str | None = None
+    refer_to: str | None = None
+    transferred_to: str | None = None

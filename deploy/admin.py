@@ -1,0 +1,60 @@
+"""`huiyin-admin load-region FILE`: validate a region file and load it into every service
+that keeps a copy: routing (hospitals, departments, staff, rules: whom to route to) and
+intake (staff and their roles: who may act on a case).
+
+Run it again after editing the file; both copies are replaced hospital by hospital.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from services.intake.adapters.staff_directory import StaffDirectory
+from services.routing.admin import load_region as load_routing_region
+from services.routing.settings import RoutingSettings
+from shared.runtime import mongo_client
+
+INTAKE_DATABASE = "huiyin_intake"
+
+
+async def load_region(
+    path: Path, settings: RoutingSettings, *, intake_database: str | None = None
+) -> dict[str, int]:
+    """Routing's copy first: it validates the whole file before anything is stored."""
+    counts = await load_routing_region(path, settings)
+    raw: dict[str, Any] = yaml.safe_load(await asyncio.to_thread(path.read_text, "utf-8"))
+    client = mongo_client(settings.mongo_url)
+    try:
+        database = intake_database or os.environ.get("HUIYIN_INTAKE_DATABASE", INTAKE_DATABASE)
+        counts["intake_staff"] = await StaffDirectory(client[database]).load(raw["hospitals"])
+    finally:
+        await client.close()
+    return counts
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="huiyin-admin", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    load = commands.add_parser("load-region", help="load hospitals, departments and staff")
+    load.add_argument("file", type=Path)
+    args = parser.parse_args(argv)
+    try:
+        counts = asyncio.run(load_region(args.file, RoutingSettings()))
+    except ValidationError as error:
+        print(f"region file {args.file} is invalid:\n{error}", file=sys.stderr)
+        return 2
+    print(json.dumps({"loaded": counts}, ensure_ascii=False))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
