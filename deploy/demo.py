@@ -178,11 +178,14 @@ def wait_ready(urls: dict[str, str], processes: dict[str, subprocess.Popen[bytes
 
 
 def post_demo_complaints(intake: str, keys: dict[str, str]) -> list[dict[str, str]]:
+    """Registered and accepted at once by each hospital's complaint office, so every
+    handler is told; `walk_one_case` then takes the first one to closure."""
     receipts = []
     for n, (hospital, body) in enumerate(DEMO_COMPLAINTS):
+        office = f"{hospital}-complaint_office-1"
         response = httpx.post(
             f"{intake}/v1/complaints",
-            json=body,
+            json=body | {"received_by": office, "accepted": True},
             headers={
                 "Authorization": f"Bearer {keys[hospital]}",
                 "Idempotency-Key": f"demo-{n}",  # running `up` again adds no duplicates
@@ -192,6 +195,42 @@ def post_demo_complaints(intake: str, keys: dict[str, str]) -> list[dict[str, st
         response.raise_for_status()
         receipts.append(response.json())
     return receipts
+
+
+def walk_one_case(intake: str, keys: dict[str, str], receipt: dict[str, str]) -> str:
+    """Finding, reply and closure of the first demo case, so the timeline shows a whole
+    lifecycle. Returns the case's status (already closed when `up` runs again)."""
+    headers = {"Authorization": f"Bearer {keys['hz-001']}"}
+    office = "hz-001-complaint_office-1"
+    url = f"{intake}/v1/complaints/{receipt['id']}"
+    case = httpx.get(url, headers=headers | {"X-Huiyin-Staff": office}, timeout=10).json()
+    if case["status"] not in ("assigned", "in_progress") or not case["assignment"]:
+        return str(case["status"])
+    handler = case["assignment"]["handler"]["staff_id"]
+    steps = [
+        ("notes", {"actor": handler, "content": "调阅护理记录并询问当班护士。"}),
+        (
+            "finding",
+            {
+                "actor": handler,
+                "result": "partly_substantiated",
+                "summary": "呼叫铃响应超时属实，输液操作符合规范。",
+                "responsible_department": "nursing",
+            },
+        ),
+        ("reply", {"actor": handler, "content": "经核实，已对当班护士批评教育并加强夜间巡视。"}),
+        (
+            "close",
+            {
+                "actor": office,
+                "satisfaction": "basically_satisfied",
+                "return_visit": {"method": "phone", "record": "电话回访，家属表示基本满意。"},
+            },
+        ),
+    ]
+    for action, body in steps:
+        httpx.post(f"{url}/{action}", json=body, headers=headers, timeout=10).raise_for_status()
+    return "closed"
 
 
 def subjects(maildir: Path) -> list[str]:
@@ -240,6 +279,8 @@ def main(argv: list[str] | None = None) -> int:
         deadline = time.monotonic() + 30
         while not all_handlers_mailed(maildir, receipts) and time.monotonic() < deadline:
             time.sleep(0.2)
+        walked = walk_one_case(urls["intake"], keys, receipts[0])
+        print(f"  first demo case walked to: {walked}", flush=True)
         print_where_to_look(infra, urls, keys, counts, receipts, maildir, started)
         if args.once:
             return 0

@@ -9,7 +9,7 @@ from services.intake.adapters.staff_directory import StaffDirectory
 from services.intake.api.routes import router
 from services.intake.consumers import handlers
 from services.intake.domain.confidentiality import IdentityCipher
-from services.intake.service import IntakePorts
+from services.intake.service import IntakePorts, upgrade_earlier_complaints
 from services.intake.settings import IntakeSettings
 from shared.app import build_app
 from shared.auth import ApiKeyring
@@ -45,12 +45,16 @@ def create_app(settings: IntakeSettings | None = None) -> FastAPI:
         return IntakePorts(repository, directory, identity, relay)
 
     runtime.consume(handlers(ports=ports))
+
+    async def upgrade() -> None:
+        await upgrade_earlier_complaints(ports())
+
     app = build_app(
         title="回音 Huiyin · intake",
         description="Complaint registration, the complaint lifecycle and complainant tracking.",
         runtime=runtime,
         routers=[router],
-        on_start=[repository.ensure_indexes],
+        on_start=[repository.ensure_indexes, upgrade],
     )
     app.state.repository = repository
     app.state.directory = directory

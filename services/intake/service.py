@@ -22,7 +22,7 @@ from services.intake.case_record import Change, Entry, complainant_email, envelo
 from services.intake.domain import idempotency, timeline
 from services.intake.domain.authority import OFFICE
 from services.intake.domain.complaint import TRANSITIONS, Action, ComplaintStatus, next_status
-from services.intake.domain.confidentiality import IdentityCipher
+from services.intake.domain.confidentiality import IdentityCipher, is_sealed
 from services.intake.domain.numbering import case_number, tracking_code
 from shared.consumer import PermanentFailure
 from shared.contracts import (
@@ -365,3 +365,37 @@ async def apply_deadline_change(
         raise PermanentFailure(f"complaint {envelope.complaint_id} does not exist")
     if produced and event_id in document.get("applied_events", []):
         ports.relay.notify(document["_id"], produced)
+
+
+async def upgrade_earlier_complaints(ports: IntakePorts) -> int:
+    """Complaints stored before identities were sealed and the timeline was chained (issue
+    2's format): seal the identity and chain the existing entries, adding an entry that says
+    so. Nothing is dropped; runs at start and finds nothing on a current database."""
+    upgraded = 0
+    earlier = ports.repository.collection.find({"timeline_head": {"$exists": False}})
+    async for stored in earlier:
+
+        def mutate(document: dict[str, Any]) -> dict[str, Any] | None:
+            if "timeline_head" in document:
+                return None
+            head, chained = None, []
+            entries = [
+                (e["at"], e["type"], e.get("by"), e.get("note"), None)
+                for e in document.get("timeline", [])
+            ]
+            note = "身份加密与时间线链式校验启用"
+            entries.append((datetime.now(UTC), "record_upgraded", "intake", note, None))
+            for at, kind, by, note, data in entries:
+                entry, head = timeline.append(
+                    document["_id"], head, at=at, type=kind, by=by, note=note, data=data
+                )
+                chained.append(entry)
+            identity = document.get("complainant")
+            update: dict[str, Any] = {"$set": {"timeline": chained, "timeline_head": head}}
+            if identity and not any(is_sealed(v) for v in identity.values()):
+                update["$set"]["complainant"] = ports.identity.seal(document["_id"], identity)
+            return update
+
+        await ports.repository.change(stored["_id"], mutate)
+        upgraded += 1
+    return upgraded

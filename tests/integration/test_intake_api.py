@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 
 import httpx
 import pytest
 
+from services.intake.service import IntakePorts, upgrade_earlier_complaints
 from tests.support.platform import Platform
 
 BASE = {"channel": "phone", "content": "挂号排队等了两个小时，导诊台无人指引。"}
@@ -165,3 +167,45 @@ async def test_case_numbers_count_per_hospital_and_month(intake_only: Platform) 
         ]
     # 2026-09-30 17:00 UTC is already 1 October in China.
     assert numbers == ["HZ-001-202609-00001", "HZ-001-202610-00001", "HZ-001-202610-00002"]
+
+
+async def test_complaints_stored_before_sealing_and_chaining_are_upgraded_not_lost(
+    intake_only: Platform,
+) -> None:
+    app = intake_only.services["intake"].app
+    repository = app.state.repository
+    at = datetime(2026, 11, 2, 2, 0, tzinfo=UTC)
+    await repository.collection.insert_one(
+        {
+            "_id": "issue2-era",
+            "hospital_id": "hz-001",
+            "case_number": "HZ-001-202611-09999",
+            "tracking_code": "ABCD-EFGH-JKLM",
+            "idempotency_key": "auto:issue2-era",
+            "status": "assigned",
+            "channel": "phone",
+            "kind": "complaint",
+            "anonymous": False,
+            "complainant": {"name": "王强", "phone": "13900002222", "relation": "self"},
+            "content": "重复收费",
+            "received_at": at,
+            "timeline": [
+                {"at": at, "type": "received", "by": None, "note": None},
+                {"at": at, "type": "assigned", "by": "routing", "note": "财务科 / 收费物价"},
+            ],
+            "version": 2,
+        }
+    )
+    ports = IntakePorts(repository, app.state.directory, app.state.identity, relay=None)  # type: ignore[arg-type]
+    assert await upgrade_earlier_complaints(ports) == 1
+    assert await upgrade_earlier_complaints(ports) == 0  # idempotent
+
+    stored = await repository.get("issue2-era")
+    assert "王强" not in str(stored["complainant"])
+    assert [e["type"] for e in stored["timeline"]] == ["received", "assigned", "record_upgraded"]
+    async with intake_only.client("intake", "hz-001") as intake:
+        office = {"X-Huiyin-Staff": "hz-001-complaint_office-1"}
+        read = (await intake.get("/v1/complaints/issue2-era", headers=office)).json()
+        verdict = (await intake.get("/v1/complaints/issue2-era/timeline/verify")).json()
+    assert verdict["ok"] and verdict["count"] == 3
+    assert read["identity_view"] == "full" and read["complainant"]["phone"] == "13900002222"
