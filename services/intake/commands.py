@@ -388,6 +388,7 @@ def reply(command: schemas.ReplyCreate) -> Decide:
             reply=command.content,
             response_seconds=(s.now - received_at).total_seconds(),
             complainant_email=complainant_email(document, s.identity),
+            round=document.get("reopen_count", 0),
         )
         return Change(
             set={
@@ -506,6 +507,7 @@ def close(command: schemas.Closure) -> Decide:
                     finding=finding.get("result"),
                     category=assignment.get("category"),
                     department=assignment.get("department"),
+                    round=s.document.get("reopen_count", 0),
                 )
             ],
         )

@@ -32,4 +32,17 @@ def handlers(
     async def on_replied(envelope, payload) -> None:  # type: ignore[no-untyped-def]
         await service.on_replied(envelope, payload, **adapters())
 
-    return {"complaint.assigned": on_assigned, "complaint.replied": on_replied}
+    async def on_lifecycle(envelope, payload) -> None:  # type: ignore[no-untyped-def]
+        await service.on_lifecycle(
+            envelope, payload, tracking_url=settings.tracking_url, **adapters()
+        )
+
+    return {
+        "complaint.assigned": on_assigned,
+        "complaint.replied": on_replied,
+        "complaint.supplement_requested": on_lifecycle,
+        "complaint.not_accepted": on_lifecycle,
+        "complaint.transferred": on_lifecycle,
+        "complaint.extended": on_lifecycle,
+        "complaint.escalated": on_lifecycle,
+    }

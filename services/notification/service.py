@@ -4,22 +4,34 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from typing import Any
 
 from services.notification.adapters.deliveries import FAILED, SENT, DeliveryLog
 from services.notification.adapters.mailer import SmtpMailer
 from services.notification.domain.messages import (
     Message,
     assignment_for_handler,
+    escalation_for,
+    extension_for_complainant,
+    extension_for_handler,
     mask_address,
+    not_accepted_for_complainant,
     receipt_for_complainant,
     reply_for_complainant,
+    supplement_request_for_complainant,
+    transfer_for_complainant,
 )
 from shared.contracts import (
     ComplaintAssigned,
+    ComplaintEscalated,
+    ComplaintExtended,
+    ComplaintNotAccepted,
     ComplaintReplied,
+    ComplaintTransferred,
     Envelope,
     NotificationFailed,
     NotificationSent,
+    SupplementRequested,
 )
 from shared.outbox import OutboxRelay
 from shared.tracing import current_trace_context
@@ -37,6 +49,8 @@ async def deliver(
 ) -> None:
     for message in filter(None, messages):
         delivery_id = f"{envelope.event_id}:{message.role}"
+        if message.recipient_key:
+            delivery_id += f":{message.recipient_key}"
         fresh = await deliveries.claim(
             delivery_id,
             {
@@ -90,3 +104,27 @@ async def on_assigned(
 
 async def on_replied(envelope: Envelope, event: ComplaintReplied, **adapters: object) -> None:
     await deliver(envelope, [reply_for_complainant(event)], **adapters)  # type: ignore[arg-type]
+
+
+def messages_for(event: Any, *, tracking_url: str) -> list[Message | None]:
+    """Who is told about a lifecycle step, by event type."""
+    if isinstance(event, SupplementRequested):
+        return [supplement_request_for_complainant(event, tracking_url=tracking_url)]
+    if isinstance(event, ComplaintNotAccepted):
+        return [not_accepted_for_complainant(event)]
+    if isinstance(event, ComplaintTransferred):
+        return [transfer_for_complainant(event)]
+    if isinstance(event, ComplaintExtended):
+        return [
+            extension_for_complainant(event, tracking_url=tracking_url),
+            extension_for_handler(event),
+        ]
+    if isinstance(event, ComplaintEscalated):
+        return [escalation_for(event, person) for person in event.recipients]
+    raise TypeError(f"no messages for {type(event).__name__}")
+
+
+async def on_lifecycle(
+    envelope: Envelope, event: Any, *, tracking_url: str, **adapters: object
+) -> None:
+    await deliver(envelope, messages_for(event, tracking_url=tracking_url), **adapters)  # type: ignore[arg-type]

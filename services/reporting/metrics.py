@@ -41,6 +41,24 @@ class ComplaintMetrics:
             ["hospital_id", "channel"],
             registry=registry,
         )
+        self.reopened = Counter(
+            "huiyin_complaints_reopened",
+            "Disputes that reopened a complaint for re-review",
+            ["hospital_id"],
+            registry=registry,
+        )
+        self.closed = Counter(
+            "huiyin_complaints_closed",
+            "Complaints closed after the return visit, by the complainant's satisfaction",
+            ["hospital_id", "satisfaction"],
+            registry=registry,
+        )
+        self.escalations = Counter(
+            "huiyin_escalations",
+            "Cases escalated above the handler, by level",
+            ["hospital_id", "level"],
+            registry=registry,
+        )
         self._known: set[str] = set()
 
     async def refresh_overdue(self, facts: ComplaintFacts) -> None:

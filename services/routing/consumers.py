@@ -1,12 +1,13 @@
-"""Which events routing reacts to."""
+"""Which events routing reacts to: the first decision, then the clock through the
+lifecycle (services/routing/lifecycle.py)."""
 
 from __future__ import annotations
 
+from services.routing import lifecycle
 from services.routing.adapters.clocks import ClockStore
 from services.routing.adapters.region_store import RegionStore
 from services.routing.domain.calendar import WorkingCalendar
-from services.routing.domain.categories import KeywordClassifier
-from services.routing.service import route_complaint, stop_clock
+from services.routing.service import HospitalRulebook, route_complaint
 from services.routing.settings import RoutingSettings
 from shared.consumer import Handler
 from shared.runtime import ServiceRuntime
@@ -20,21 +21,55 @@ def handlers(
     calendar: WorkingCalendar,
     settings: RoutingSettings,
 ) -> dict[str, Handler]:
-    classifier = KeywordClassifier()
+    rulebook = HospitalRulebook(region)
+
+    def relay():  # type: ignore[no-untyped-def]
+        return runtime.relay_for(clocks.collection)
+
+    async def apply(envelope, decide) -> None:  # type: ignore[no-untyped-def]
+        await lifecycle.apply(envelope, decide, clocks=clocks, relay=relay())
 
     async def on_received(envelope, payload) -> None:  # type: ignore[no-untyped-def]
         await route_complaint(
-            envelope,
-            payload,
-            clocks=clocks,
-            region=region,
-            classifier=classifier,
-            calendar=calendar,
-            reply_working_days=settings.reply_working_days,
-            relay=runtime.relay_for(clocks.collection),
+            envelope, payload, clocks=clocks, rulebook=rulebook, calendar=calendar, relay=relay()
         )
 
-    async def on_replied(envelope, payload) -> None:  # type: ignore[no-untyped-def]
-        await stop_clock(envelope, payload, clocks=clocks)
+    async def on_accepted(envelope, payload) -> None:  # type: ignore[no-untyped-def]
+        await apply(envelope, lifecycle.accepted(payload))
 
-    return {"complaint.received": on_received, "complaint.replied": on_replied}
+    async def on_supplement_requested(envelope, payload) -> None:  # type: ignore[no-untyped-def]
+        await apply(envelope, lifecycle.paused(payload))
+
+    async def on_supplemented(envelope, payload) -> None:  # type: ignore[no-untyped-def]
+        rules = (await rulebook.of(envelope.hospital_id)).rules
+        await apply(envelope, lifecycle.restarted_from_supplement(payload, rules, calendar))
+
+    def stop(outcome: str) -> Handler:
+        async def on_end(envelope, payload) -> None:  # type: ignore[no-untyped-def]
+            await apply(envelope, lifecycle.stopped(payload, outcome))
+
+        return on_end
+
+    async def on_reroute(envelope, payload) -> None:  # type: ignore[no-untyped-def]
+        await lifecycle.rerouted(envelope, payload, clocks=clocks, rulebook=rulebook, relay=relay())
+
+    async def on_extension(envelope, payload) -> None:  # type: ignore[no-untyped-def]
+        await apply(envelope, lifecycle.extended(payload, calendar))
+
+    async def on_reopened(envelope, payload) -> None:  # type: ignore[no-untyped-def]
+        leaders = await lifecycle.leadership_of(region, envelope.hospital_id)
+        await apply(envelope, lifecycle.reopened(payload, calendar, leaders))
+
+    return {
+        "complaint.received": on_received,
+        "complaint.accepted": on_accepted,
+        "complaint.supplement_requested": on_supplement_requested,
+        "complaint.supplemented": on_supplemented,
+        "complaint.not_accepted": stop("not_accepted"),
+        "complaint.transferred": stop("transferred"),
+        "complaint.resolved_on_spot": stop("resolved_on_spot"),
+        "complaint.replied": stop("replied"),
+        "complaint.reroute_requested": on_reroute,
+        "complaint.extension_approved": on_extension,
+        "complaint.reopened": on_reopened,
+    }

@@ -1,26 +1,123 @@
-"""Routing's decisions: category, department, handler and deadline for each complaint."""
+"""Routing's decisions: category, lead and co-handling departments, priority, case type,
+handler and deadlines for each complaint; and a new decision when the office re-routes.
+
+The clock document (one per complaint) holds the decision and routing's outbox, so
+deciding, starting the clock and queueing complaint.routed are one write.
+"""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 from services.routing.adapters.clocks import OPEN, ClockStore
 from services.routing.adapters.region_store import RegionStore
 from services.routing.domain.calendar import CalendarNotCovered, WorkingCalendar
+from services.routing.domain.case_rules import (
+    CaseType,
+    EffectiveRules,
+    case_type_of,
+    conflicted_staff,
+    danger_signals_in,
+    priority_of,
+)
 from services.routing.domain.categories import (
     CATEGORY_LABELS,
     DEFAULT_DEPARTMENT,
+    DEFAULT_KEYWORDS,
     DEPARTMENT_LABELS,
+    Category,
     KeywordClassifier,
 )
 from services.routing.domain.deadline import counting_day, reply_due_at
 from services.routing.domain.handler_choice import choose_handler
+from services.routing.domain.region import Hospital
 from shared.consumer import PermanentFailure
-from shared.contracts import ComplaintReceived, ComplaintReplied, ComplaintRouted, Envelope, Person
+from shared.contracts import ComplaintReceived, ComplaintRouted, DepartmentRef, Envelope, Person
 from shared.outbox import OutboxRelay, new_outbox
 from shared.tracing import current_trace_context
 
 FALLBACK_DEPARTMENT = "complaint_office"
+
+
+@dataclass(frozen=True)
+class HospitalRouting:
+    """Everything routing needs about one hospital: its region entry, its effective rules
+    and a classifier with its keywords."""
+
+    hospital: Hospital
+    rules: EffectiveRules
+    classifier: KeywordClassifier
+
+    def department_label(self, code: str) -> str:
+        names = {d.code: d.name for d in self.hospital.departments}
+        return names.get(code) or DEPARTMENT_LABELS.get(code, code)
+
+    def lead_department(self, category: Category, target: str | None) -> str:
+        codes = {d.code for d in self.hospital.departments}
+        if target and target in codes:
+            return target  # an explicit target department overrides the keywords
+        department = self.rules.departments.get(category.value) or DEFAULT_DEPARTMENT[category]
+        if department in codes:
+            return department
+        return FALLBACK_DEPARTMENT if FALLBACK_DEPARTMENT in codes else next(iter(codes))
+
+
+class HospitalRulebook:
+    """Per-hospital classifiers, rebuilt when the region copy changes."""
+
+    def __init__(self, region: RegionStore) -> None:
+        self._region = region
+        self._built: dict[str, tuple[int, HospitalRouting]] = {}
+
+    async def of(self, hospital_id: str) -> HospitalRouting:
+        hospital = await self._region.hospital(hospital_id)
+        if hospital is None:
+            raise PermanentFailure(f"hospital {hospital_id} is not in the region; load it, replay")
+        bureau_rules = await self._region.bureau_rules()
+        stamp = hash((id(hospital), id(bureau_rules)))
+        cached = self._built.get(hospital_id)
+        if cached and cached[0] == stamp:
+            return cached[1]
+        rules = EffectiveRules.combine(bureau_rules, hospital.rules)
+        keywords: dict[Category, list[str]] = {c: list(w) for c, w in DEFAULT_KEYWORDS.items()}
+        for layer in filter(None, (bureau_rules, hospital.rules)):
+            for category, words in layer.keywords.items():
+                keywords.setdefault(Category(category), []).extend(words)
+        try:
+            classifier = KeywordClassifier(keywords)
+        except ValueError as error:
+            raise PermanentFailure(f"hospital {hospital_id} rules: {error}") from error
+        built = HospitalRouting(hospital, rules, classifier)
+        self._built[hospital_id] = (stamp, built)
+        return built
+
+
+def _person(member: Any) -> Person | None:
+    return Person(staff_id=member.id, name=member.name, email=member.email) if member else None
+
+
+def deadlines(
+    received_at: datetime, case_type: CaseType, rules: EffectiveRules, calendar: WorkingCalendar
+) -> dict[str, Any]:
+    """Counting day, acceptance and reply deadlines for a case counted from `received_at`."""
+    target = rules.targets[case_type]
+    try:
+        counting = counting_day(received_at, calendar)
+        acceptance = reply_due_at(received_at, target.acceptance_working_days, calendar)
+        if target.reply_hours:
+            due = received_at.astimezone(UTC) + timedelta(hours=target.reply_hours)
+        else:
+            due = reply_due_at(received_at, target.reply_working_days, calendar)
+    except CalendarNotCovered as gap:
+        raise PermanentFailure(f"{gap}; load the calendar for that year and replay") from gap
+    return {
+        "counting_day": counting,
+        "working_days": target.reply_working_days,
+        "acceptance_due_at": acceptance,
+        "due_at": due,
+    }
 
 
 async def route_complaint(
@@ -28,51 +125,65 @@ async def route_complaint(
     received: ComplaintReceived,
     *,
     clocks: ClockStore,
-    region: RegionStore,
-    classifier: KeywordClassifier,
+    rulebook: HospitalRulebook,
     calendar: WorkingCalendar,
-    reply_working_days: int,
     relay: OutboxRelay,
 ) -> None:
     complaint_id, hospital_id = envelope.complaint_id, envelope.hospital_id
     # A redelivery decides again and then fails to insert a second clock (its _id is the
     # complaint id): one insert is cheaper than a lookup before every decision.
-    hospital = await region.hospital(hospital_id)
-    if hospital is None:
-        raise PermanentFailure(f"hospital {hospital_id} is not in the region; load it and replay")
-
-    classification = classifier.classify(
-        " ".join(filter(None, [received.content, received.demand]))
+    routing = await rulebook.of(hospital_id)
+    text = " ".join(filter(None, [received.content, received.demand]))
+    classification = routing.classifier.classify(text)
+    department = routing.lead_department(classification.primary, received.target_department)
+    co_departments: list[str] = []
+    for match in classification.matches[1:]:
+        other = routing.lead_department(match.category, None)
+        if other != department and other not in co_departments:
+            co_departments.append(other)
+    danger = danger_signals_in(text, routing.rules.danger_signals)
+    priority = priority_of(
+        danger=danger, direct=received.direct, group=received.group, channel=received.channel
     )
-    codes = {d.code: d.name for d in hospital.departments}
-    department = received.target_department or DEFAULT_DEPARTMENT[classification.primary]
-    if department not in codes:
-        department = FALLBACK_DEPARTMENT if FALLBACK_DEPARTMENT in codes else next(iter(codes))
+    case_type = case_type_of(
+        stated=received.case_type,
+        channel=received.channel,
+        category=classification.primary.value,
+        co_departments=len(co_departments),
+        rules=routing.rules,
+    )
     choice = choose_handler(
-        hospital.staff,
+        routing.hospital.staff,
         department=department,
         open_cases=await clocks.open_cases_by_handler(hospital_id, department),
         complained_about=received.target_staff_id,
+        conflicted=conflicted_staff(
+            routing.rules.conflicts, about_staff=received.target_staff_id, department=department
+        ),
     )
-    try:
-        counting = counting_day(received.received_at, calendar)
-        due_at = reply_due_at(received.received_at, reply_working_days, calendar)
-    except CalendarNotCovered as gap:
-        raise PermanentFailure(f"{gap}; load the calendar for that year and replay") from gap
-
-    handler = choice.handler
+    due = deadlines(received.received_at, case_type, routing.rules, calendar)
+    action_due_at = None
+    if danger:
+        action_due_at = received.received_at.astimezone(UTC) + timedelta(
+            hours=routing.rules.urgent_action_hours
+        )
     routed = ComplaintRouted(
+        revision=1,
         category=classification.primary.value,
         category_label=CATEGORY_LABELS[classification.primary],
-        matched_keywords=[k for match in classification.matches for k in match.keywords],
+        matched_keywords=[k for match in classification.matches for k in match.keywords] + danger,
+        co_departments=[
+            DepartmentRef(code=code, label=routing.department_label(code))
+            for code in co_departments
+        ],
         department=department,
-        department_label=codes.get(department) or DEPARTMENT_LABELS.get(department, department),
-        handler=Person(staff_id=handler.id, name=handler.name, email=handler.email)
-        if handler
-        else None,
-        counting_day=counting,
-        working_days=reply_working_days,
-        due_at=due_at,
+        department_label=routing.department_label(department),
+        handler=_person(choice.handler),
+        recused=list(choice.recused),
+        priority=priority.value,
+        case_type=case_type.value,
+        action_due_at=action_due_at,
+        **due,
     )
     event = routed.envelope(
         hospital_id=hospital_id, complaint_id=complaint_id, trace_context=current_trace_context()
@@ -82,15 +193,25 @@ async def route_complaint(
         {
             "_id": complaint_id,
             "hospital_id": hospital_id,
+            "revision": 1,
             "department": department,
-            "handler_id": handler.id if handler else None,
+            "co_departments": co_departments,
+            "handler_id": choice.handler.id if choice.handler else None,
             "category": routed.category,
+            "priority": routed.priority,
+            "case_type": routed.case_type,
+            "working_days": routed.working_days,
+            "counting_day": routed.counting_day.isoformat(),
             "recused": list(choice.recused),
+            "target_staff_id": received.target_staff_id,
             "received_at": received.received_at,
-            "due_at": due_at,
+            "acceptance_due_at": routed.acceptance_due_at,
+            "action_due_at": action_due_at,
+            "due_at": routed.due_at,
             "status": OPEN,
             "overdue": False,
             "routed_at": now,
+            "applied_events": [],
             **new_outbox([event], now=now),
         }
     )
@@ -98,5 +219,62 @@ async def route_complaint(
         relay.notify(complaint_id, [event])
 
 
-async def stop_clock(envelope: Envelope, replied: ComplaintReplied, *, clocks: ClockStore) -> None:
-    await clocks.stop(envelope.complaint_id, at=replied.replied_at)
+def reroute_decision(
+    clock: dict[str, Any],
+    routing: HospitalRouting,
+    *,
+    department: str,
+    reason: str,
+    open_cases: dict[str, int],
+    handler_id: str | None = None,
+) -> tuple[ComplaintRouted, dict[str, Any]]:
+    """A new decision for an existing clock: another department (re-routing) or another
+    handler (delegation). Deadlines stay; the revision grows so intake applies only this."""
+    members = routing.hospital.staff
+    if handler_id is not None:
+        handler = next((m for m in members if m.id == handler_id), None)
+        recused: list[str] = []
+    else:
+        choice = choose_handler(
+            members,
+            department=department,
+            open_cases=open_cases,
+            complained_about=clock.get("target_staff_id"),
+            conflicted=conflicted_staff(
+                routing.rules.conflicts,
+                about_staff=clock.get("target_staff_id"),
+                department=department,
+            ),
+        )
+        handler, recused = choice.handler, list(choice.recused)
+    category = Category(clock["category"])
+    revision = int(clock.get("revision", 1)) + 1
+    routed = ComplaintRouted(
+        revision=revision,
+        reason=reason,
+        category=category.value,
+        category_label=CATEGORY_LABELS[category],
+        co_departments=[
+            DepartmentRef(code=code, label=routing.department_label(code))
+            for code in clock.get("co_departments", [])
+            if code != department
+        ],
+        department=department,
+        department_label=routing.department_label(department),
+        handler=_person(handler),
+        recused=recused,
+        priority=clock.get("priority", "normal"),
+        case_type=clock.get("case_type", CaseType.INVESTIGATION.value),
+        counting_day=date.fromisoformat(clock["counting_day"]),
+        working_days=int(clock.get("working_days", 5)),
+        acceptance_due_at=clock.get("acceptance_due_at"),
+        action_due_at=clock.get("action_due_at"),
+        due_at=clock["due_at"],
+    )
+    fields = {
+        "revision": revision,
+        "department": department,
+        "handler_id": handler.id if handler else None,
+        "recused": recused,
+    }
+    return routed, fields

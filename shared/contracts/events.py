@@ -128,6 +128,7 @@ class ComplaintReplied(EventPayload):
     reply: str
     response_seconds: float
     complainant_email: EmailStr | None = None
+    round: int = Field(default=0, ge=0, description="0 first answer, n after the n-th dispute")
 
 
 class LifecycleEvent(EventPayload):
@@ -222,6 +223,7 @@ class ComplaintClosed(LifecycleEvent):
     finding: str | None = None
     category: str | None = None
     department: str | None = None
+    round: int = Field(default=0, ge=0, description="re-reviews before this closure")
 
 
 class ComplaintReopened(LifecycleEvent):

@@ -16,9 +16,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
-STATUS_RANK = {"received": 0, "assigned": 1, "replied": 2}
-STATUS_BY_RANK = {rank: status for status, rank in STATUS_RANK.items()}
-REPLIED_RANK = STATUS_RANK["replied"]
+from services.reporting.domain.status import is_running, rank
 
 
 class ComplaintFacts:
@@ -43,6 +41,8 @@ class ComplaintFacts:
         event_id: str,
         fields: dict[str, Any],
         status: str | None = None,
+        round_: int = 0,
+        add_to_set: dict[str, Any] | None = None,
     ) -> bool:
         """Apply one event's facts; False if this event was applied before."""
         update: dict[str, Any] = {
@@ -50,9 +50,13 @@ class ComplaintFacts:
             "$addToSet": {"applied": event_id},
         }
         if status is not None:
-            update["$max"] = {"status_rank": STATUS_RANK[status]}
+            update["$max"] = {"status_rank": rank(status, round_)}
         else:
             update["$setOnInsert"] = {"status_rank": 0}
+        if add_to_set:
+            # Repeated steps (extensions, escalations) are sets of event ids, not counters:
+            # a redelivered event must change nothing.
+            update["$addToSet"].update(add_to_set)
         # One write addressed by `_id` alone (the lookup every MongoDB-wire server indexes).
         # Every field is $set, $max or $addToSet, so applying an event twice changes nothing;
         # the document as it was tells whether this event is new.
@@ -95,10 +99,21 @@ class ComplaintFacts:
         return [row async for row in rows]
 
     async def overdue_by_hospital(self, now: datetime) -> dict[str, int]:
+        """Running complaints past their deadline (paused and finished ones are not)."""
         rows = await self.collection.aggregate(
             [
-                {"$match": {"status_rank": {"$lt": REPLIED_RANK}, "due_at": {"$lt": now}}},
-                {"$group": {"_id": "$hospital_id", "n": {"$sum": 1}}},
+                {"$match": {"due_at": {"$lt": now}}},
+                {
+                    "$group": {
+                        "_id": {"hospital_id": "$hospital_id", "status_rank": "$status_rank"},
+                        "n": {"$sum": 1},
+                    }
+                },
             ]
         )
-        return {row["_id"]: row["n"] async for row in rows}
+        counts: dict[str, int] = {}
+        async for row in rows:
+            if is_running(row["_id"].get("status_rank")):
+                hospital = row["_id"]["hospital_id"]
+                counts[hospital] = counts.get(hospital, 0) + row["n"]
+        return counts

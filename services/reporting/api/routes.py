@@ -10,7 +10,8 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, HTTPException, Query, Request, status
 from pydantic import BaseModel
 
-from services.reporting.adapters.complaint_facts import STATUS_BY_RANK, ComplaintFacts
+from services.reporting.adapters.complaint_facts import ComplaintFacts
+from services.reporting.domain.status import status_of
 from shared.auth import CurrentPrincipal
 
 CHINA = ZoneInfo("Asia/Shanghai")
@@ -72,7 +73,7 @@ async def summary(
         key: dict[str, Any] = row["_id"]
         hospital = per_hospital[key["hospital_id"]]
         hospital["category"][key.get("category") or "unrouted"] += row["n"]
-        hospital["status"][STATUS_BY_RANK.get(key.get("status_rank") or 0, "received")] += row["n"]
+        hospital["status"][status_of(key.get("status_rank"))] += row["n"]
     hospitals = [
         HospitalSummary(
             hospital_id=hid,

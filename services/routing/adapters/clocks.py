@@ -7,6 +7,9 @@ complaint.routed are one insert.
 
 from __future__ import annotations
 
+import asyncio
+import weakref
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -16,7 +19,10 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 OPEN = "open"
+PAUSED = "paused"  # waiting for the complainant's supplement: the clock does not run
 STOPPED = "stopped"
+
+Mutation = Callable[[dict[str, Any]], dict[str, Any] | None]
 
 
 class ClockStore:
@@ -27,6 +33,7 @@ class ClockStore:
     def __init__(self, db: AsyncDatabase) -> None:
         self.collection: AsyncCollection = db["sla_clocks"]
         self.load: AsyncCollection = db["department_load"]
+        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 
     async def ensure_indexes(self) -> None:
         c = self.collection
@@ -57,6 +64,53 @@ class ClockStore:
             return False
         await self._count(before, -1)
         return True
+
+    async def get(self, complaint_id: str) -> dict[str, Any] | None:
+        return await self.collection.find_one({"_id": complaint_id}, {"outbox": 0})
+
+    async def change(self, complaint_id: str, mutate: Mutation) -> dict[str, Any] | None:
+        """Read, let `mutate` compute an update, write it: one clock at a time within this
+        process (events of one complaint may be consumed concurrently). Returns the clock
+        after the change; None when there is no clock."""
+        lock = self._locks.get(complaint_id)
+        if lock is None:
+            lock = self._locks[complaint_id] = asyncio.Lock()
+        async with lock:
+            current = await self.collection.find_one({"_id": complaint_id})
+            if current is None:
+                return None
+            update = mutate(current)
+            if update is None:
+                return current
+            after = await self.collection.find_one_and_update(
+                {"_id": complaint_id}, update, return_document=ReturnDocument.AFTER
+            )
+        if after is not None:
+            await self._moved(current, after)
+        return after
+
+    async def _moved(self, before: dict[str, Any], after: dict[str, Any]) -> None:
+        """Keep the department load in step when a clock stops, restarts or changes hands."""
+        was_open = before["status"] != STOPPED
+        is_open = after["status"] != STOPPED
+        same_hands = (before.get("department"), before.get("handler_id")) == (
+            after.get("department"),
+            after.get("handler_id"),
+        )
+        if was_open == is_open and (same_hands or not is_open):
+            return
+        if was_open:
+            await self._count(before, -1)
+        if is_open:
+            await self._count(after, +1)
+
+    async def open_of_handler(self, hospital_id: str, handler_id: str) -> list[dict[str, Any]]:
+        """A handler's open clocks, for delegation (an admin action; a scan on FerretDB)."""
+        cursor = self.collection.find(
+            {"hospital_id": hospital_id, "handler_id": handler_id, "status": {"$ne": STOPPED}},
+            {"outbox": 0},
+        )
+        return await cursor.to_list(None)
 
     async def _count(self, clock: dict[str, Any], delta: int) -> None:
         # A crash between the clock write and this one leaves the load off by one: it only

@@ -25,9 +25,12 @@ def choose_handler(
     department: str,
     open_cases: Mapping[str, int],
     complained_about: str | None = None,
+    conflicted: Iterable[str] = (),
 ) -> HandlerChoice:
+    """`conflicted`: staff the hospital marks 回避 for this complaint (see case_rules)."""
     members = [s for s in staff if s.department == department]
-    recused = tuple(s.id for s in members if s.id == complained_about)
+    excluded = set(conflicted) | ({complained_about} if complained_about else set())
+    recused = tuple(s.id for s in members if s.id in excluded)
     eligible = [
         s for s in members if Role.HANDLER in s.roles and not s.absent and s.id not in recused
     ]

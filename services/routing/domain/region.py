@@ -10,6 +10,8 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, model_validator
 
+from services.routing.domain.case_rules import RoutingRules
+
 Code = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")
 
 
@@ -43,6 +45,7 @@ class Hospital(BaseModel):
     complaint_office_email: EmailStr | None = None
     departments: list[Department]
     staff: list[StaffMember] = []
+    rules: RoutingRules | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> Hospital:
@@ -58,6 +61,9 @@ class Hospital(BaseModel):
                     f"hospital {self.id}: staff {member.id} is in unknown department "
                     f"{member.department}"
                 )
+        for code in self.rules.departments.values() if self.rules else ():
+            if code not in codes:
+                raise ValueError(f"hospital {self.id}: rules name unknown department {code}")
         return self
 
 
@@ -73,6 +79,7 @@ class Bureau(BaseModel):
     id: str = Code
     name: str
     supervisors: list[Supervisor] = []
+    rules: RoutingRules | None = Field(default=None, description="the region's default rules")
 
 
 class RegionInfo(BaseModel):

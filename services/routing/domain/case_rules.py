@@ -1,0 +1,213 @@
+"""Priority, case type and deadline targets of a complaint (DOMAIN.md "Routing" and
+"Deadlines"). Pure: the text and the receipt's facts in, a decision out.
+
+- Urgent: the text signals danger to a patient's health or safety — act at once, an
+  action deadline in hours (seed 004: 立即采取积极措施; emergency plan within 24 hours).
+- High: direct complaints that skipped the hospital (越级, to leadership or transferred
+  from the bureau/hotline) and group complaints go first (seeds 000, 004).
+- Case types carry separate targets for the acceptance decision and for the reply; the
+  bureau ships the defaults of DOMAIN.md and a hospital may override any of them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from services.routing.domain.categories import normalise
+
+
+class Priority(StrEnum):
+    URGENT = "urgent"
+    HIGH = "high"
+    NORMAL = "normal"
+
+
+PRIORITY_LABELS = {Priority.URGENT: "紧急", Priority.HIGH: "优先", Priority.NORMAL: "一般"}
+
+
+class CaseType(StrEnum):
+    ON_SPOT = "on_spot"
+    SIMPLE = "simple"
+    INVESTIGATION = "investigation"
+    MULTI_DEPARTMENT = "multi_department"
+    COMPLEX = "complex"
+    TRANSFERRED = "transferred"
+    LEADERSHIP_RECEPTION = "leadership_reception"
+    ADVERSE_EVENT = "adverse_event"
+
+
+CASE_TYPE_LABELS = {
+    CaseType.ON_SPOT: "当场处理/价格差错",
+    CaseType.SIMPLE: "简单书面投诉",
+    CaseType.INVESTIGATION: "需调查核实",
+    CaseType.MULTI_DEPARTMENT: "涉及多个科室",
+    CaseType.COMPLEX: "疑难复杂",
+    CaseType.TRANSFERRED: "上级转办/信访",
+    CaseType.LEADERSHIP_RECEPTION: "院领导接待日",
+    CaseType.ADVERSE_EVENT: "院内不良事件",
+}
+
+
+class DeadlineTarget(BaseModel):
+    """Working days for the acceptance decision and for the reply; `reply_hours` replaces
+    the reply's working days for cases counted in hours (adverse events)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    acceptance_working_days: int = Field(default=5, ge=0, le=30)
+    reply_working_days: int = Field(default=5, ge=0, le=60)
+    reply_hours: int | None = Field(default=None, ge=1, le=240)
+
+
+# DOMAIN.md "Deadlines" (seeds 001-004); acceptance within 5 days of receipt (seed 002).
+DEFAULT_TARGETS: dict[CaseType, DeadlineTarget] = {
+    CaseType.ON_SPOT: DeadlineTarget(acceptance_working_days=0, reply_working_days=0),
+    CaseType.SIMPLE: DeadlineTarget(reply_working_days=3),
+    CaseType.INVESTIGATION: DeadlineTarget(reply_working_days=5),
+    CaseType.MULTI_DEPARTMENT: DeadlineTarget(reply_working_days=10),
+    CaseType.COMPLEX: DeadlineTarget(reply_working_days=15),
+    CaseType.TRANSFERRED: DeadlineTarget(reply_working_days=15),
+    CaseType.LEADERSHIP_RECEPTION: DeadlineTarget(acceptance_working_days=2, reply_working_days=15),
+    CaseType.ADVERSE_EVENT: DeadlineTarget(acceptance_working_days=0, reply_hours=48),
+}
+
+DEFAULT_DANGER_SIGNALS: tuple[str, ...] = (
+    "大出血",
+    "出血不止",
+    "昏迷",
+    "意识不清",
+    "抢救",
+    "呼吸困难",
+    "喘不上气",
+    "心跳骤停",
+    "休克",
+    "过敏性休克",
+    "自杀",
+    "轻生",
+    "坠床",
+    "跌倒",
+    "用错药",
+    "发错药",
+    "误服",
+    "输错血",
+    "病危",
+    "生命危险",
+    "高烧不退",
+    "抽搐",
+    "窒息",
+    "感染扩散",
+)
+
+
+class Conflict(BaseModel):
+    """A hospital's 回避 record: `staff_id` must not handle complaints about `about_staff`
+    (e.g. a relative) or about `about_department`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    staff_id: str = Field(min_length=1, max_length=64)
+    about_staff: str | None = Field(default=None, max_length=64)
+    about_department: str | None = Field(default=None, max_length=64)
+    reason: str = Field(default="利害关系", max_length=200)
+
+    @model_validator(mode="after")
+    def _names_what(self) -> Conflict:
+        if not (self.about_staff or self.about_department):
+            raise ValueError("conflicts: name about_staff or about_department")
+        return self
+
+
+class RoutingRules(BaseModel):
+    """A hospital's (or the bureau's) routing rules; every part optional."""
+
+    model_config = ConfigDict(extra="forbid")
+    keywords: dict[str, list[str]] = Field(
+        default_factory=dict, description="category → extra keywords"
+    )
+    departments: dict[str, str] = Field(
+        default_factory=dict, description="category → lead department code"
+    )
+    danger_signals: list[str] = Field(default_factory=list, description="added to the default")
+    deadlines: dict[CaseType, DeadlineTarget] = Field(default_factory=dict)
+    category_case_types: dict[str, CaseType] = Field(
+        default_factory=dict, description="e.g. fees → simple"
+    )
+    urgent_action_hours: int | None = Field(default=None, ge=1, le=72)
+    conflicts: list[Conflict] = Field(default_factory=list)
+
+
+URGENT_ACTION_HOURS = 24
+
+
+@dataclass(frozen=True)
+class EffectiveRules:
+    """The bureau's default overlaid with one hospital's rules."""
+
+    danger_signals: tuple[str, ...]
+    targets: Mapping[CaseType, DeadlineTarget]
+    category_case_types: Mapping[str, CaseType]
+    departments: Mapping[str, str]
+    urgent_action_hours: int
+    conflicts: tuple[Conflict, ...]
+
+    @classmethod
+    def combine(cls, *layers: RoutingRules | None) -> EffectiveRules:
+        signals = list(DEFAULT_DANGER_SIGNALS)
+        targets: dict[CaseType, DeadlineTarget] = dict(DEFAULT_TARGETS)
+        case_types: dict[str, CaseType] = {}
+        departments: dict[str, str] = {}
+        hours = URGENT_ACTION_HOURS
+        conflicts: list[Conflict] = []
+        for layer in filter(None, layers):
+            signals += [s for s in layer.danger_signals if s not in signals]
+            targets |= layer.deadlines
+            case_types |= layer.category_case_types
+            departments |= layer.departments
+            hours = layer.urgent_action_hours or hours
+            conflicts += layer.conflicts
+        return cls(tuple(signals), targets, case_types, departments, hours, tuple(conflicts))
+
+
+def danger_signals_in(text: str, signals: Iterable[str]) -> list[str]:
+    folded = normalise(text)
+    return [s for s in signals if normalise(s) in folded]
+
+
+def priority_of(*, danger: list[str], direct: bool, group: bool, channel: str) -> Priority:
+    if danger:
+        return Priority.URGENT
+    if direct or group or channel == "transferred":
+        return Priority.HIGH
+    return Priority.NORMAL
+
+
+def case_type_of(
+    *,
+    stated: str | None,
+    channel: str,
+    category: str,
+    co_departments: int,
+    rules: EffectiveRules,
+) -> CaseType:
+    """The office's own judgement wins; then the channel, several departments, the
+    hospital's category rule; investigation otherwise."""
+    if stated and stated in CaseType.__members__.values():
+        return CaseType(stated)
+    if channel == "transferred":
+        return CaseType.TRANSFERRED
+    if co_departments:
+        return CaseType.MULTI_DEPARTMENT
+    return rules.category_case_types.get(category, CaseType.INVESTIGATION)
+
+
+def conflicted_staff(
+    conflicts: Iterable[Conflict], *, about_staff: str | None, department: str
+) -> set[str]:
+    """Staff who must step aside for a complaint about `about_staff` in `department`."""
+    return {
+        c.staff_id
+        for c in conflicts
+        if (about_staff and c.about_staff == about_staff) or c.about_department == department
+    }
