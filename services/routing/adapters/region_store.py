@@ -51,7 +51,7 @@ class RegionStore:
         self._cache[hospital_id] = (time.monotonic(), hospital)
         return hospital
 
-    async def _bureau(self) -> dict[str, Any] | None:
+    async def _bureau_document(self) -> dict[str, Any] | None:
         if self._bureau_cache and time.monotonic() - self._bureau_cache[0] < self._ttl:
             return self._bureau_cache[1]
         document = await self._bureau.find_one({})
@@ -60,7 +60,7 @@ class RegionStore:
 
     async def bureau_rules(self) -> RoutingRules | None:
         """The region's default rules (the same object until the cache expires)."""
-        document = await self._bureau()
+        document = await self._bureau_document()
         if not document or not document.get("rules"):
             return None
         cached = document.get("_parsed_rules")
@@ -69,7 +69,7 @@ class RegionStore:
         return cached
 
     async def supervisors(self) -> list[Supervisor]:
-        document = await self._bureau()
+        document = await self._bureau_document()
         return [Supervisor.model_validate(s) for s in (document or {}).get("supervisors", [])]
 
     async def set_absence(self, hospital_id: str, staff_id: str, absent: bool) -> StaffMember:
