@@ -76,7 +76,10 @@ async def test_a_broker_outage_loses_no_complaint(platform: Platform, mail: Mail
         broker.stop()
         try:
             for n in range(5):
-                body = VALID | {"content": f"第{n}次：药房发错药，药品与处方不符。"}
+                body = VALID | {
+                    "content": f"第{n}次：药房发错药，药品与处方不符。",
+                    "received_by": "hz-002-complaint_office-1",
+                }
                 response = await intake.post("/v1/complaints", json=body)
                 assert response.status_code == 201, response.text
         finally:
