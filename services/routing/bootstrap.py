@@ -10,12 +10,17 @@ from fastapi import FastAPI
 from prometheus_client import Gauge
 
 from services.routing.adapters.calendar_file import read_corrections
+from services.routing.adapters.calendar_store import CalendarStore
 from services.routing.adapters.clocks import ClockStore
 from services.routing.adapters.region_store import RegionStore
+from services.routing.api.routes import calendar_warning
+from services.routing.api.routes import router as admin_router
 from services.routing.consumers import handlers
 from services.routing.domain.calendar import WorkingCalendar
+from services.routing.service import HospitalRulebook
 from services.routing.settings import RoutingSettings
 from shared.app import build_app
+from shared.auth import ApiKeyring
 from shared.metrics import ServiceMetrics
 from shared.runtime import ServiceRuntime
 
@@ -30,6 +35,7 @@ def create_app(settings: RoutingSettings | None = None) -> FastAPI:
     region = RegionStore(runtime.db)
     corrections = read_corrections(Path(settings.calendar_file)) if settings.calendar_file else []
     calendar = WorkingCalendar(corrections)
+    calendar_store = CalendarStore(runtime.db)
     runtime.relay_outbox_of(clocks.collection)
     runtime.consume(
         handlers(
@@ -37,12 +43,14 @@ def create_app(settings: RoutingSettings | None = None) -> FastAPI:
         )
     )
 
-    async def region_loaded() -> None:
+    async def region_loaded() -> str | None:
         if await region.count() == 0:
             raise LookupError("no hospitals loaded: run huiyin-admin load-region")
+        return None
 
-    # Not a readiness condition: routing still routes every complaint whose deadline the
-    # calendar knows, and parks the others with the reason. Ops watch the gauge instead.
+    # Routing stays ready while today is covered: it routes every complaint whose deadline
+    # the calendar knows and parks the others with the reason. /readyz carries a note when
+    # the end is near, and ops alert on these gauges.
     covered = Gauge(
         "huiyin_calendar_covered_days",
         "Days from today the official working-day calendar still covers",
@@ -56,13 +64,41 @@ def create_app(settings: RoutingSettings | None = None) -> FastAPI:
             "(HUIYIN_CALENDAR_FILE) before deadlines reach it",
             calendar.covered_until(),
         )
+    refused = Gauge(
+        "huiyin_calendar_refused_dates",
+        "Deadline computations refused since start because the calendar does not cover "
+        "the date (each such complaint is parked with the reason)",
+        registry=runtime.metrics.registry,
+    )
+    refused.set_function(lambda: calendar.refusals)
+
+    async def calendar_covers_today() -> str | None:
+        """Not ready when today itself is unknown; a note when the end is near."""
+        today = datetime.now(UTC).date()
+        if not calendar.covers(today):
+            raise LookupError(f"the working-day calendar does not cover {today}")
+        return calendar_warning(calendar, today)
+
+    async def apply_stored_corrections() -> None:
+        stored = await calendar_store.corrections()
+        if stored:
+            years = {c.year for c in stored}
+            calendar.reload([c for c in corrections if c.year not in years] + stored)
+
     runtime.check_readiness_of("region", region_loaded)
+    runtime.check_readiness_of("calendar", calendar_covers_today)
     app = build_app(
         title="回音 Huiyin · routing",
-        description="Routing decisions, working-day deadlines and SLA clocks.",
+        description="Routing decisions, working-day deadlines, SLA clocks; the calendar and "
+        "staff-absence admin API.",
         runtime=runtime,
-        on_start=[clocks.ensure_indexes],
+        routers=[admin_router],
+        on_start=[clocks.ensure_indexes, apply_stored_corrections],
     )
     app.state.clocks = clocks
     app.state.region = region
+    app.state.calendar = calendar
+    app.state.calendar_store = calendar_store
+    app.state.rulebook = HospitalRulebook(region)
+    app.state.keyring = ApiKeyring(settings.api_keys)
     return app

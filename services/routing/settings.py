@@ -10,6 +10,9 @@ class RoutingSettings(ServiceSettings):
     database: str = "huiyin_routing"
     http_port: int = 8002
     region_file: str = "deploy/region.example.yaml"
+    api_keys: str = Field(
+        default="", description="principal:sha256 pairs for the admin API (calendar, absence)"
+    )
     calendar_file: str | None = Field(
         default=None, description="YAML of official holiday arrangements for years to add"
     )

@@ -353,7 +353,10 @@ async def test_identity_is_encrypted_at_rest_and_masked_by_role(platform: Platfo
         assert full["complainant"]["name"] == "李娜"
         assert full["complainant"]["id_number"] == "11010519491231002X"
         handler = full["assignment"]["handler"]["staff_id"]
-        assert handler != "hz-001-finance-3"  # 回避: never the person complained about
+        # 回避: never the person complained about, nor whom the hospital marks conflicted
+        # (deploy/region.example.yaml: finance-1 is related to finance-3).
+        assert set(full["assignment"]["recused"]) == {"hz-001-finance-1", "hz-001-finance-3"}
+        assert handler == "hz-001-finance-2"
         masked = await read(intake, case_id, handler)
         assert masked["identity_view"] == "masked"
         assert masked["complainant"]["name"] == "李*"
@@ -445,3 +448,63 @@ async def test_batch_upload_reports_each_item_and_is_idempotent(platform: Platfo
         assert second["items"][0]["id"] == first["items"][0]["id"]
         page = (await intake.get("/v1/complaints", params={"channel": "suggestion_box"})).json()
         assert len(page["items"]) == 3  # nothing half-stored, nothing twice
+
+
+async def test_priority_and_co_handling_departments_are_routed(platform: Platform) -> None:
+    urgent = {
+        "channel": "in_person",
+        "content": "病房里患者坠床后意识不清，护士迟迟不来处理，还多收了护理费。",
+        "received_by": OFFICE,
+        "accepted": True,
+        "target_staff_id": "hz-001-finance-3",
+        "group": True,
+    }
+    async with platform.client("intake", "hz-001") as intake:
+        receipt = await register(intake, urgent)
+        assignment = (await routed(intake, receipt["id"]))["assignment"]
+    assert assignment["priority"] == "urgent"
+    assert assignment["action_due_at"] is not None  # act within hours (seed 004)
+    assert {"坠床", "意识不清"} <= set(assignment["matched_keywords"])
+    assert assignment["co_departments"], assignment  # several categories: lead + co-handlers
+    assert assignment["department"] not in {d["code"] for d in assignment["co_departments"]}
+    assert assignment["acceptance_due_at"] <= assignment["due_at"]
+
+
+async def test_bureau_loads_the_calendar_and_an_absent_handlers_cases_are_delegated(
+    platform: Platform, mail: MailSink
+) -> None:
+    year = {"holidays": ["2029-01-01", "2029-02-12"], "workdays": ["2029-02-10"]}
+    async with (
+        platform.client("routing", "bureau") as bureau,
+        platform.client("routing", "hz-001") as hospital,
+    ):
+        assert (await hospital.put("/v1/admin/calendar/2029", json=year)).status_code == 403
+        bad = await bureau.put("/v1/admin/calendar/2029", json={"holidays": ["2030-01-01"]})
+        assert bad.status_code == 422 and "2030-01-01" in bad.text
+        loaded = await bureau.put("/v1/admin/calendar/2029", json=year)
+        assert loaded.status_code == 200, loaded.text
+        assert loaded.json()["covered_until"] == "2029-12-31"
+        assert 2029 in (await bureau.get("/v1/admin/calendar")).json()["corrected_years"]
+        ready = (await bureau.get("/readyz")).json()
+        assert ready["checks"]["calendar"] == "ok"
+
+    async with platform.client("intake", "hz-001") as intake:
+        receipt = await register(intake, FEES | {"accepted": True})
+        first = (await routed(intake, receipt["id"]))["assignment"]
+        absent = first["handler"]["staff_id"]
+        colleague = next(
+            f"hz-001-finance-{n}" for n in (1, 2, 3) if f"hz-001-finance-{n}" != absent
+        )
+        async with platform.client("routing", "hz-001") as routing:
+            away = await routing.post(
+                f"/v1/admin/hospitals/hz-001/staff/{absent}/absence",
+                json={"absent": True, "delegate_to": colleague, "reason": "休假"},
+            )
+        assert away.status_code == 200, away.text
+        assert receipt["id"] in away.json()["delegated"]
+        moved = (await routed(intake, receipt["id"], revision=2))["assignment"]
+        assert moved["handler"]["staff_id"] == colleague
+        assert moved["reason"].startswith("委托")
+        assert moved["due_at"] == first["due_at"]  # delegation does not move the deadline
+        timeline = (await read(intake, receipt["id"]))["timeline"]
+        assert timeline[-1]["type"] == "reassigned" and "委托" in timeline[-1]["data"]["reason"]

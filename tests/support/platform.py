@@ -9,6 +9,7 @@ import contextlib
 import os
 import secrets
 import socket
+import tempfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +29,7 @@ from services.notification.settings import NotificationSettings
 from services.reporting.bootstrap import create_app as reporting_app
 from services.reporting.settings import ReportingSettings
 from services.routing.bootstrap import create_app as routing_app
+from services.routing.domain.calendar import WorkingCalendar
 from services.routing.settings import RoutingSettings
 from shared.auth import hash_key
 from shared.runtime import mongo_client
@@ -133,6 +135,18 @@ class Platform:
         return httpx.AsyncClient(base_url=self.url(service), headers=headers, timeout=10)
 
 
+def stand_in_calendar_file() -> Path:
+    """Weekends-only stand-ins for the years after the official calendar's last one, so
+    end-to-end tests run at any date (deadlines in late December reach into next year).
+    Test data only: real deployments load the State Council's notice (README)."""
+    last = WorkingCalendar().covered_until().year
+    path = Path(tempfile.gettempdir()) / f"huiyin-test-calendar-{last}.yaml"
+    if not path.exists():
+        years = "".join(f"  {year}:\n    holidays: []\n" for year in (last + 1, last + 2))
+        path.write_text(f"years:\n{years}", encoding="utf-8")
+    return path
+
+
 def build_settings(
     infra: Infrastructure, names: Names, keys: ApiKeys, smtp_port: int
 ) -> dict[str, Any]:
@@ -143,7 +157,10 @@ def build_settings(
             identity_key=base64.b64encode(os.urandom(32)).decode(),
         ),
         "routing": RoutingSettings(
-            **common_settings(infra, names, "routing"), region_file=str(REGION_FILE)
+            **common_settings(infra, names, "routing"),
+            region_file=str(REGION_FILE),
+            api_keys=keys.spec,
+            calendar_file=str(stand_in_calendar_file()),
         ),
         "notification": NotificationSettings(
             **common_settings(infra, names, "notification"), smtp_port=smtp_port, smtp_attempts=2

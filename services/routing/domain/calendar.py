@@ -88,6 +88,15 @@ class WorkingCalendar:
         self._first_year, self._last_year = min(self._years), max(self._years)
         self._working = ordinals
         self._working_set = frozenset(ordinals)
+        self.corrections: tuple[CalendarCorrection, ...] = tuple(corrections)
+        self.refusals = getattr(self, "refusals", 0)  # questions refused for a missing year
+
+    def reload(self, corrections: Iterable[CalendarCorrection]) -> None:
+        """Replace the bureau's corrections in place (validated first, so a bad set leaves
+        the calendar as it was); everyone holding this calendar sees the new years."""
+        fresh = WorkingCalendar(corrections)
+        fresh.refusals = self.refusals
+        self.__dict__.update(fresh.__dict__)
 
     def covers(self, day: date) -> bool:
         return day.year in self._years
@@ -103,10 +112,12 @@ class WorkingCalendar:
         """Every year from `first` to `last` must be covered: none may be skipped over."""
         for year in range(first.year, (last or first).year + 1):
             if year not in self._years:
+                self.refusals += 1
                 raise CalendarNotCovered(first if year == first.year else date(year, 1, 1))
 
     def _working_at(self, index: int) -> date:
         if index >= len(self._working):
+            self.refusals += 1
             raise CalendarNotCovered(date(self._last_year + 1, 1, 1))
         return date.fromordinal(self._working[index])
 
