@@ -188,7 +188,8 @@ def post_demo_complaints(intake: str, keys: dict[str, str]) -> list[dict[str, st
             json=body | {"received_by": office, "accepted": True},
             headers={
                 "Authorization": f"Bearer {keys[hospital]}",
-                "Idempotency-Key": f"demo-{n}",  # running `up` again adds no duplicates
+                # Running `up` again adds no duplicates ("v2": the demo accepts at registration).
+                "Idempotency-Key": f"demo-v2-{n}",
             },
             timeout=10,
         )
@@ -328,6 +329,10 @@ def print_where_to_look(
         f"'{urls['reporting']}/v1/reports/summary'"
     )
     print(f"    curl '{urls['intake']}/v1/track/{receipts[0]['tracking_code']}'")
+    hz1 = f"-H 'Authorization: Bearer {keys['hz-001']}'"
+    case = f"{urls['intake']}/v1/complaints/{receipts[0]['id']}"
+    print(f"    curl {hz1} -H 'X-Huiyin-Staff: hz-001-complaint_office-1' '{case}'")
+    print(f"    curl {hz1} '{case}/timeline/verify'")
     print(f"  logs in {STATE / 'logs'}; Ctrl-C stops everything.", flush=True)
 
 
