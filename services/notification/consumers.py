@@ -1,4 +1,5 @@
-"""Which events notification reacts to."""
+"""Which events notification reacts to: every one of them goes through the same path
+(notices_for decides who is told), so the table only names the types."""
 
 from __future__ import annotations
 
@@ -7,7 +8,18 @@ from services.notification.adapters.deliveries import DeliveryLog
 from services.notification.adapters.mailer import SmtpMailer
 from services.notification.settings import NotificationSettings
 from shared.consumer import Handler
+from shared.contracts import Envelope, EventPayload
 from shared.runtime import ServiceRuntime
+
+NOTIFIED = (
+    "complaint.assigned",
+    "complaint.replied",
+    "complaint.supplement_requested",
+    "complaint.not_accepted",
+    "complaint.transferred",
+    "complaint.extended",
+    "complaint.escalated",
+)
 
 
 def handlers(
@@ -17,32 +29,15 @@ def handlers(
     mailer: SmtpMailer,
     settings: NotificationSettings,
 ) -> dict[str, Handler]:
-    def adapters() -> dict[str, object]:
-        return {
-            "deliveries": deliveries,
-            "mailer": mailer,
-            "relay": runtime.relay_for(deliveries.collection),
-        }
-
-    async def on_assigned(envelope, payload) -> None:  # type: ignore[no-untyped-def]
-        await service.on_assigned(
-            envelope, payload, tracking_url=settings.tracking_url, **adapters()
+    async def on_event(envelope: Envelope, payload: EventPayload) -> None:
+        # The relay is looked up per message: it exists only once the runtime has started.
+        await service.notify(
+            envelope,
+            payload,
+            tracking_url=settings.tracking_url,
+            deliveries=deliveries,
+            mailer=mailer,
+            relay=runtime.relay_for(deliveries.collection),
         )
 
-    async def on_replied(envelope, payload) -> None:  # type: ignore[no-untyped-def]
-        await service.on_replied(envelope, payload, **adapters())
-
-    async def on_lifecycle(envelope, payload) -> None:  # type: ignore[no-untyped-def]
-        await service.on_lifecycle(
-            envelope, payload, tracking_url=settings.tracking_url, **adapters()
-        )
-
-    return {
-        "complaint.assigned": on_assigned,
-        "complaint.replied": on_replied,
-        "complaint.supplement_requested": on_lifecycle,
-        "complaint.not_accepted": on_lifecycle,
-        "complaint.transferred": on_lifecycle,
-        "complaint.extended": on_lifecycle,
-        "complaint.escalated": on_lifecycle,
-    }
+    return dict.fromkeys(NOTIFIED, on_event)

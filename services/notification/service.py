@@ -4,53 +4,36 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from typing import Any
 
 from services.notification.adapters.deliveries import FAILED, SENT, DeliveryLog
 from services.notification.adapters.mailer import SmtpMailer
-from services.notification.domain.messages import (
-    Message,
-    assignment_for_handler,
-    escalation_for,
-    extension_for_complainant,
-    extension_for_handler,
-    mask_address,
-    not_accepted_for_complainant,
-    receipt_for_complainant,
-    reply_for_complainant,
-    supplement_request_for_complainant,
-    transfer_for_complainant,
-)
-from shared.contracts import (
-    ComplaintAssigned,
-    ComplaintEscalated,
-    ComplaintExtended,
-    ComplaintNotAccepted,
-    ComplaintReplied,
-    ComplaintTransferred,
-    Envelope,
-    NotificationFailed,
-    NotificationSent,
-    SupplementRequested,
-)
+from services.notification.domain.messages import Message, mask_address
+from services.notification.domain.notices import notices_for
+from shared.contracts import Envelope, EventPayload, NotificationFailed, NotificationSent
 from shared.outbox import OutboxRelay
 from shared.tracing import current_trace_context
 
 log = logging.getLogger(__name__)
 
 
+def delivery_id_of(envelope: Envelope, message: Message) -> str:
+    """One delivery per event and person: `{event}:{role}` or, when one event reaches
+    several people of a role (leaders), `{event}:{role}:{staff_id}`. A redelivered event
+    maps to the same ids, which the delivery log has already claimed."""
+    delivery_id = f"{envelope.event_id}:{message.role}"
+    return f"{delivery_id}:{message.recipient_key}" if message.recipient_key else delivery_id
+
+
 async def deliver(
     envelope: Envelope,
-    messages: Iterable[Message | None],
+    messages: Iterable[Message],
     *,
     deliveries: DeliveryLog,
     mailer: SmtpMailer,
     relay: OutboxRelay,
 ) -> None:
-    for message in filter(None, messages):
-        delivery_id = f"{envelope.event_id}:{message.role}"
-        if message.recipient_key:
-            delivery_id += f":{message.recipient_key}"
+    for message in messages:
+        delivery_id = delivery_id_of(envelope, message)
         fresh = await deliveries.claim(
             delivery_id,
             {
@@ -92,39 +75,19 @@ async def deliver(
         relay.notify(delivery_id, [event])
 
 
-async def on_assigned(
-    envelope: Envelope, event: ComplaintAssigned, *, tracking_url: str, **adapters: object
+async def notify(
+    envelope: Envelope,
+    event: EventPayload,
+    *,
+    tracking_url: str,
+    deliveries: DeliveryLog,
+    mailer: SmtpMailer,
+    relay: OutboxRelay,
 ) -> None:
     await deliver(
         envelope,
-        [assignment_for_handler(event), receipt_for_complainant(event, tracking_url=tracking_url)],
-        **adapters,  # type: ignore[arg-type]
+        notices_for(event, tracking_url=tracking_url),
+        deliveries=deliveries,
+        mailer=mailer,
+        relay=relay,
     )
-
-
-async def on_replied(envelope: Envelope, event: ComplaintReplied, **adapters: object) -> None:
-    await deliver(envelope, [reply_for_complainant(event)], **adapters)  # type: ignore[arg-type]
-
-
-def messages_for(event: Any, *, tracking_url: str) -> list[Message | None]:
-    """Who is told about a lifecycle step, by event type."""
-    if isinstance(event, SupplementRequested):
-        return [supplement_request_for_complainant(event, tracking_url=tracking_url)]
-    if isinstance(event, ComplaintNotAccepted):
-        return [not_accepted_for_complainant(event)]
-    if isinstance(event, ComplaintTransferred):
-        return [transfer_for_complainant(event)]
-    if isinstance(event, ComplaintExtended):
-        return [
-            extension_for_complainant(event, tracking_url=tracking_url),
-            extension_for_handler(event),
-        ]
-    if isinstance(event, ComplaintEscalated):
-        return [escalation_for(event, person) for person in event.recipients]
-    raise TypeError(f"no messages for {type(event).__name__}")
-
-
-async def on_lifecycle(
-    envelope: Envelope, event: Any, *, tracking_url: str, **adapters: object
-) -> None:
-    await deliver(envelope, messages_for(event, tracking_url=tracking_url), **adapters)  # type: ignore[arg-type]

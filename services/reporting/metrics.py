@@ -31,7 +31,8 @@ class ComplaintMetrics:
         )
         self.overdue_open = Gauge(
             "huiyin_overdue_open_complaints",
-            "Complaints past their reply deadline and not yet replied",
+            "Complaints past their reply deadline and still being handled (not paused for a"
+            " supplement, not replied, closed, refused, transferred or settled on the spot)",
             ["hospital_id"],
             registry=registry,
         )

@@ -13,6 +13,8 @@ from typing import Any
 import httpx
 import pytest
 
+from services.routing.domain.calendar import WorkingCalendar
+from services.routing.domain.deadline import reply_due_at
 from shared.runtime import mongo_client
 from tests.support.mail import MailSink, body_of
 from tests.support.platform import Platform
@@ -185,8 +187,9 @@ async def test_supplement_not_accepted_transferred_and_on_the_spot(
     platform: Platform, mail: MailSink
 ) -> None:
     async with platform.client("intake", "hz-001") as intake:
-        # Missing facts: ask for a supplement; it is accepted once the supplement arrives.
-        first = await register(intake, FEES)
+        # Missing facts: ask for a supplement; it is accepted once the supplement arrives,
+        # and counting starts from that day (Monday 2 Nov → supplied Monday 16 Nov).
+        first = await register(intake, FEES | {"received_at": "2026-11-02T01:00:00Z"})
         asked = await act(
             intake,
             first["id"],
@@ -197,11 +200,44 @@ async def test_supplement_not_accepted_transferred_and_on_the_spot(
         asked_mail = await mail.wait_for(lambda m: "补充" in m["Subject"])
         assert "收费票据复印件" in body_of(asked_mail[0])
         await routed(intake, first["id"])
+        arrived = "2026-11-16T02:00:00Z"
         supplied = await act(
-            intake, first["id"], "supplement", {"actor": OFFICE, "content": "已补交票据"}
+            intake,
+            first["id"],
+            "supplement",
+            {"actor": OFFICE, "content": "已补交票据", "received_at": arrived},
         )
         assert supplied["status"] == "assigned"
         assert [e["type"] for e in supplied["timeline"]][-2:] == ["supplemented", "accepted"]
+        # The case type's working days, counted from the supplement day, not from receipt.
+        days = supplied["assignment"]["working_days"]
+        expected = reply_due_at(datetime.fromisoformat(arrived), days, WorkingCalendar())
+        assert datetime.fromisoformat(supplied["assignment"]["due_at"]) < expected
+
+        async def recounted():  # type: ignore[no-untyped-def]
+            current = await read(intake, first["id"])
+            return datetime.fromisoformat(current["assignment"]["due_at"]) == expected
+
+        await eventually(recounted)
+
+        # The first receiver stays accountable until the office accepts or takes it over.
+        handed = await register(intake, FEES | {"received_by": "hz-001-nursing-2"})
+        assert handed["status"] == "received"
+        wrong = await act(
+            intake,
+            handed["id"],
+            "hand-over",
+            {"actor": "hz-001-nursing-2", "to": "hz-001-nursing-3"},
+            422,
+        )
+        assert wrong["detail"][0]["loc"] == ["body", "to"]
+        over = await act(
+            intake, handed["id"], "hand-over", {"actor": "hz-001-nursing-2", "to": OFFICE}
+        )
+        assert over["first_receiver"] == {"staff_id": "hz-001-nursing-2", "accountable": OFFICE}
+        await act(
+            intake, handed["id"], "hand-over", {"actor": "hz-001-nursing-2", "to": OFFICE}, 403
+        )
 
         # Not accepted: already in court. Told to the complainant with the rule.
         second = await register(intake, FEES)

@@ -1,13 +1,19 @@
 """Reporting's read model: one fact document per complaint, built from events alone.
 
-Each event is applied at most once: the filter requires that the event id is not yet in
-`applied`, and the upsert that would create a second document for an already applied
-event fails on the _id instead. Status only moves forward (`$max` on its rank), so
-events arriving out of order cannot move a replied complaint back to assigned.
+Each event is applied at most once: its id joins `applied` in the same write, and an event
+already there changes nothing. Every write is addressed by `_id` alone (FerretDB answers
+only those from an index) and combines with what is known as domain/facts.py says: status
+by `$max` of its rank, revisable decisions by the time they were made, counts as sets.
+
+Deciding which revisable decision is newer needs the document as it is, so events of one
+complaint are applied one at a time in this process (reporting runs one consumer; with
+more, a rare race could keep an older deadline until the next event of that complaint).
 """
 
 from __future__ import annotations
 
+import asyncio
+import weakref
 from datetime import datetime
 from typing import Any
 
@@ -16,12 +22,46 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
+from services.reporting.domain.facts import TALLIES, FactChange, newer_groups
 from services.reporting.domain.status import is_running, rank
+
+
+def fact_update(
+    change: FactChange,
+    *,
+    hospital_id: str,
+    event_id: str,
+    version: str,
+    current: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """The one update that applies `change` to the document `current` (None: new)."""
+    current = current or {}
+    to_set: dict[str, Any] = {"hospital_id": hospital_id, **change.fields}
+    for group, values in newer_groups(
+        change, version=version, known=current.get("versions")
+    ).items():
+        to_set |= values
+        to_set[f"versions.{group}"] = version
+    to_add: dict[str, Any] = {"applied": event_id, **change.members}
+    for count in change.tallies:
+        seen = TALLIES[count]
+        to_add[seen] = event_id
+        to_set[count] = len(set(current.get(seen, [])) | {event_id})
+    update: dict[str, Any] = {"$set": to_set, "$addToSet": to_add}
+    maxima = dict(change.highest)
+    if change.status is not None:
+        maxima["status_rank"] = rank(change.status, change.round)
+    else:
+        update["$setOnInsert"] = {"status_rank": 0}
+    if maxima:
+        update["$max"] = maxima
+    return update
 
 
 class ComplaintFacts:
     def __init__(self, db: AsyncDatabase) -> None:
         self.collection: AsyncCollection = db["complaint_facts"]
+        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 
     async def ensure_indexes(self) -> None:
         c = self.collection
@@ -39,41 +79,42 @@ class ComplaintFacts:
         complaint_id: str,
         hospital_id: str,
         event_id: str,
-        fields: dict[str, Any],
-        status: str | None = None,
-        round_: int = 0,
-        add_to_set: dict[str, Any] | None = None,
+        version: str,
+        change: FactChange,
     ) -> bool:
         """Apply one event's facts; False if this event was applied before."""
-        update: dict[str, Any] = {
-            "$set": {"hospital_id": hospital_id, **fields},
-            "$addToSet": {"applied": event_id},
-        }
-        if status is not None:
-            update["$max"] = {"status_rank": rank(status, round_)}
-        else:
-            update["$setOnInsert"] = {"status_rank": 0}
-        if add_to_set:
-            # Repeated steps (extensions, escalations) are sets of event ids, not counters:
-            # a redelivered event must change nothing.
-            update["$addToSet"].update(add_to_set)
-        # One write addressed by `_id` alone (the lookup every MongoDB-wire server indexes).
-        # Every field is $set, $max or $addToSet, so applying an event twice changes nothing;
-        # the document as it was tells whether this event is new.
-        try:
-            before = await self.collection.find_one_and_update(
+        lock = self._locks.get(complaint_id)
+        if lock is None:
+            lock = self._locks[complaint_id] = asyncio.Lock()
+        async with lock:
+            current = await self.collection.find_one(
                 {"_id": complaint_id},
-                update,
-                upsert=True,
-                return_document=ReturnDocument.BEFORE,
+                {"applied": 1, "versions": 1, **{seen: 1 for seen in TALLIES.values()}},
             )
-        except DuplicateKeyError:  # the first two events of one complaint raced to insert
-            before = await self.collection.find_one_and_update(
-                {"_id": complaint_id},
-                update,
-                return_document=ReturnDocument.BEFORE,
+            if current is not None and event_id in current.get("applied", []):
+                return False
+            update = fact_update(
+                change,
+                hospital_id=hospital_id,
+                event_id=event_id,
+                version=version,
+                current=current,
             )
+            try:
+                before = await self.collection.find_one_and_update(
+                    {"_id": complaint_id},
+                    update,
+                    upsert=True,
+                    return_document=ReturnDocument.BEFORE,
+                )
+            except DuplicateKeyError:  # another process inserted this complaint first
+                before = await self.collection.find_one_and_update(
+                    {"_id": complaint_id}, update, return_document=ReturnDocument.BEFORE
+                )
         return before is None or event_id not in before.get("applied", [])
+
+    async def get(self, complaint_id: str) -> dict[str, Any] | None:
+        return await self.collection.find_one({"_id": complaint_id})
 
     async def counts(
         self, *, start: datetime, end: datetime, hospital_id: str | None
@@ -90,6 +131,11 @@ class ComplaintFacts:
                             "hospital_id": "$hospital_id",
                             "category": "$category",
                             "status_rank": "$status_rank",
+                            "satisfaction": "$satisfaction",
+                            "not_accepted_reason": "$not_accepted_reason",
+                            # Grouped by, not summed: FerretDB v1's $sum of a field is 0.
+                            "extensions": "$extensions",
+                            "escalations": "$escalations",
                         },
                         "n": {"$sum": 1},
                     }

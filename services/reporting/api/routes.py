@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import defaultdict
 from datetime import date, datetime, time, timedelta
-from typing import Annotated, Any
+from typing import Annotated
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, HTTPException, Query, Request, status
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from services.reporting.adapters.complaint_facts import ComplaintFacts
-from services.reporting.domain.status import status_of
+from services.reporting.domain.summary import Tally
 from shared.auth import CurrentPrincipal
 
 CHINA = ZoneInfo("Asia/Shanghai")
@@ -20,19 +20,26 @@ MAX_DAYS = 3 * 366 + 31
 router = APIRouter(prefix="/v1/reports")
 
 
-class HospitalSummary(BaseModel):
+class Counts(BaseModel):
+    """Complaints received in the window. Satisfaction counts closed complaints by their
+    latest return visit; a complaint reopened since then counts under by_status only."""
+
+    total: int = 0
+    by_category: dict[str, int] = Field(default_factory=dict)
+    by_status: dict[str, int] = Field(default_factory=dict)
+    by_satisfaction: dict[str, int] = Field(default_factory=dict)
+    not_accepted_reasons: dict[str, int] = Field(default_factory=dict)
+    extensions: int = Field(0, description="approved extensions (延期)")
+    escalations: int = Field(0, description="escalations above the handler (督办)")
+
+
+class HospitalSummary(Counts):
     hospital_id: str
-    total: int
-    by_category: dict[str, int]
-    by_status: dict[str, int]
 
 
-class Summary(BaseModel):
+class Summary(Counts):
     start: date
     end: date
-    total: int
-    by_category: dict[str, int]
-    by_status: dict[str, int]
     hospitals: list[HospitalSummary]
 
 
@@ -66,33 +73,14 @@ async def summary(
         end=datetime.combine(end + timedelta(days=1), time.min, CHINA),
         hospital_id=hospital_id,
     )
-    per_hospital: dict[str, dict[str, Counter[str]]] = defaultdict(
-        lambda: {"category": Counter(), "status": Counter()}
-    )
+    per_hospital: dict[str, Tally] = defaultdict(Tally)
     for row in rows:
-        key: dict[str, Any] = row["_id"]
-        hospital = per_hospital[key["hospital_id"]]
-        hospital["category"][key.get("category") or "unrouted"] += row["n"]
-        hospital["status"][status_of(key.get("status_rank"))] += row["n"]
+        per_hospital[row["_id"]["hospital_id"]].add(row)
     hospitals = [
-        HospitalSummary(
-            hospital_id=hid,
-            total=sum(counts["status"].values()),
-            by_category=dict(counts["category"]),
-            by_status=dict(counts["status"]),
-        )
-        for hid, counts in sorted(per_hospital.items())
+        HospitalSummary(hospital_id=hid, **tally.counts())
+        for hid, tally in sorted(per_hospital.items())
     ]
-    by_category: Counter[str] = Counter()
-    by_status: Counter[str] = Counter()
-    for h in hospitals:
-        by_category.update(h.by_category)
-        by_status.update(h.by_status)
-    return Summary(
-        start=start,
-        end=end,
-        total=sum(h.total for h in hospitals),
-        by_category=dict(by_category),
-        by_status=dict(by_status),
-        hospitals=hospitals,
-    )
+    region = Tally()
+    for tally in per_hospital.values():
+        region.merge(tally)
+    return Summary(start=start, end=end, hospitals=hospitals, **region.counts())

@@ -3,7 +3,8 @@
 Reporting writes each event with one `$max` on `status_rank`, so a rank must grow along
 the lifecycle: `round * 10 + stage`, where `round` counts re-reviews (a dispute starts the
 next round) and `stage` orders the steps within a round. A late `assigned` can then never
-undo `replied`, and a second round's reply outranks the first round's closure.
+undo `replied`, and a second round's reply outranks the first round's closure. Facts
+other than the status combine by the rules in domain/facts.py.
 """
 
 from __future__ import annotations

@@ -7,25 +7,34 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from services.notification.domain.messages import (
-    RecipientRole,
-    assignment_for_handler,
-    escalation_for,
+from services.notification.consumers import NOTIFIED
+from services.notification.domain.complainant_notices import (
     extension_for_complainant,
-    extension_for_handler,
     not_accepted_for_complainant,
+    receipt_for_complainant,
     supplement_request_for_complainant,
     transfer_for_complainant,
 )
-from services.notification.service import messages_for
+from services.notification.domain.messages import Message, RecipientRole
+from services.notification.domain.notices import NOTIFIED_EVENTS, notices_for
+from services.notification.domain.staff_notices import (
+    assignment_for_handler,
+    escalation_for,
+    extension_for_handler,
+)
 from shared.contracts import (
+    ComplaintAccepted,
     ComplaintAssigned,
     ComplaintEscalated,
     ComplaintExtended,
     ComplaintNotAccepted,
+    ComplaintReplied,
     ComplaintTransferred,
     DepartmentRef,
+    EventPayload,
     Person,
     SupplementRequested,
 )
@@ -33,7 +42,13 @@ from shared.contracts import (
 AT = datetime(2026, 11, 2, 2, 0, tzinfo=UTC)
 EMAIL = "lina@patients.example.org"
 URL = "https://huiyin.example.org/v1/track/"
-STEP = {"case_number": "HZ-001-202611-00007", "tracking_code": "ABCD-EFGH-JKLM", "at": AT}
+OFFICE = "hz-001-complaint_office-1"
+STEP = {
+    "case_number": "HZ-001-202611-00007",
+    "tracking_code": "ABCD-EFGH-JKLM",
+    "at": AT,
+    "by": OFFICE,
+}
 HANDLER = Person(staff_id="hz-001-finance-2", name="李磊", email="finance.2@hz1.example.org")
 LEADERS = [
     Person(staff_id="hz-001-leadership-1", name="郑国华", email="vp@hz1.example.org"),
@@ -50,7 +65,9 @@ REFUSED = ComplaintNotAccepted(
     refer_to="杭州市医疗保障局",
     complainant_email=EMAIL,
 )
-TRANSFERRED = ComplaintTransferred(**STEP, to_body="杭州市市场监督管理局", complainant_email=EMAIL)
+TRANSFERRED = ComplaintTransferred(
+    **STEP, to_body="杭州市市场监督管理局", note="涉及药店经营行为", complainant_email=EMAIL
+)
 EXTENDED = ComplaintExtended(
     **STEP,
     due_at=datetime(2026, 11, 20, 15, 59, 59, tzinfo=UTC),
@@ -64,86 +81,254 @@ ESCALATED = ComplaintEscalated(
     reason="投诉第2次被申请复核",
     recipients=LEADERS,
 )
+ASSIGNED = ComplaintAssigned(
+    case_number=STEP["case_number"],
+    tracking_code=STEP["tracking_code"],
+    category="nursing",
+    category_label="护理",
+    department="nursing",
+    department_label="护理部",
+    handler=HANDLER,
+    received_at=AT,
+    due_at=AT + timedelta(days=7),
+    summary="坠床后无人处理",
+    priority="urgent",
+    action_due_at=AT + timedelta(hours=24),
+    co_departments=[
+        DepartmentRef(code="finance", label="财务科"),
+        DepartmentRef(code="medical_affairs", label="医务科"),
+    ],
+    revision=2,
+    reason="属护理问题，改派护理部",
+    complainant_email=EMAIL,
+)
+REPLIED = ComplaintReplied(
+    case_number=STEP["case_number"],
+    tracking_code=STEP["tracking_code"],
+    received_at=AT,
+    replied_at=AT + timedelta(days=2),
+    replied_by="hz-001-nursing-3",
+    reply="经核实，已加强夜间巡视。",
+    response_seconds=172800,
+    complainant_email=EMAIL,
+)
+TO_COMPLAINANT: list[EventPayload] = [SUPPLEMENT, REFUSED, TRANSFERRED, EXTENDED, REPLIED]
+EVERYTHING: list[EventPayload] = [*TO_COMPLAINANT, ASSIGNED, ESCALATED]
+
+LOWER = "abcdefghijklmnopqrstuvwxyz"
+emails = st.builds(
+    lambda first, rest, domain: f"{first}{rest}@{domain}.example.org",
+    st.sampled_from(LOWER),
+    st.text(LOWER + "0123456789._", min_size=3, max_size=14),
+    st.text(LOWER, min_size=3, max_size=10),
+)
+
+
+def _text(message: Message) -> str:
+    return f"{message.to}\n{message.subject}\n{message.body}"
+
+
+# --- one table for every notified event ---------------------------------------------------
+
+
+def test_the_consumer_table_and_the_notice_table_name_the_same_events() -> None:
+    assert set(NOTIFIED) == set(NOTIFIED_EVENTS)
+    assert len(NOTIFIED) == len(set(NOTIFIED)) == 7
+
+
+def test_an_event_without_notices_is_a_programming_error() -> None:
+    with pytest.raises(TypeError, match="no notices"):
+        notices_for(ComplaintAccepted(**STEP), tracking_url=URL)
+
+
+# --- complainant: supplement, not accepted, transfer, extension ---------------------------
 
 
 def test_supplement_request_says_what_is_missing_and_when_counting_restarts() -> None:
     message = supplement_request_for_complainant(SUPPLEMENT, tracking_url=URL)
     assert message is not None and message.to == EMAIL
+    assert message.role is RecipientRole.COMPLAINANT
     assert "补充" in message.subject and STEP["case_number"] in message.subject
     assert "收费票据复印件" in message.body and "补齐之日起" in message.body
+    assert f"查询码：{STEP['tracking_code']}" in message.body
     assert URL + STEP["tracking_code"] in message.body
 
 
 def test_not_accepted_gives_the_rule_the_explanation_and_where_to_go() -> None:
     message = not_accepted_for_complainant(REFUSED)
     assert message is not None and "不予受理" in message.subject
-    for text in ("不属于本院职责范围", "药品价格由医保部门核定", "杭州市医疗保障局"):
-        assert text in message.body
-    no_referral = REFUSED.model_copy(update={"refer_to": None})
-    assert "反映" not in not_accepted_for_complainant(no_referral).body  # type: ignore[union-attr]
+    assert STEP["case_number"] in message.subject
+    assert "依据：不属于本院职责范围" in message.body
+    assert "说明：药品价格由医保部门核定。" in message.body
+    assert "您可以向杭州市医疗保障局反映" in message.body
+    no_referral = not_accepted_for_complainant(REFUSED.model_copy(update={"refer_to": None}))
+    assert no_referral is not None and "反映" not in no_referral.body
 
 
-def test_transfer_names_the_competent_body() -> None:
+def test_transfer_names_the_competent_body_and_the_note() -> None:
     message = transfer_for_complainant(TRANSFERRED)
-    assert message is not None and "杭州市市场监督管理局" in message.body
+    assert message is not None and "转交" in message.subject
+    assert "已转交杭州市市场监督管理局处理" in message.body
+    assert "说明：涉及药店经营行为" in message.body
+    bare = transfer_for_complainant(TRANSFERRED.model_copy(update={"note": None}))
+    assert bare is not None and "说明" not in bare.body
 
 
-def test_extension_tells_the_complainant_why_and_the_handler_the_new_date() -> None:
+def test_extension_tells_the_complainant_the_new_date_and_why() -> None:
     told = extension_for_complainant(EXTENDED, tracking_url=URL)
-    assert told is not None and "延期" in told.subject
-    assert "需调取医保结算系统日志" in told.body
-    assert "2026年11月20日 23:59" in told.body  # China time
-    handler = extension_for_handler(EXTENDED)
-    assert handler is not None and handler.role is RecipientRole.HANDLER
-    assert handler.to == HANDLER.email and EMAIL not in handler.body
+    assert told is not None and "延期" in told.subject and told.to == EMAIL
+    assert "延期理由：需调取医保结算系统日志" in told.body
+    assert "新的答复期限：2026年11月20日 23:59" in told.body  # China time
+    assert URL + STEP["tracking_code"] in told.body
 
 
-@pytest.mark.parametrize(
-    "event", [SUPPLEMENT, REFUSED, TRANSFERRED, EXTENDED], ids=lambda e: e.event_type
-)
-def test_no_address_no_mail_to_the_complainant(event) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("event", TO_COMPLAINANT, ids=lambda e: e.event_type)
+def test_no_address_no_mail_to_the_complainant(event: EventPayload) -> None:
     silent = event.model_copy(update={"complainant_email": None})
-    sent = [m for m in messages_for(silent, tracking_url=URL) if m is not None]
-    assert all(m.role is not RecipientRole.COMPLAINANT for m in sent)
+    assert all(
+        m.role is not RecipientRole.COMPLAINANT for m in notices_for(silent, tracking_url=URL)
+    )
+    assert any(m.role is RecipientRole.COMPLAINANT for m in notices_for(event, tracking_url=URL))
 
 
-def test_escalation_goes_to_every_leader_with_an_address_separately() -> None:
-    messages = [m for m in messages_for(ESCALATED, tracking_url=URL) if m is not None]
-    assert [m.to for m in messages] == ["vp@hz1.example.org", "president@hz1.example.org"]
-    assert {m.recipient_key for m in messages} == {"hz-001-leadership-1", "hz-001-leadership-2"}
-    assert all(m.role is RecipientRole.LEADERSHIP for m in messages)
-    assert all("督办" in m.subject and "投诉第2次被申请复核" in m.body for m in messages)
-    bureau = ESCALATED.model_copy(update={"level": "bureau"})
-    assert escalation_for(bureau, LEADERS[0]).role is RecipientRole.SUPERVISOR  # type: ignore[union-attr]
+@pytest.mark.parametrize("event", TO_COMPLAINANT, ids=lambda e: e.event_type)
+def test_complainant_notices_name_no_staff_member(event: EventPayload) -> None:
+    [message] = [
+        m for m in notices_for(event, tracking_url=URL) if m.role is RecipientRole.COMPLAINANT
+    ]
+    text = _text(message)
+    for staff in (HANDLER.name, HANDLER.staff_id, str(HANDLER.email), OFFICE, "hz1.example.org"):
+        assert staff not in text
+    assert REPLIED.replied_by not in text
+
+
+def test_the_receipt_goes_only_with_an_address_and_never_names_the_handler() -> None:
+    receipt = receipt_for_complainant(ASSIGNED, tracking_url=URL)
+    assert receipt is not None and HANDLER.name not in _text(receipt)
+    later = ASSIGNED.model_copy(update={"complainant_email": None})  # a re-assignment
+    assert [m.role for m in notices_for(later, tracking_url=URL)] == [RecipientRole.HANDLER]
+
+
+def test_a_re_review_reply_says_it_answers_the_dispute() -> None:
+    [first] = notices_for(REPLIED, tracking_url=URL)
+    [again] = notices_for(REPLIED.model_copy(update={"round": 1}), tracking_url=URL)
+    assert "复核申请" not in first.subject and "复核申请已答复" in again.subject
+    assert REPLIED.reply in again.body
+
+
+# --- staff: assignment, extension, escalation ---------------------------------------------
 
 
 def test_an_urgent_assignment_says_so_and_lists_co_handling_departments() -> None:
-    assigned = ComplaintAssigned(
-        case_number=STEP["case_number"],
-        tracking_code=STEP["tracking_code"],
-        category="nursing",
-        category_label="护理",
-        department="nursing",
-        department_label="护理部",
-        handler=HANDLER,
-        received_at=AT,
-        due_at=AT + timedelta(days=7),
-        summary="坠床后无人处理",
-        priority="urgent",
-        action_due_at=AT + timedelta(hours=24),
-        co_departments=[DepartmentRef(code="finance", label="财务科")],
-        revision=2,
-        reason="属护理问题，改派护理部",
+    message = assignment_for_handler(ASSIGNED)
+    assert message is not None and message.subject.startswith("【回音】【紧急】")
+    assert "优先级：紧急" in message.body
+    assert "须于2026年11月03日 10:00前采取措施" in message.body  # China time
+    assert "配合科室：财务科、医务科" in message.body
+    assert "改派/委托原因：属护理问题，改派护理部" in message.body
+
+
+def test_an_urgent_assignment_without_an_action_deadline_asks_for_action_at_once() -> None:
+    message = assignment_for_handler(ASSIGNED.model_copy(update={"action_due_at": None}))
+    assert message is not None and "立即采取积极措施" in message.body
+
+
+def test_a_calm_first_assignment_has_no_urgency_no_co_handlers_and_no_reason() -> None:
+    calm = ASSIGNED.model_copy(
+        update={"priority": "normal", "revision": 1, "co_departments": [], "action_due_at": None}
     )
-    message = assignment_for_handler(assigned)
-    assert message is not None and "【紧急】" in message.subject
-    assert "须于2026年11月03日 10:00前采取措施" in message.body
-    assert "配合科室：财务科" in message.body and "改派护理部" in message.body
-    calm = assigned.model_copy(update={"priority": "normal", "revision": 1, "co_departments": []})
-    body = assignment_for_handler(calm).body  # type: ignore[union-attr]
+    message = assignment_for_handler(calm)
+    assert message is not None and "【紧急】" not in message.subject
+    body = message.body
+    assert "优先级：一般" in body
     assert "紧急" not in body and "配合科室" not in body and "改派" not in body
 
 
-def test_staff_notices_never_carry_the_complainant_address() -> None:
-    for message in messages_for(ESCALATED, tracking_url=URL) + [extension_for_handler(EXTENDED)]:
-        assert message is None or EMAIL not in message.body
+def test_a_high_priority_assignment_is_marked_but_not_urgent() -> None:
+    message = assignment_for_handler(ASSIGNED.model_copy(update={"priority": "high"}))
+    assert message is not None and "【紧急】" not in message.subject
+    assert "优先级：优先" in message.body and "采取措施" not in message.body
+
+
+def test_a_reassignment_without_a_reason_still_says_it_is_one() -> None:
+    message = assignment_for_handler(ASSIGNED.model_copy(update={"reason": None}))
+    assert message is not None and "改派/委托原因：重新分派" in message.body
+
+
+def test_the_handler_is_told_the_new_deadline_of_an_extension() -> None:
+    message = extension_for_handler(EXTENDED)
+    assert message is not None and message.role is RecipientRole.HANDLER
+    assert message.to == HANDLER.email and "延期" in message.subject
+    assert "新的答复期限：2026年11月20日 23:59" in message.body
+    assert EMAIL not in _text(message)
+    roles = [m.role for m in notices_for(EXTENDED, tracking_url=URL)]
+    assert roles == [RecipientRole.COMPLAINANT, RecipientRole.HANDLER]
+
+
+@pytest.mark.parametrize(
+    "handler", [None, Person(staff_id="hz-001-finance-9", name="无邮箱")], ids=["none", "no-email"]
+)
+def test_a_handler_without_an_address_gets_no_extension_notice(handler: Person | None) -> None:
+    assert extension_for_handler(EXTENDED.model_copy(update={"handler": handler})) is None
+
+
+def test_escalation_goes_to_every_leader_with_an_address_separately() -> None:
+    messages = notices_for(ESCALATED, tracking_url=URL)
+    assert [m.to for m in messages] == ["vp@hz1.example.org", "president@hz1.example.org"]
+    assert [m.recipient_key for m in messages] == ["hz-001-leadership-1", "hz-001-leadership-2"]
+    assert all(m.role is RecipientRole.LEADERSHIP for m in messages)
+    for message, leader in zip(messages, LEADERS, strict=False):
+        assert "督办" in message.subject and STEP["case_number"] in message.subject
+        assert message.body.startswith(f"{leader.name}：")
+        assert "原因：投诉第2次被申请复核" in message.body and "级别：院领导" in message.body
+
+
+@pytest.mark.parametrize(
+    ("level", "label"),
+    [
+        ("bureau", "卫健委督办"),
+        ("department_head", "科室负责人"),
+        ("complaint_office", "投诉管理部门"),
+    ],
+)
+def test_escalation_below_or_above_leadership_goes_to_supervisors(level: str, label: str) -> None:
+    message = escalation_for(ESCALATED.model_copy(update={"level": level}), LEADERS[0])
+    assert message is not None and message.role is RecipientRole.SUPERVISOR
+    assert f"级别：{label}" in message.body
+
+
+def test_an_escalation_without_a_case_number_still_reads() -> None:
+    message = escalation_for(ESCALATED.model_copy(update={"case_number": None}), LEADERS[0])
+    assert message is not None and "（无编号）" in message.subject
+
+
+def test_nobody_to_tell_means_no_escalation_mail() -> None:
+    assert (
+        notices_for(ESCALATED.model_copy(update={"recipients": [LEADERS[2]]}), tracking_url=URL)
+        == []
+    )
+
+
+@settings(max_examples=30, deadline=None)
+@given(emails)
+def test_staff_notices_never_carry_the_complainant_address(email: str) -> None:
+    local = email.partition("@")[0]
+    for event in (ASSIGNED, EXTENDED):
+        with_address = event.model_copy(update={"complainant_email": email})
+        for message in notices_for(with_address, tracking_url=URL):
+            if message.role is not RecipientRole.COMPLAINANT:
+                assert email not in _text(message) and local not in message.body
+                assert STEP["tracking_code"] not in message.body
+
+
+# --- every template -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("event", EVERYTHING, ids=lambda e: e.event_type)
+def test_every_notice_is_chinese_and_ends_with_a_newline(event: EventPayload) -> None:
+    messages = notices_for(event, tracking_url=URL)
+    assert messages
+    for message in messages:
+        assert message.subject.startswith("【回音】")
+        assert any("\u4e00" <= ch <= "\u9fff" for ch in message.body)
+        assert message.body.endswith("\n")

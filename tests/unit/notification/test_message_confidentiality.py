@@ -11,14 +11,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from services.intake.domain.numbering import TRACKING_ALPHABET
-from services.notification.domain.messages import (
-    Message,
-    RecipientRole,
-    assignment_for_handler,
-    mask_address,
+from services.notification.domain.complainant_notices import (
     receipt_for_complainant,
     reply_for_complainant,
 )
+from services.notification.domain.messages import Message, RecipientRole, mask_address
+from services.notification.domain.staff_notices import assignment_for_handler
 from shared.contracts import ComplaintAssigned, ComplaintReplied, Person
 
 COMPLAINANT_EMAIL = "zhang.wei.1987@patients.example.org"

@@ -1,0 +1,174 @@
+"""What each event changes in a complaint's facts. Pure: an event in, a FactChange out.
+
+Events arrive in any order (redeliveries, two producers), so every fact says how it
+combines with what is already known:
+
+- `status` moves by rank only (domain/status.py): `$max` of `round * 10 + stage`.
+- `latest` groups hold decisions that may be revised (the deadline, the assignment, the
+  closure, the last escalation). Each group carries the `occurred_at` of the event that set
+  it; an event changes a group only when it occurred strictly later. So a redelivered
+  complaint.assigned cannot undo an extension's deadline, nor a first closure a second one.
+- `highest` facts only grow (`$max`): reopen_count, flagged.
+- `tallies` count repeated steps (extensions, escalations) as sets of event ids, so a
+  redelivered event counts once.
+- `fields` are the same whichever event carries them (received_at, the first reply).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from shared.contracts import (
+    ComplaintAccepted,
+    ComplaintAssigned,
+    ComplaintClosed,
+    ComplaintEscalated,
+    ComplaintExtended,
+    ComplaintNotAccepted,
+    ComplaintOverdue,
+    ComplaintReceived,
+    ComplaintReopened,
+    ComplaintReplied,
+    ComplaintResolvedOnSpot,
+    ComplaintRouted,
+    ComplaintSupplemented,
+    ComplaintTransferred,
+    DeadlineChanged,
+    EventPayload,
+    SupplementRequested,
+)
+
+# Latest-wins groups and the fields each one owns.
+DEADLINE, ASSIGNMENT, CLOSURE, ESCALATION, REPLY = (
+    "deadline",
+    "assignment",
+    "closure",
+    "escalation",
+    "reply",
+)
+# Repeated steps: the count a report reads, and the set of event ids it is counted from.
+TALLIES = {"extensions": "extension_events", "escalations": "escalation_events"}
+
+
+@dataclass(frozen=True)
+class FactChange:
+    fields: dict[str, Any] = field(default_factory=dict)
+    status: str | None = None
+    round: int = 0
+    latest: dict[str, dict[str, Any]] = field(default_factory=dict)
+    highest: dict[str, Any] = field(default_factory=dict)
+    tallies: tuple[str, ...] = ()  # keys of TALLIES
+    members: dict[str, Any] = field(default_factory=dict)  # values collected in a set
+
+
+def version_of(moment: datetime) -> str:
+    """A sortable, exact stamp of when a decision was made (BSON dates keep milliseconds
+    only, which would make two events in one millisecond look alike)."""
+    utc = moment.astimezone(UTC)
+    return f"{utc.year:04d}-{utc:%m-%dT%H:%M:%S.%f}Z"  # %Y drops leading zeros
+
+
+def newer_groups(
+    change: FactChange, *, version: str, known: dict[str, str] | None
+) -> dict[str, dict[str, Any]]:
+    """The latest-wins groups this event may set: those it decided strictly after the
+    decision now on record (or that have no record yet)."""
+    known = known or {}
+    return {
+        group: values
+        for group, values in change.latest.items()
+        if group not in known or version > known[group]
+    }
+
+
+def _assignment(event: ComplaintAssigned | ComplaintRouted) -> dict[str, Any]:
+    return {
+        "category": event.category,
+        "department": event.department,
+        "priority": event.priority,
+        "revision": event.revision,
+    }
+
+
+def change_for(event: EventPayload, *, occurred_at: datetime) -> FactChange:
+    """The facts one event records; an event type reporting only counts changes nothing."""
+    if isinstance(event, ComplaintReceived):
+        return FactChange(
+            fields={"received_at": event.received_at, "channel": event.channel, "kind": event.kind},
+            status="received",
+        )
+    if isinstance(event, ComplaintRouted):
+        # Routing decides before acceptance; the category counts from then on. Its
+        # deadline is not the case's until the case is assigned.
+        return FactChange(latest={ASSIGNMENT: _assignment(event) | {"case_type": event.case_type}})
+    if isinstance(event, ComplaintAssigned):
+        return FactChange(
+            fields={"received_at": event.received_at},
+            status="assigned",
+            latest={ASSIGNMENT: _assignment(event), DEADLINE: {"due_at": event.due_at}},
+        )
+    if isinstance(event, ComplaintReplied):
+        first = (
+            {"replied_at": event.replied_at, "response_seconds": event.response_seconds}
+            if event.round == 0
+            else {}
+        )
+        return FactChange(
+            fields={"received_at": event.received_at, **first},
+            status="replied",
+            round=event.round,
+            latest={REPLY: {"last_replied_at": event.replied_at, "reply_round": event.round}},
+        )
+    if isinstance(event, ComplaintAccepted):
+        return FactChange(fields={"accepted_at": event.at}, status="accepted")
+    if isinstance(event, SupplementRequested):
+        return FactChange(fields={"supplement_requested_at": event.at}, status="needs_supplement")
+    if isinstance(event, ComplaintSupplemented):
+        return FactChange(fields={"supplemented_at": event.at}, status="accepted")
+    if isinstance(event, ComplaintNotAccepted):
+        return FactChange(
+            fields={
+                "not_accepted_reason": event.reason,
+                "not_accepted_label": event.reason_label,
+                "ended_at": event.at,
+            },
+            status="not_accepted",
+        )
+    if isinstance(event, ComplaintTransferred):
+        return FactChange(
+            fields={"transferred_to": event.to_body, "ended_at": event.at}, status="transferred"
+        )
+    if isinstance(event, ComplaintResolvedOnSpot):
+        return FactChange(fields={"ended_at": event.at}, status="resolved_on_spot")
+    if isinstance(event, ComplaintClosed):
+        closure = {
+            "satisfaction": event.satisfaction,
+            "finding": event.finding,
+            "closed_at": event.at,
+            "closed_round": event.round,
+        }
+        latest: dict[str, dict[str, Any]] = {CLOSURE: closure}
+        if event.category and event.department:  # intake's view at closure, the newest
+            latest[ASSIGNMENT] = {"category": event.category, "department": event.department}
+        return FactChange(status="closed", round=event.round, latest=latest)
+    if isinstance(event, ComplaintReopened):
+        return FactChange(
+            status="reopened",
+            round=event.reopen_count,
+            highest={"reopen_count": event.reopen_count, "flagged": event.flagged},
+        )
+    if isinstance(event, ComplaintExtended):
+        return FactChange(latest={DEADLINE: {"due_at": event.due_at}}, tallies=("extensions",))
+    if isinstance(event, DeadlineChanged):
+        return FactChange(latest={DEADLINE: {"due_at": event.due_at}})
+    if isinstance(event, ComplaintEscalated):
+        return FactChange(
+            latest={ESCALATION: {"last_escalation": event.level}},
+            tallies=("escalations",),
+            members={"escalation_levels": event.level},
+        )
+    if isinstance(event, ComplaintOverdue):
+        return FactChange(fields={"overdue_flagged_at": occurred_at})
+    return FactChange()

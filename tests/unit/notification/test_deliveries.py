@@ -1,0 +1,130 @@
+"""Delivering notices once per event and person, with in-process stand-ins for the
+delivery log, the mailer and the outbox relay (the real ones are exercised in
+tests/integration/test_notification_escalation.py)."""
+
+from __future__ import annotations
+
+import smtplib
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from services.notification.adapters.deliveries import FAILED, SENDING, SENT
+from services.notification.domain.messages import Message
+from services.notification.domain.notices import notices_for
+from services.notification.service import delivery_id_of, notify
+from shared.contracts import ComplaintEscalated, Envelope, Person, SupplementRequested
+
+URL = "https://huiyin.example.org/v1/track/"
+LEADERS = [
+    Person(staff_id="hz-001-leadership-1", name="郑国华", email="vp@hz1.example.org"),
+    Person(staff_id="hz-001-leadership-2", name="孙院长", email="president@hz1.example.org"),
+    Person(staff_id="hz-001-leadership-3", name="钱院长", email="chief@hz1.example.org"),
+]
+ESCALATED = ComplaintEscalated(
+    case_number="HZ-001-202611-00007",
+    level="leadership",
+    reason="投诉第2次被申请复核",
+    recipients=LEADERS,
+)
+
+
+@dataclass
+class Log:
+    documents: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    async def claim(self, delivery_id: str, fields: dict[str, Any]) -> bool:
+        document = self.documents.setdefault(delivery_id, fields | {"status": SENDING})
+        return document["status"] != SENT
+
+    async def finish(self, delivery_id: str, *, status: str, attempts: int, error, event) -> None:  # type: ignore[no-untyped-def]
+        self.documents[delivery_id] |= {"status": status, "error": error, "event": event}
+
+
+@dataclass
+class Mailer:
+    attempts: int = 2
+    refuse: set[str] = field(default_factory=set)
+    sent: list[Message] = field(default_factory=list)
+
+    async def send(self, message: Message, *, delivery_id: str) -> int:
+        if message.to in self.refuse:
+            raise smtplib.SMTPRecipientsRefused({message.to: (550, b"no such user")})
+        self.sent.append(message)
+        return 1
+
+
+@dataclass
+class Relay:
+    published: list[Envelope] = field(default_factory=list)
+
+    def notify(self, key: str, envelopes: list[Envelope]) -> None:
+        self.published.extend(envelopes)
+
+
+def envelope_of(event: Any) -> Envelope:
+    return event.envelope(hospital_id="hz-001", complaint_id="c-1")
+
+
+async def test_one_event_to_three_leaders_sends_three_mails_and_a_redelivery_none() -> None:
+    log, mailer, relay = Log(), Mailer(), Relay()
+    envelope = envelope_of(ESCALATED)
+    for _ in range(2):  # the broker delivers the same event twice
+        await notify(
+            envelope, ESCALATED, tracking_url=URL, deliveries=log, mailer=mailer, relay=relay
+        )
+    assert sorted(m.to for m in mailer.sent) == sorted(str(p.email) for p in LEADERS)
+    assert sorted(log.documents) == sorted(
+        f"{envelope.event_id}:leadership:{p.staff_id}" for p in LEADERS
+    )
+    assert [e.type for e in relay.published] == ["notification.sent"] * 3
+    assert {e.payload["recipient_role"] for e in relay.published} == {"leadership"}
+    # The log keeps a masked address only.
+    assert {d["recipient"] for d in log.documents.values()} == {
+        "v***@hz1.example.org",
+        "p***@hz1.example.org",
+        "c***@hz1.example.org",
+    }
+
+
+async def test_a_refused_address_is_logged_failed_and_the_others_still_get_mail() -> None:
+    log, mailer, relay = Log(), Mailer(refuse={"president@hz1.example.org"}), Relay()
+    envelope = envelope_of(ESCALATED)
+    await notify(envelope, ESCALATED, tracking_url=URL, deliveries=log, mailer=mailer, relay=relay)
+    assert len(mailer.sent) == 2
+    failed = log.documents[f"{envelope.event_id}:leadership:hz-001-leadership-2"]
+    assert failed["status"] == FAILED and "SMTPRecipientsRefused" in failed["error"]
+    assert sorted(e.type for e in relay.published) == [
+        "notification.failed",
+        "notification.sent",
+        "notification.sent",
+    ]
+    # A failed delivery is tried again on redelivery; the sent ones are not.
+    await notify(
+        envelope, ESCALATED, tracking_url=URL, deliveries=log, mailer=Mailer(), relay=relay
+    )
+    assert log.documents[f"{envelope.event_id}:leadership:hz-001-leadership-2"]["status"] == SENT
+
+
+async def test_an_anonymous_step_sends_nothing_and_logs_nothing() -> None:
+    log, mailer, relay = Log(), Mailer(), Relay()
+    event = SupplementRequested(
+        case_number="HZ-001-202611-00008",
+        tracking_code="ABCD-EFGH-JKLM",
+        at=datetime(2026, 11, 2, 2, 0, tzinfo=UTC),
+        missing="就诊记录",
+    )
+    await notify(
+        envelope_of(event), event, tracking_url=URL, deliveries=log, mailer=mailer, relay=relay
+    )
+    assert mailer.sent == [] and log.documents == {} and relay.published == []
+
+
+def test_delivery_ids_differ_per_person_and_repeat_per_event() -> None:
+    envelope = envelope_of(ESCALATED)
+    messages = notices_for(ESCALATED, tracking_url=URL)
+    ids = [delivery_id_of(envelope, m) for m in messages]
+    assert len(set(ids)) == 3
+    assert ids == [delivery_id_of(envelope, m) for m in notices_for(ESCALATED, tracking_url=URL)]
+    other = envelope_of(ESCALATED)
+    assert not set(ids) & {delivery_id_of(other, m) for m in messages}

@@ -1,0 +1,381 @@
+"""What each event records in a complaint's facts, and that the facts come out the same
+whatever order (and however often) the events arrive. The document is folded in memory
+with the same operators the adapter sends to MongoDB ($set, $max, $addToSet)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from services.reporting.adapters.complaint_facts import fact_update
+from services.reporting.consumers import COUNTED_ONLY, RECORDED, handlers
+from services.reporting.domain.facts import (
+    FactChange,
+    change_for,
+    newer_groups,
+    version_of,
+)
+from services.reporting.domain.status import is_running, status_of
+from shared.contracts import (
+    EVENT_TYPES,
+    ComplaintAccepted,
+    ComplaintAssigned,
+    ComplaintClosed,
+    ComplaintEscalated,
+    ComplaintExtended,
+    ComplaintNotAccepted,
+    ComplaintOverdue,
+    ComplaintReceived,
+    ComplaintReopened,
+    ComplaintReplied,
+    ComplaintResolvedOnSpot,
+    ComplaintRouted,
+    ComplaintSupplemented,
+    ComplaintTransferred,
+    DeadlineChanged,
+    Envelope,
+    EventPayload,
+    Person,
+    RerouteRequested,
+    SupplementRequested,
+)
+
+T0 = datetime(2026, 11, 2, 1, 0, tzinfo=UTC)
+STEP = {"case_number": "HZ-001-202611-00007", "tracking_code": "ABCD-EFGH-JKLM"}
+DUE = datetime(2026, 11, 6, 15, 59, 59, tzinfo=UTC)
+EXTENDED_DUE = datetime(2026, 11, 13, 15, 59, 59, tzinfo=UTC)
+REVIEW_DUE = datetime(2026, 11, 27, 15, 59, 59, tzinfo=UTC)
+
+
+def at(hours: float) -> datetime:
+    return T0 + timedelta(hours=hours)
+
+
+def assigned(hours: float, *, department: str = "finance", due: datetime = DUE) -> Any:
+    return ComplaintAssigned(
+        **STEP,
+        category="fees",
+        category_label="收费",
+        department=department,
+        department_label="财务科",
+        handler=None,
+        received_at=T0,
+        due_at=due,
+        summary="重复收费",
+        priority="high",
+    )
+
+
+def received() -> Any:
+    return ComplaintReceived(
+        case_number=STEP["case_number"],
+        channel="web",
+        kind="complaint",
+        anonymous=False,
+        received_at=T0,
+        content="重复收费",
+    )
+
+
+def replied(hours: float, round_: int = 0) -> Any:
+    return ComplaintReplied(
+        **STEP,
+        received_at=T0,
+        replied_at=at(hours),
+        replied_by="hz-001-finance-2",
+        reply="已退费",
+        response_seconds=hours * 3600,
+        round=round_,
+    )
+
+
+def closed(hours: float, satisfaction: str, round_: int = 0) -> Any:
+    return ComplaintClosed(
+        **STEP, at=at(hours), satisfaction=satisfaction, finding="substantiated", round=round_
+    )
+
+
+def escalated(level: str = "leadership") -> Any:
+    return ComplaintEscalated(
+        case_number=STEP["case_number"],
+        level=level,
+        reason="投诉第2次被申请复核",
+        recipients=[Person(staff_id="hz-001-leadership-1", name="郑国华")],
+    )
+
+
+# One realistic history, as (hours after receipt when it occurred, event), in order:
+# received, accepted and assigned; extended once; replied and closed dissatisfied;
+# disputed twice (the second time escalated), replied again, closed satisfied.
+HISTORY: list[tuple[float, EventPayload]] = [
+    (0, received()),
+    (1, ComplaintAccepted(**STEP, at=at(1))),
+    (2, assigned(2)),
+    (30, DeadlineChanged(due_at=EXTENDED_DUE, previous_due_at=DUE, working_days=5, reason="调查")),
+    (31, ComplaintExtended(**STEP, at=at(31), due_at=EXTENDED_DUE, reason="调查")),
+    (50, replied(50)),
+    (60, closed(60, "dissatisfied")),
+    (70, ComplaintReopened(**STEP, at=at(70), reason="不认可", reopen_count=1)),
+    (71, DeadlineChanged(due_at=REVIEW_DUE, working_days=5, reason="重新核实")),
+    (80, replied(80, round_=1)),
+    (90, ComplaintReopened(**STEP, at=at(90), reason="仍不认可", reopen_count=2, flagged=True)),
+    (91, escalated()),
+    (100, replied(100, round_=2)),
+    (110, closed(110, "satisfied", round_=2)),
+]
+
+
+def envelope(hours: float, event: EventPayload, n: int) -> Envelope:
+    return Envelope(
+        event_id=f"00000000-0000-4000-8000-{n:012d}",
+        type=event.event_type,
+        occurred_at=at(hours),
+        hospital_id="hz-001",
+        complaint_id="c-1",
+        payload=event.model_dump(mode="json"),
+    )
+
+
+def _set_path(document: dict[str, Any], path: str, value: Any) -> None:
+    *parents, leaf = path.split(".")
+    for part in parents:
+        document = document.setdefault(part, {})
+    document[leaf] = value
+
+
+def fold(document: dict[str, Any], envelope: Envelope, event: EventPayload) -> None:
+    """What ComplaintFacts.apply does, against an in-memory document."""
+    event_id = str(envelope.event_id)
+    if event_id in document.get("applied", []):
+        return
+    update = fact_update(
+        change_for(event, occurred_at=envelope.occurred_at),
+        hospital_id=envelope.hospital_id,
+        event_id=event_id,
+        version=version_of(envelope.occurred_at),
+        current=document or None,
+    )
+    new = not document
+    for path, value in update.get("$set", {}).items():
+        _set_path(document, path, value)
+    for key, value in update.get("$addToSet", {}).items():
+        values = document.setdefault(key, [])
+        if value not in values:
+            values.append(value)
+    for key, value in update.get("$max", {}).items():
+        document[key] = max(document[key], value) if key in document else value
+    if new:
+        for key, value in update.get("$setOnInsert", {}).items():
+            document.setdefault(key, value)
+
+
+def facts_of(order: list[int], history=HISTORY) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    document: dict[str, Any] = {}
+    for n in order:
+        hours, event = history[n]
+        fold(document, envelope(hours, event, n), event)
+    return document
+
+
+IN_ORDER = facts_of(list(range(len(HISTORY))))
+
+
+def test_the_history_in_order_shows_the_whole_lifecycle() -> None:
+    facts = IN_ORDER
+    assert status_of(facts["status_rank"]) == "closed"
+    assert facts["satisfaction"] == "satisfied" and facts["closed_round"] == 2
+    assert facts["due_at"] == REVIEW_DUE
+    assert facts["reopen_count"] == 2 and facts["flagged"] is True
+    assert facts["extensions"] == 1 and facts["escalations"] == 1
+    assert facts["escalation_levels"] == ["leadership"]
+    assert facts["response_seconds"] == 50 * 3600  # the first answer only
+    assert facts["last_replied_at"] == at(100) and facts["reply_round"] == 2
+    assert facts["category"] == "fees" and facts["priority"] == "high"
+    assert facts["accepted_at"] == at(1) and facts["received_at"] == T0
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.permutations(range(len(HISTORY))),
+    st.lists(st.integers(0, len(HISTORY) - 1), max_size=8),
+)
+def test_any_order_and_any_redelivery_gives_the_same_facts(
+    order: list[int], again: list[int]
+) -> None:
+    facts = facts_of([*order, *again])
+    for key in (
+        "status_rank",
+        "satisfaction",
+        "finding",
+        "closed_round",
+        "due_at",
+        "reopen_count",
+        "flagged",
+        "extensions",
+        "escalations",
+        "response_seconds",
+        "last_replied_at",
+        "reply_round",
+        "category",
+        "department",
+        "priority",
+    ):
+        assert facts.get(key) == IN_ORDER.get(key), key
+    assert sorted(facts["applied"]) == sorted(IN_ORDER["applied"])
+
+
+def test_a_late_assignment_does_not_undo_the_extended_deadline() -> None:
+    # The extension (hour 30/31) is applied first, then the assignment (hour 2) arrives.
+    facts = facts_of([0, 3, 4, 2])
+    assert facts["due_at"] == EXTENDED_DUE and status_of(facts["status_rank"]) == "assigned"
+
+
+def test_a_late_first_closure_does_not_overwrite_the_second() -> None:
+    facts = facts_of([13, 6])
+    assert facts["satisfaction"] == "satisfied" and status_of(facts["status_rank"]) == "closed"
+
+
+def test_a_reroute_moves_the_department_and_an_older_assignment_cannot_move_it_back() -> None:
+    history = [(2, assigned(2)), (40, assigned(40, department="nursing"))]
+    assert facts_of([0, 1], history)["department"] == "nursing"
+    assert facts_of([1, 0], history)["department"] == "nursing"
+
+
+def test_a_closed_complaint_reopened_is_running_again_and_loses_no_count() -> None:
+    facts = facts_of(list(range(8)))  # up to the first dispute
+    assert status_of(facts["status_rank"]) == "reopened" and is_running(facts["status_rank"])
+    assert facts["satisfaction"] == "dissatisfied"  # the old return visit stays on record
+    assert facts["reopen_count"] == 1 and facts.get("flagged") is False
+
+
+# --- single events ------------------------------------------------------------------------
+
+
+ACCEPTANCE_REVIEW: list[tuple[EventPayload, str, dict[str, Any]]] = [
+    (ComplaintAccepted(**STEP, at=T0), "accepted", {"accepted_at": T0}),
+    (
+        SupplementRequested(**STEP, at=T0, missing="票据"),
+        "needs_supplement",
+        {"supplement_requested_at": T0},
+    ),
+    (ComplaintSupplemented(**STEP, at=T0), "accepted", {"supplemented_at": T0}),
+    (
+        ComplaintNotAccepted(
+            **STEP,
+            at=T0,
+            reason="in_court_or_mediation",
+            reason_label="已向人民法院起诉或已申请第三方调解",
+            explanation="已起诉",
+        ),
+        "not_accepted",
+        {"not_accepted_reason": "in_court_or_mediation", "ended_at": T0},
+    ),
+    (
+        ComplaintTransferred(**STEP, at=T0, to_body="市场监督管理局"),
+        "transferred",
+        {"transferred_to": "市场监督管理局", "ended_at": T0},
+    ),
+    (
+        ComplaintResolvedOnSpot(**STEP, at=T0, outcome="当场退费"),
+        "resolved_on_spot",
+        {"ended_at": T0},
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("event", "status", "fields"), ACCEPTANCE_REVIEW, ids=lambda v: getattr(v, "event_type", None)
+)
+def test_acceptance_review_steps(event: EventPayload, status: str, fields: dict) -> None:  # type: ignore[type-arg]
+    change = change_for(event, occurred_at=T0)
+    assert change.status == status and change.round == 0
+    assert fields.items() <= change.fields.items()
+
+
+def test_routing_records_the_category_and_case_type_but_not_a_deadline() -> None:
+    routed = ComplaintRouted(
+        category="fees",
+        category_label="收费",
+        department="finance",
+        department_label="财务科",
+        handler=None,
+        priority="urgent",
+        case_type="simple",
+        counting_day=T0.date(),
+        working_days=3,
+        due_at=DUE,
+    )
+    change = change_for(routed, occurred_at=T0)
+    assert change.status is None and "deadline" not in change.latest
+    assert change.latest["assignment"]["case_type"] == "simple"
+    assert change.latest["assignment"]["priority"] == "urgent"
+
+
+def test_requests_whose_outcome_is_another_event_change_nothing() -> None:
+    reroute = RerouteRequested(**STEP, at=T0, department="nursing", reason="改派", content="x")
+    assert change_for(reroute, occurred_at=T0) == FactChange()
+
+
+def test_newer_groups_takes_only_strictly_later_decisions() -> None:
+    change = FactChange(latest={"deadline": {"due_at": DUE}, "closure": {"satisfaction": "x"}})
+    early, late = version_of(at(1)), version_of(at(2))
+    assert newer_groups(change, version=late, known=None) == change.latest
+    assert newer_groups(change, version=late, known={"deadline": early}) == change.latest
+    assert newer_groups(change, version=early, known={"deadline": late}) == {
+        "closure": {"satisfaction": "x"}
+    }
+    assert newer_groups(change, version=late, known={"deadline": late, "closure": late}) == {}
+
+
+@given(st.datetimes(timezones=st.just(UTC)), st.datetimes(timezones=st.just(UTC)))
+def test_versions_sort_as_the_moments_they_stamp(a: datetime, b: datetime) -> None:
+    assert (version_of(a) < version_of(b)) is (a < b)
+
+
+def test_an_update_never_touches_one_field_with_two_operators() -> None:
+    for hours, event in HISTORY:
+        update = fact_update(
+            change_for(event, occurred_at=at(hours)),
+            hospital_id="hz-001",
+            event_id="e",
+            version=version_of(at(hours)),
+            current=None,
+        )
+        keys = [k for op in update.values() for k in op]
+        assert len(keys) == len(set(keys)), event.event_type
+
+
+# --- the handler table --------------------------------------------------------------------
+
+
+def test_every_complaint_and_notification_event_is_either_recorded_or_only_counted() -> None:
+    expected = {t for t in EVENT_TYPES if t.startswith(("complaint.", "notification."))}
+    assert len(expected) == 20
+    assert not set(RECORDED) & set(COUNTED_ONLY)
+    assert set(RECORDED) | set(COUNTED_ONLY) == expected
+    stub: Any = object()
+    assert set(handlers(facts=stub, metrics=stub)) == expected
+
+
+@pytest.mark.parametrize("event_type", RECORDED)
+def test_every_recorded_event_records_something(event_type: str) -> None:
+    samples: dict[type, EventPayload] = {type(e): e for _, e in HISTORY}
+    samples |= {type(e): e for e, _, _ in ACCEPTANCE_REVIEW}
+    samples |= {
+        ComplaintOverdue: ComplaintOverdue(due_at=DUE, department="finance"),
+        ComplaintRouted: ComplaintRouted(
+            category="fees",
+            category_label="收费",
+            department="finance",
+            department_label="财务科",
+            handler=None,
+            counting_day=T0.date(),
+            working_days=3,
+            due_at=DUE,
+        ),
+    }
+    assert change_for(samples[EVENT_TYPES[event_type]], occurred_at=T0) != FactChange()
