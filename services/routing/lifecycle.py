@@ -186,7 +186,8 @@ def reopened(payload: Any, calendar: WorkingCalendar, recipients: list[Person]) 
                 ComplaintEscalated(
                     case_number=payload.case_number,
                     level="leadership",
-                    reason=f"投诉第{payload.reopen_count}次被申请复核：{payload.reason}",
+                    # Not the dispute text itself: a complainant may have written their name.
+                    reason=f"投诉第{payload.reopen_count}次被申请复核",
                     recipients=recipients,
                 )
             )
