@@ -57,6 +57,10 @@ class IdempotencyConflict(Exception):
     pass
 
 
+class RoutingNotApplied(LookupError):
+    """Transient: an event about the routing decision arrived before the decision."""
+
+
 class InvalidField(Exception):
     """A value that is well-formed but wrong for this hospital (unknown staff, department)."""
 
@@ -325,11 +329,22 @@ async def apply_deadline_change(
     produced: list[Envelope] = []
 
     def mutate(document: dict[str, Any]) -> dict[str, Any] | None:
-        if event_id in document.get("applied_events", []) or not document.get("assignment"):
+        if event_id in document.get("applied_events", []):
             return None
+        assignment = document.get("assignment")
+        if not assignment:
+            # Published after complaint.routed but consumed first: retry until it lands.
+            raise RoutingNotApplied(f"complaint {document['_id']} has no routing decision yet")
         now = datetime.now(UTC)
+        last = assignment.get("deadline_changed_at")
+        if last is not None and envelope.occurred_at <= last:
+            # An older change arriving after a newer one: recorded as seen, not applied.
+            return {"$push": {"applied_events": event_id}}
         step = Change(
-            set={"assignment.due_at": changed.due_at},
+            set={
+                "assignment.due_at": changed.due_at,
+                "assignment.deadline_changed_at": envelope.occurred_at,
+            },
             push={"applied_events": event_id},
             entries=[
                 Entry(

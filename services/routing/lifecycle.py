@@ -34,6 +34,11 @@ from shared.contracts import (
 from shared.outbox import OutboxRelay, outbox_fields
 from shared.tracing import current_trace_context
 
+
+class ClockNotStarted(LookupError):
+    """Transient: the complaint's first routing decision has not been stored yet."""
+
+
 Decide = Callable[[dict[str, Any]], tuple[dict[str, Any], list[EventPayload]] | None]
 
 
@@ -70,9 +75,10 @@ async def apply(
 
     clock = await clocks.change(envelope.complaint_id, mutate)
     if clock is None:
-        # The clock is started by complaint.received; a later event for an unknown one
-        # means routing never saw (or parked) the complaint: replay that first.
-        raise PermanentFailure(f"no SLA clock for complaint {envelope.complaint_id}")
+        # complaint.received starts the clock, and an event published right after it (an
+        # acceptance at registration) may be consumed first: retry; after the delivery
+        # limit it is parked (routing never saw, or parked, the complaint itself).
+        raise ClockNotStarted(f"no SLA clock yet for complaint {envelope.complaint_id}")
     if produced and str(envelope.event_id) in clock.get("applied_events", []):
         relay.notify(clock["_id"], produced)
     return clock
