@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
+import aio_pika
 import httpx
 import pytest
 
 from services.intake.service import IntakePorts, upgrade_earlier_complaints
+from shared.contracts import ComplaintRouted, DeadlineChanged
 from tests.support.platform import Platform
 
 BASE = {"channel": "phone", "content": "挂号排队等了两个小时，导诊台无人指引。"}
@@ -209,3 +211,51 @@ async def test_complaints_stored_before_sealing_and_chaining_are_upgraded_not_lo
         verdict = (await intake.get("/v1/complaints/issue2-era/timeline/verify")).json()
     assert verdict["ok"] and verdict["count"] == 3
     assert read["identity_view"] == "full" and read["complainant"]["phone"] == "13900002222"
+
+
+async def test_a_deadline_change_consumed_before_its_routing_decision_is_not_lost(
+    intake_only: Platform,
+) -> None:
+    """Both events may be consumed in either order: the deadline change waits (retried)
+    until the decision is there, and the older decision never undoes the newer deadline."""
+    async with intake_only.client("intake", "hz-001") as intake:
+        created = (await intake.post("/v1/complaints", json=BASE)).json()
+    received = datetime(2026, 11, 2, 1, tzinfo=UTC)
+    first_due = datetime(2026, 11, 9, 15, 59, 59, tzinfo=UTC)
+    moved_due = datetime(2026, 11, 16, 15, 59, 59, tzinfo=UTC)
+    routed = ComplaintRouted(
+        category="outpatient",
+        category_label="门诊流程",
+        department="outpatient_office",
+        department_label="门诊部",
+        handler=None,
+        counting_day=received.date(),
+        working_days=5,
+        due_at=first_due,
+    ).envelope(hospital_id="hz-001", complaint_id=created["id"], occurred_at=received)
+    changed = DeadlineChanged(
+        due_at=moved_due, previous_due_at=first_due, working_days=5, reason="材料补齐"
+    ).envelope(
+        hospital_id="hz-001",
+        complaint_id=created["id"],
+        occurred_at=received + timedelta(hours=1),
+    )
+    connection = await aio_pika.connect(intake_only.infra.amqp_url)
+    async with connection:
+        channel = await connection.channel()
+        exchange = await channel.get_exchange(intake_only.names.exchange)
+        for envelope in (changed, routed):  # the later event first
+            await exchange.publish(
+                aio_pika.Message(envelope.model_dump_json().encode()), routing_key=envelope.type
+            )
+
+    async with intake_only.client("intake", "hz-001") as intake:
+        for _ in range(200):
+            document = (await intake.get(f"/v1/complaints/{created['id']}")).json()
+            assignment = document["assignment"]
+            if assignment and datetime.fromisoformat(assignment["due_at"]) == moved_due:
+                break
+            await asyncio.sleep(0.1)
+        assert datetime.fromisoformat(document["assignment"]["due_at"]) == moved_due
+        types = [entry["type"] for entry in document["timeline"]]
+        assert types == ["received", "assigned", "deadline_changed"]
