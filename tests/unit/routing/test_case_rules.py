@@ -299,3 +299,26 @@ def test_the_bureau_reloads_the_calendar_in_place_and_a_bad_year_changes_nothing
     with pytest.raises(ValueError, match="given twice"):
         calendar.reload([CalendarCorrection(year=last + 1), CalendarCorrection(year=last + 1)])
     assert calendar.covered_until() == date(last + 1, 12, 31)
+
+
+def test_an_explicit_target_department_overrides_the_keywords() -> None:
+    from services.routing.domain.region import Hospital
+    from services.routing.service import HospitalRouting
+
+    hospital = Hospital(
+        id="h",
+        name="某医院",
+        departments=[  # type: ignore[list-item]
+            {"code": "finance", "name": "财务科"},
+            {"code": "nursing", "name": "护理部"},
+            {"code": "complaint_office", "name": "投诉管理办公室"},
+        ],
+        rules=RoutingRules(departments={"drugs": "nursing"}),
+    )
+    routing = HospitalRouting(hospital, EffectiveRules.combine(hospital.rules), CLASSIFIER)
+    assert routing.lead_department(Category.FEES, None) == "finance"
+    assert routing.lead_department(Category.FEES, "nursing") == "nursing"  # the target wins
+    assert routing.lead_department(Category.FEES, "no_such") == "finance"  # unknown: ignored
+    assert routing.lead_department(Category.DRUGS, None) == "nursing"  # the hospital's map
+    assert routing.lead_department(Category.SECURITY, None) == "complaint_office"  # fallback
+    assert routing.department_label("nursing") == "护理部"
