@@ -1,4 +1,6 @@
-"""Builds the routing service from settings."""
+"""Builds the routing service from settings: stores, the calendar (package data, the
+bureau's file, then the corrections stored through the admin API), the consumer table,
+the admin API, readiness checks and the calendar metrics."""
 
 from __future__ import annotations
 
@@ -7,15 +9,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from fastapi import FastAPI
-from prometheus_client import Gauge
+from prometheus_client import Counter, Gauge
 
 from services.routing.adapters.calendar_file import read_corrections
 from services.routing.adapters.calendar_store import CalendarStore
 from services.routing.adapters.clocks import ClockStore
 from services.routing.adapters.region_store import RegionStore
-from services.routing.api.routes import calendar_warning
+from services.routing.api.routes import calendar_readiness
 from services.routing.api.routes import router as admin_router
-from services.routing.consumers import handlers
+from services.routing.consumers import counting_calendar_gaps, handlers
 from services.routing.domain.calendar import WorkingCalendar
 from services.routing.service import HospitalRulebook
 from services.routing.settings import RoutingSettings
@@ -37,20 +39,27 @@ def create_app(settings: RoutingSettings | None = None) -> FastAPI:
     calendar = WorkingCalendar(corrections)
     calendar_store = CalendarStore(runtime.db)
     runtime.relay_outbox_of(clocks.collection)
-    runtime.consume(
-        handlers(
-            runtime=runtime, clocks=clocks, region=region, calendar=calendar, settings=settings
-        )
+    gaps = Counter(
+        "huiyin_calendar_gaps",
+        "Events parked because a deadline fell in a year the working-day calendar does not "
+        "cover (replay them after the bureau loads that year)",
+        ["event_type"],
+        registry=runtime.metrics.registry,
     )
+    table = handlers(
+        runtime=runtime, clocks=clocks, region=region, calendar=calendar, settings=settings
+    )
+    runtime.consume(counting_calendar_gaps(table, lambda event_type: gaps.labels(event_type).inc()))
 
     async def region_loaded() -> str | None:
         if await region.count() == 0:
             raise LookupError("no hospitals loaded: run huiyin-admin load-region")
         return None
 
-    # Routing stays ready while today is covered: it routes every complaint whose deadline
-    # the calendar knows and parks the others with the reason. /readyz carries a note when
-    # the end is near, and ops alert on these gauges.
+    # Routing keeps consuming whatever /readyz says: it routes every complaint whose
+    # deadline the calendar knows and parks the others with the reason. /readyz fails
+    # CALENDAR_HORIZON before the calendar ends (deadlines are days ahead of receipt) and
+    # carries a note a little earlier; ops alert on these metrics.
     covered = Gauge(
         "huiyin_calendar_covered_days",
         "Days from today the official working-day calendar still covers",
@@ -72,12 +81,9 @@ def create_app(settings: RoutingSettings | None = None) -> FastAPI:
     )
     refused.set_function(lambda: calendar.refusals)
 
-    async def calendar_covers_today() -> str | None:
-        """Not ready when today itself is unknown; a note when the end is near."""
-        today = datetime.now(UTC).date()
-        if not calendar.covers(today):
-            raise LookupError(f"the working-day calendar does not cover {today}")
-        return calendar_warning(calendar, today)
+    async def calendar_covers_horizon() -> str | None:
+        """Not ready when today + CALENDAR_HORIZON is unknown; a note when the end is near."""
+        return calendar_readiness(calendar, datetime.now(UTC).date(), CALENDAR_HORIZON)
 
     async def apply_stored_corrections() -> None:
         stored = await calendar_store.corrections()
@@ -86,7 +92,7 @@ def create_app(settings: RoutingSettings | None = None) -> FastAPI:
             calendar.reload([c for c in corrections if c.year not in years] + stored)
 
     runtime.check_readiness_of("region", region_loaded)
-    runtime.check_readiness_of("calendar", calendar_covers_today)
+    runtime.check_readiness_of("calendar", calendar_covers_horizon)
     app = build_app(
         title="回音 Huiyin · routing",
         description="Routing decisions, working-day deadlines, SLA clocks; the calendar and "
@@ -99,6 +105,6 @@ def create_app(settings: RoutingSettings | None = None) -> FastAPI:
     app.state.region = region
     app.state.calendar = calendar
     app.state.calendar_store = calendar_store
-    app.state.rulebook = HospitalRulebook(region)
+    app.state.rulebook = HospitalRulebook(region, settings)
     app.state.keyring = ApiKeyring(settings.api_keys)
     return app

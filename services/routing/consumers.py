@@ -1,13 +1,27 @@
-"""Which events routing reacts to: the first decision, then the clock through the
-lifecycle (services/routing/lifecycle.py)."""
+"""Which events routing reacts to: the first decision (service.py), then the SLA clock
+through the lifecycle (lifecycle.py). One table, so the whole flow reads in one screen:
+
+    received            → decide: category, departments, priority, case type, handler,
+                          deadlines; start the clock; publish complaint.routed (revision 1)
+    accepted            → record acceptance against its own target
+    supplement_requested→ pause;  supplemented → restart from that day (deadline_changed)
+    not_accepted, transferred, resolved_on_spot, replied → stop
+    reroute_requested   → new decision in another department (routed, revision + 1)
+    extension_approved  → reply deadline + n working days (deadline_changed)
+    reopened            → re-review deadline (deadline_changed); flagged → escalated
+
+Nothing here touches its dependencies until an event arrives.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Callable, Mapping
 
 from services.routing import lifecycle
 from services.routing.adapters.clocks import ClockStore
 from services.routing.adapters.region_store import RegionStore
 from services.routing.domain.calendar import WorkingCalendar
-from services.routing.service import HospitalRulebook, route_complaint
+from services.routing.service import CalendarGap, HospitalRulebook, route_complaint
 from services.routing.settings import RoutingSettings
 from shared.consumer import Handler
 from shared.runtime import ServiceRuntime
@@ -21,7 +35,7 @@ def handlers(
     calendar: WorkingCalendar,
     settings: RoutingSettings,
 ) -> dict[str, Handler]:
-    rulebook = HospitalRulebook(region)
+    rulebook = HospitalRulebook(region, settings)
 
     def relay():  # type: ignore[no-untyped-def]
         return runtime.relay_for(clocks.collection)
@@ -57,8 +71,9 @@ def handlers(
         await apply(envelope, lifecycle.extended(payload, calendar))
 
     async def on_reopened(envelope, payload) -> None:  # type: ignore[no-untyped-def]
+        rules = (await rulebook.of(envelope.hospital_id)).rules
         leaders = await lifecycle.leadership_of(region, envelope.hospital_id)
-        await apply(envelope, lifecycle.reopened(payload, calendar, leaders))
+        await apply(envelope, lifecycle.reopened(payload, rules, calendar, leaders))
 
     return {
         "complaint.received": on_received,
@@ -73,3 +88,22 @@ def handlers(
         "complaint.extension_approved": on_extension,
         "complaint.reopened": on_reopened,
     }
+
+
+def counting_calendar_gaps(
+    table: Mapping[str, Handler], parked: Callable[[str], None]
+) -> dict[str, Handler]:
+    """Each handler, telling `parked(event_type)` when its event is parked for a calendar
+    gap (the consumer parks it; this only counts, for the ops metric)."""
+
+    def wrap(event_type: str, handler: Handler) -> Handler:
+        async def counted(envelope, payload) -> None:  # type: ignore[no-untyped-def]
+            try:
+                await handler(envelope, payload)
+            except CalendarGap:
+                parked(event_type)
+                raise
+
+        return counted
+
+    return {event_type: wrap(event_type, handler) for event_type, handler in table.items()}

@@ -1,13 +1,18 @@
 """The SLA clock through the complaint's lifecycle (DOMAIN.md "Deadlines", "Escalation").
 
-- A supplement request pauses the clock; the supplement restarts counting from its day.
-- Acceptance is recorded against its own target.
-- Not accepted, transferred, settled on the spot, replied: the clock stops.
-- An approved extension adds working days to the reply deadline.
-- A dispute restarts the clock for a re-review; a case reopened twice goes to leadership.
-- Re-routing (office) and delegation (absence) make a new decision with a new revision.
+- A supplement request pauses the clock; the supplement restarts counting from its day
+  (reply deadline, and the acceptance deadline while not yet accepted).
+- Acceptance is recorded against its own target (`acceptance_late`).
+- Not accepted, transferred, settled on the spot, replied: the clock stops (`outcome`).
+- An approved extension adds working days to the current reply deadline.
+- A dispute restarts the clock for a re-review with the case type's reply target; a case
+  intake flags (reopened twice or more) goes to the hospital's leadership, or to the
+  bureau's supervisors when the hospital names no leader with an address.
+- Re-routing (office) and delegation (absence) make a new decision with a new revision;
+  recusal (回避) holds for both, and the department loads follow the handler.
 
-Each change is one write of the clock with its outgoing events, idempotent by event id.
+Each change is one write of the clock with its outgoing events (outbox), idempotent by
+event id (`applied_events`); an event for a clock not yet started is retried.
 """
 
 from __future__ import annotations
@@ -20,9 +25,9 @@ from services.routing.adapters.clocks import OPEN, PAUSED, STOPPED, ClockStore
 from services.routing.adapters.region_store import RegionStore
 from services.routing.domain.calendar import CalendarNotCovered, WorkingCalendar
 from services.routing.domain.case_rules import CaseType
-from services.routing.domain.deadline import CHINA, END_OF_DAY, reply_due_at
+from services.routing.domain.deadline import CHINA, END_OF_DAY
 from services.routing.domain.region import Role
-from services.routing.service import HospitalRulebook, deadlines, reroute_decision
+from services.routing.service import CalendarGap, HospitalRulebook, deadlines, reroute_decision
 from shared.consumer import PermanentFailure
 from shared.contracts import (
     ComplaintEscalated,
@@ -90,13 +95,19 @@ def _due_after(due_at: datetime, working_days: int, calendar: WorkingCalendar) -
     try:
         moved = calendar.add_working_days(day, working_days)
     except CalendarNotCovered as gap:
-        raise PermanentFailure(f"{gap}; load the calendar for that year and replay") from gap
+        raise CalendarGap(gap) from gap
     return datetime.combine(moved, END_OF_DAY, tzinfo=CHINA).astimezone(UTC)
 
 
 def paused(payload: Any) -> Decide:
+    """The clock stops running until the supplement arrives. A request older than a
+    supplement already applied (consumed out of order) changes nothing."""
+
     def decide(clock: dict[str, Any]):  # type: ignore[no-untyped-def]
         if clock["status"] != OPEN:
+            return None
+        supplemented = clock.get("supplemented_at")
+        if supplemented is not None and supplemented >= payload.at:
             return None
         return {"status": PAUSED, "paused_at": payload.at}, []
 
@@ -104,7 +115,9 @@ def paused(payload: Any) -> Decide:
 
 
 def restarted_from_supplement(payload: Any, rules: Any, calendar: WorkingCalendar) -> Decide:
-    """Counting starts again from the day the supplement arrived (DOMAIN.md "Deadlines")."""
+    """Counting starts again from the day the supplement arrived (DOMAIN.md "Deadlines"):
+    the reply deadline, and the acceptance deadline while the case is not yet accepted
+    (待补齐所需材料后受理, seed 001)."""
 
     def decide(clock: dict[str, Any]):  # type: ignore[no-untyped-def]
         if clock["status"] == STOPPED:
@@ -124,6 +137,8 @@ def restarted_from_supplement(payload: Any, rules: Any, calendar: WorkingCalenda
             "supplemented_at": payload.at,
             "overdue": False,
         }
+        if not clock.get("accepted_at"):
+            fields["acceptance_due_at"] = due["acceptance_due_at"]
         return fields, [changed]
 
     return decide
@@ -169,16 +184,16 @@ def extended(payload: Any, calendar: WorkingCalendar) -> Decide:
     return decide
 
 
-def reopened(payload: Any, calendar: WorkingCalendar, recipients: list[Person]) -> Decide:
-    """Re-review (重新核实) gets a fresh reply deadline from the dispute; the second dispute
-    goes to leadership."""
+def reopened(
+    payload: Any, rules: Any, calendar: WorkingCalendar, recipients: list[Person]
+) -> Decide:
+    """Re-review (重新核实) gets a fresh reply deadline, the case type's, counted from the
+    dispute; a case flagged by intake (reopened twice or more) goes to leadership."""
 
     def decide(clock: dict[str, Any]):  # type: ignore[no-untyped-def]
-        working_days = int(clock.get("working_days", 5))
-        try:
-            due = reply_due_at(payload.at, working_days, calendar)
-        except CalendarNotCovered as gap:
-            raise PermanentFailure(f"{gap}; load the calendar for that year and replay") from gap
+        case_type = CaseType(clock.get("case_type", CaseType.INVESTIGATION))
+        target = deadlines(payload.at, case_type, rules, calendar)
+        due, working_days = target["due_at"], target["working_days"]
         events: list[EventPayload] = [
             DeadlineChanged(
                 due_at=due,
@@ -200,6 +215,8 @@ def reopened(payload: Any, calendar: WorkingCalendar, recipients: list[Person]) 
         fields = {
             "status": OPEN,
             "due_at": due,
+            "counting_day": target["counting_day"].isoformat(),
+            "reopened_at": payload.at,
             "overdue": False,
             "reopen_count": payload.reopen_count,
             "flagged": payload.flagged,
@@ -241,7 +258,12 @@ async def rerouted(
 
     def decide(clock: dict[str, Any]):  # type: ignore[no-untyped-def]
         routed, fields = reroute_decision(
-            clock, routing, department=payload.department, reason=payload.reason, open_cases=load
+            clock,
+            routing,
+            department=payload.department,
+            reason=payload.reason,
+            open_cases=load,
+            target_staff_id=payload.target_staff_id,
         )
         return fields, [routed]
 
@@ -257,19 +279,23 @@ async def delegate(
     rulebook: HospitalRulebook,
     relay: OutboxRelay,
 ) -> bool:
-    """Hand one open case of an absent handler to a colleague (委托), as a new decision."""
+    """Hand one open case of an absent handler to a colleague (委托), as a new decision.
+    Skipped when the case has meanwhile closed or changed hands (a repeated request)."""
     routing = await rulebook.of(clock["hospital_id"])
+    load = await clocks.open_cases_by_handler(clock["hospital_id"], clock["department"])
     produced: list[Envelope] = []
 
     def mutate(current: dict[str, Any]) -> dict[str, Any] | None:
-        if current["status"] == STOPPED or current.get("handler_id") == delegate_to:
+        if current["status"] == STOPPED or current.get("handler_id") != clock.get("handler_id"):
+            return None
+        if current.get("handler_id") == delegate_to:
             return None
         routed, fields = reroute_decision(
             current,
             routing,
             department=current["department"],
             reason=reason,
-            open_cases={},
+            open_cases=load,
             handler_id=delegate_to,
         )
         event = routed.envelope(
@@ -278,7 +304,14 @@ async def delegate(
             trace_context=current_trace_context(),
         )
         produced[:] = [event]
-        delegation = {"from": current.get("handler_id"), "to": delegate_to, "reason": reason}
+        delegation = {
+            "from": current.get("handler_id"),
+            "to": fields["handler_id"],
+            "asked": delegate_to,
+            "reason": reason,
+            "at": datetime.now(UTC),
+            "revision": fields["revision"],
+        }
         return {
             "$set": {**fields, **outbox_fields([event], now=datetime.now(UTC))},
             "$push": {"delegations": delegation},

@@ -7,6 +7,7 @@ deciding, starting the clock and queueing complaint.routed are one write.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -25,7 +26,6 @@ from services.routing.domain.case_rules import (
 from services.routing.domain.categories import (
     CATEGORY_LABELS,
     DEFAULT_DEPARTMENT,
-    DEFAULT_KEYWORDS,
     DEPARTMENT_LABELS,
     Category,
     KeywordClassifier,
@@ -33,12 +33,24 @@ from services.routing.domain.categories import (
 from services.routing.domain.deadline import counting_day, reply_due_at
 from services.routing.domain.handler_choice import choose_handler
 from services.routing.domain.region import Hospital
+from services.routing.settings import RoutingSettings
 from shared.consumer import PermanentFailure
 from shared.contracts import ComplaintReceived, ComplaintRouted, DepartmentRef, Envelope, Person
 from shared.outbox import OutboxRelay, new_outbox
 from shared.tracing import current_trace_context
 
 FALLBACK_DEPARTMENT = "complaint_office"
+
+
+@dataclass(frozen=True)
+class Departments:
+    """Who handles the complaint: the lead department (牵头) and the co-handling ones
+    (配合), from the keywords (the matched words are the explanation) or the target."""
+
+    category: Category
+    keywords: tuple[str, ...]
+    lead: str
+    co: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -63,12 +75,28 @@ class HospitalRouting:
             return department
         return FALLBACK_DEPARTMENT if FALLBACK_DEPARTMENT in codes else next(iter(codes))
 
+    def departments(self, text: str, target: str | None) -> Departments:
+        """The best category's department leads (an explicit target department in this
+        hospital overrides it); every other matched category's department co-handles,
+        the best category's own too when the target took the lead."""
+        classification = self.classifier.classify(text)
+        lead = self.lead_department(classification.primary, target)
+        co: list[str] = []
+        for match in classification.matches:
+            other = self.lead_department(match.category, None)
+            if other != lead and other not in co:
+                co.append(other)
+        words = tuple(k for match in classification.matches for k in match.keywords)
+        return Departments(classification.primary, words, lead, tuple(co))
+
 
 class HospitalRulebook:
-    """Per-hospital classifiers, rebuilt when the region copy changes."""
+    """Per-hospital classifiers, rebuilt when the region copy changes. `settings` gives the
+    deployment's default reply days for an ordinary investigation (read when used)."""
 
-    def __init__(self, region: RegionStore) -> None:
+    def __init__(self, region: RegionStore, settings: RoutingSettings | None = None) -> None:
         self._region = region
+        self._settings = settings
         self._built: dict[str, tuple[int, HospitalRouting]] = {}
 
     async def of(self, hospital_id: str) -> HospitalRouting:
@@ -80,18 +108,24 @@ class HospitalRulebook:
         cached = self._built.get(hospital_id)
         if cached and cached[0] == stamp:
             return cached[1]
-        rules = EffectiveRules.combine(bureau_rules, hospital.rules)
-        keywords: dict[Category, list[str]] = {c: list(w) for c, w in DEFAULT_KEYWORDS.items()}
-        for layer in filter(None, (bureau_rules, hospital.rules)):
-            for category, words in layer.keywords.items():
-                keywords.setdefault(Category(category), []).extend(words)
+        days = self._settings.reply_working_days if self._settings is not None else None
+        rules = EffectiveRules.combine(bureau_rules, hospital.rules, investigation_days=days)
         try:
-            classifier = KeywordClassifier(keywords)
+            classifier = KeywordClassifier(rules.keywords)
         except ValueError as error:
             raise PermanentFailure(f"hospital {hospital_id} rules: {error}") from error
         built = HospitalRouting(hospital, rules, classifier)
         self._built[hospital_id] = (stamp, built)
         return built
+
+
+class CalendarGap(PermanentFailure):
+    """A deadline falls in a year the calendar does not cover: the event is parked with
+    the reason (and counted) until the bureau loads that year and the event is replayed."""
+
+    def __init__(self, gap: CalendarNotCovered) -> None:
+        super().__init__(f"{gap}; load the calendar for that year and replay")
+        self.day = gap.day
 
 
 def _person(member: Any) -> Person | None:
@@ -111,13 +145,77 @@ def deadlines(
         else:
             due = reply_due_at(received_at, target.reply_working_days, calendar)
     except CalendarNotCovered as gap:
-        raise PermanentFailure(f"{gap}; load the calendar for that year and replay") from gap
+        raise CalendarGap(gap) from gap
     return {
         "counting_day": counting,
         "working_days": target.reply_working_days,
         "acceptance_due_at": acceptance,
         "due_at": due,
     }
+
+
+def complaint_text(received: ComplaintReceived) -> str:
+    return " ".join(filter(None, [received.content, received.demand]))
+
+
+def first_decision(
+    received: ComplaintReceived,
+    routing: HospitalRouting,
+    calendar: WorkingCalendar,
+    *,
+    departments: Departments,
+    open_cases: Mapping[str, int],
+) -> ComplaintRouted:
+    """Routing's first decision (revision 1), pure: priority from the danger signals and
+    the receipt's facts, case type and its deadlines, the handler of the lead department
+    (`open_cases`: its handlers' loads) with recusal. Raises CalendarGap."""
+    text = complaint_text(received)
+    danger = danger_signals_in(text, routing.rules.danger_signals)
+    priority = priority_of(
+        danger=danger, direct=received.direct, group=received.group, channel=received.channel
+    )
+    case_type = case_type_of(
+        stated=received.case_type,
+        channel=received.channel,
+        category=departments.category.value,
+        co_departments=len(departments.co),
+        rules=routing.rules,
+    )
+    choice = choose_handler(
+        routing.hospital.staff,
+        department=departments.lead,
+        open_cases=open_cases,
+        complained_about=received.target_staff_id,
+        conflicted=conflicted_staff(
+            routing.rules.conflicts,
+            about_staff=received.target_staff_id,
+            department=departments.lead,
+        ),
+    )
+    due = deadlines(received.received_at, case_type, routing.rules, calendar)
+    action_due_at = None
+    if danger:
+        action_due_at = received.received_at.astimezone(UTC) + timedelta(
+            hours=routing.rules.urgent_action_hours
+        )
+    return ComplaintRouted(
+        revision=1,
+        category=departments.category.value,
+        category_label=CATEGORY_LABELS[departments.category],
+        matched_keywords=list(dict.fromkeys([*departments.keywords, *danger])),
+        co_departments=[
+            DepartmentRef(code=code, label=routing.department_label(code))
+            for code in departments.co
+        ],
+        department=departments.lead,
+        department_label=routing.department_label(departments.lead),
+        handler=_person(choice.handler),
+        recused=list(choice.recused),
+        priority=priority.value,
+        case_type=case_type.value,
+        action_due_at=action_due_at,
+        **due,
+    )
 
 
 async def route_complaint(
@@ -133,58 +231,16 @@ async def route_complaint(
     # A redelivery decides again and then fails to insert a second clock (its _id is the
     # complaint id): one insert is cheaper than a lookup before every decision.
     routing = await rulebook.of(hospital_id)
-    text = " ".join(filter(None, [received.content, received.demand]))
-    classification = routing.classifier.classify(text)
-    department = routing.lead_department(classification.primary, received.target_department)
-    co_departments: list[str] = []
-    for match in classification.matches[1:]:
-        other = routing.lead_department(match.category, None)
-        if other != department and other not in co_departments:
-            co_departments.append(other)
-    danger = danger_signals_in(text, routing.rules.danger_signals)
-    priority = priority_of(
-        danger=danger, direct=received.direct, group=received.group, channel=received.channel
+    departments = routing.departments(complaint_text(received), received.target_department)
+    routed = first_decision(
+        received,
+        routing,
+        calendar,
+        departments=departments,
+        open_cases=await clocks.open_cases_by_handler(hospital_id, departments.lead),
     )
-    case_type = case_type_of(
-        stated=received.case_type,
-        channel=received.channel,
-        category=classification.primary.value,
-        co_departments=len(co_departments),
-        rules=routing.rules,
-    )
-    choice = choose_handler(
-        routing.hospital.staff,
-        department=department,
-        open_cases=await clocks.open_cases_by_handler(hospital_id, department),
-        complained_about=received.target_staff_id,
-        conflicted=conflicted_staff(
-            routing.rules.conflicts, about_staff=received.target_staff_id, department=department
-        ),
-    )
-    due = deadlines(received.received_at, case_type, routing.rules, calendar)
-    action_due_at = None
-    if danger:
-        action_due_at = received.received_at.astimezone(UTC) + timedelta(
-            hours=routing.rules.urgent_action_hours
-        )
-    routed = ComplaintRouted(
-        revision=1,
-        category=classification.primary.value,
-        category_label=CATEGORY_LABELS[classification.primary],
-        matched_keywords=[k for match in classification.matches for k in match.keywords] + danger,
-        co_departments=[
-            DepartmentRef(code=code, label=routing.department_label(code))
-            for code in co_departments
-        ],
-        department=department,
-        department_label=routing.department_label(department),
-        handler=_person(choice.handler),
-        recused=list(choice.recused),
-        priority=priority.value,
-        case_type=case_type.value,
-        action_due_at=action_due_at,
-        **due,
-    )
+    department, co_departments = routed.department, list(departments.co)
+    action_due_at = routed.action_due_at
     event = routed.envelope(
         hospital_id=hospital_id, complaint_id=complaint_id, trace_context=current_trace_context()
     )
@@ -196,13 +252,13 @@ async def route_complaint(
             "revision": 1,
             "department": department,
             "co_departments": co_departments,
-            "handler_id": choice.handler.id if choice.handler else None,
+            "handler_id": routed.handler.staff_id if routed.handler else None,
             "category": routed.category,
             "priority": routed.priority,
             "case_type": routed.case_type,
             "working_days": routed.working_days,
             "counting_day": routed.counting_day.isoformat(),
-            "recused": list(choice.recused),
+            "recused": list(routed.recused),
             "target_staff_id": received.target_staff_id,
             "received_at": received.received_at,
             "acceptance_due_at": routed.acceptance_due_at,
@@ -227,26 +283,32 @@ def reroute_decision(
     reason: str,
     open_cases: dict[str, int],
     handler_id: str | None = None,
+    target_staff_id: str | None = None,
 ) -> tuple[ComplaintRouted, dict[str, Any]]:
     """A new decision for an existing clock: another department (re-routing) or another
-    handler (delegation). Deadlines stay; the revision grows so intake applies only this."""
+    handler (delegation to `handler_id`). Deadlines stay; the revision grows so intake
+    applies only this one. Recusal holds here too: a delegate who is the person complained
+    about (`target_staff_id`, else the one recorded at first routing) or is conflicted is
+    recorded as recused and the case goes to the least-loaded eligible colleague."""
     members = routing.hospital.staff
-    if handler_id is not None:
-        handler = next((m for m in members if m.id == handler_id), None)
-        recused: list[str] = []
+    complained_about = target_staff_id or clock.get("target_staff_id")
+    conflicted = conflicted_staff(
+        routing.rules.conflicts, about_staff=complained_about, department=department
+    )
+    chosen = next((m for m in members if m.id == handler_id), None) if handler_id else None
+    if chosen is not None and chosen.id != complained_about and chosen.id not in conflicted:
+        handler, recused = chosen, []
     else:
         choice = choose_handler(
             members,
             department=department,
             open_cases=open_cases,
-            complained_about=clock.get("target_staff_id"),
-            conflicted=conflicted_staff(
-                routing.rules.conflicts,
-                about_staff=clock.get("target_staff_id"),
-                department=department,
-            ),
+            complained_about=complained_about,
+            conflicted=conflicted | ({chosen.id} if chosen else set()),
         )
         handler, recused = choice.handler, list(choice.recused)
+        if chosen is not None and chosen.id not in recused:
+            recused.append(chosen.id)
     category = Category(clock["category"])
     revision = int(clock.get("revision", 1)) + 1
     routed = ComplaintRouted(
@@ -276,5 +338,6 @@ def reroute_decision(
         "department": department,
         "handler_id": handler.id if handler else None,
         "recused": recused,
+        "target_staff_id": complained_about,
     }
     return routed, fields

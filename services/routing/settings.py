@@ -16,6 +16,12 @@ class RoutingSettings(ServiceSettings):
     calendar_file: str | None = Field(
         default=None, description="YAML of official holiday arrangements for years to add"
     )
-    reply_working_days: int = Field(default=5, ge=0, le=60, description="default reply deadline")
+    reply_working_days: int = Field(
+        default=5,
+        ge=0,
+        le=60,
+        description="reply working days of an ordinary investigation, under the region "
+        "file's bureau and hospital rules (which may set their own)",
+    )
     celery_broker_url: str = "amqp://guest:guest@127.0.0.1:5672/huiyin-celery"
     sla_scan_seconds: float = Field(default=60.0, gt=0)

@@ -43,6 +43,19 @@ def calendar_warning(calendar: Any, today: date) -> str | None:
     )
 
 
+def calendar_readiness(calendar: Any, today: date, horizon: timedelta) -> str | None:
+    """/readyz: fails when `today + horizon` is not covered (deadlines set today may reach
+    it), with what to do; otherwise the note of `calendar_warning`, if any."""
+    if not calendar.covers(today + horizon):
+        until = calendar.covered_until()
+        raise LookupError(
+            f"the working-day calendar ends on {until}, less than {horizon.days} days ahead: "
+            f"deadlines after it are refused and their complaints parked; the bureau loads "
+            f"{until.year + 1} with PUT /v1/admin/calendar/{until.year + 1}"
+        )
+    return calendar_warning(calendar, today)
+
+
 def coverage(calendar: Any) -> CalendarCoverage:
     today = datetime.now(UTC).date()
     return CalendarCoverage(

@@ -11,13 +11,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from services.routing.domain.categories import normalise
+from services.routing.domain.categories import DEFAULT_KEYWORDS, Category, normalise
 
 
 class Priority(StrEnum):
@@ -83,6 +83,7 @@ DEFAULT_DANGER_SIGNALS: tuple[str, ...] = (
     "呼吸困难",
     "喘不上气",
     "心跳骤停",
+    "心脏骤停",
     "休克",
     "过敏性休克",
     "自杀",
@@ -99,12 +100,21 @@ DEFAULT_DANGER_SIGNALS: tuple[str, ...] = (
     "抽搐",
     "窒息",
     "感染扩散",
+    "走失",
+    "跳楼",
 )
 
 
 class Conflict(BaseModel):
     """A hospital's 回避 record: `staff_id` must not handle complaints about `about_staff`
-    (e.g. a relative) or about `about_department`."""
+    (e.g. a relative: the complaint's target staff) or about `about_department` (the
+    department the case is routed to, e.g. a spouse heads it). The person complained
+    about never handles their own case and needs no record.
+
+        conflicts:
+        - {staff_id: hz-001-finance-1, about_staff: hz-001-finance-3, reason: 亲属关系}
+        - {staff_id: hz-001-discipline-2, about_department: pharmacy}
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     staff_id: str = Field(min_length=1, max_length=64)
@@ -120,22 +130,67 @@ class Conflict(BaseModel):
 
 
 class RoutingRules(BaseModel):
-    """A hospital's (or the bureau's) routing rules; every part optional."""
+    """A hospital's (or the bureau's) routing rules; every part optional. Category keys are
+    the stable codes of `Category` (fees, nursing, ...), so a typo is refused at load time.
+
+    Keywords: `keywords` adds words to a category, `replace_keywords` replaces the
+    category's inherited words; a word added here leaves whichever category it had before
+    (the later layer wins), but one layer may not put a word in two categories."""
 
     model_config = ConfigDict(extra="forbid")
-    keywords: dict[str, list[str]] = Field(
+    keywords: dict[Category, list[str]] = Field(
         default_factory=dict, description="category → extra keywords"
     )
-    departments: dict[str, str] = Field(
+    replace_keywords: dict[Category, list[str]] = Field(
+        default_factory=dict, description="category → keywords replacing the inherited ones"
+    )
+    departments: dict[Category, str] = Field(
         default_factory=dict, description="category → lead department code"
     )
     danger_signals: list[str] = Field(default_factory=list, description="added to the default")
     deadlines: dict[CaseType, DeadlineTarget] = Field(default_factory=dict)
-    category_case_types: dict[str, CaseType] = Field(
+    category_case_types: dict[Category, CaseType] = Field(
         default_factory=dict, description="e.g. fees → simple"
     )
     urgent_action_hours: int | None = Field(default=None, ge=1, le=72)
     conflicts: list[Conflict] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _one_category_per_word(self) -> RoutingRules:
+        seen: dict[str, Category] = {}
+        for table in (self.replace_keywords, self.keywords):
+            for category, words in table.items():
+                for word in words:
+                    key = normalise(word).strip()
+                    if not key:
+                        raise ValueError(f"keywords.{category.value}: empty keyword")
+                    other = seen.setdefault(key, category)
+                    if other is not category:
+                        raise ValueError(
+                            f"keywords: {word!r} is given for both {other.value} and "
+                            f"{category.value}"
+                        )
+        for signal in self.danger_signals:
+            if not normalise(signal).strip():
+                raise ValueError("danger_signals: empty signal")
+        return self
+
+
+def keyword_map(*layers: RoutingRules | None) -> dict[Category, list[str]]:
+    """The bureau's default keywords with each layer applied in turn (bureau, hospital)."""
+    keywords: dict[Category, list[str]] = {c: list(w) for c, w in DEFAULT_KEYWORDS.items()}
+    for layer in filter(None, layers):
+        keywords |= {c: list(w) for c, w in layer.replace_keywords.items()}
+        moved = {normalise(w) for words in layer.replace_keywords.values() for w in words}
+        moved |= {normalise(w) for words in layer.keywords.values() for w in words}
+        for category in keywords:
+            given = [*layer.replace_keywords.get(category, ()), *layer.keywords.get(category, ())]
+            elsewhere = moved - set(map(normalise, given))
+            keywords[category] = [w for w in keywords[category] if normalise(w) not in elsewhere]
+        for category, words in layer.keywords.items():
+            have = set(map(normalise, keywords.setdefault(category, [])))
+            keywords[category] += [w for w in words if normalise(w) not in have]
+    return keywords
 
 
 URGENT_ACTION_HOURS = 24
@@ -151,11 +206,20 @@ class EffectiveRules:
     departments: Mapping[str, str]
     urgent_action_hours: int
     conflicts: tuple[Conflict, ...]
+    keywords: Mapping[Category, Sequence[str]] = field(default_factory=lambda: DEFAULT_KEYWORDS)
 
     @classmethod
-    def combine(cls, *layers: RoutingRules | None) -> EffectiveRules:
+    def combine(
+        cls, *layers: RoutingRules | None, investigation_days: int | None = None
+    ) -> EffectiveRules:
+        """Layers apply in order (bureau, then hospital); `investigation_days` is the
+        deployment's default reply target for an ordinary investigation (settings)."""
         signals = list(DEFAULT_DANGER_SIGNALS)
         targets: dict[CaseType, DeadlineTarget] = dict(DEFAULT_TARGETS)
+        if investigation_days is not None:
+            targets[CaseType.INVESTIGATION] = targets[CaseType.INVESTIGATION].model_copy(
+                update={"reply_working_days": investigation_days}
+            )
         case_types: dict[str, CaseType] = {}
         departments: dict[str, str] = {}
         hours = URGENT_ACTION_HOURS
@@ -163,11 +227,19 @@ class EffectiveRules:
         for layer in filter(None, layers):
             signals += [s for s in layer.danger_signals if s not in signals]
             targets |= layer.deadlines
-            case_types |= layer.category_case_types
-            departments |= layer.departments
+            case_types |= {c.value: t for c, t in layer.category_case_types.items()}
+            departments |= {c.value: d for c, d in layer.departments.items()}
             hours = layer.urgent_action_hours or hours
             conflicts += layer.conflicts
-        return cls(tuple(signals), targets, case_types, departments, hours, tuple(conflicts))
+        return cls(
+            tuple(signals),
+            targets,
+            case_types,
+            departments,
+            hours,
+            tuple(conflicts),
+            keyword_map(*layers),
+        )
 
 
 def danger_signals_in(text: str, signals: Iterable[str]) -> list[str]:

@@ -1,7 +1,10 @@
-"""Reference data of the region: the bureau, hospitals, departments, staff.
+"""Reference data of the region: the bureau, hospitals, departments, staff, and the
+routing rules (`rules:`, see case_rules.RoutingRules) of the bureau (the default for every
+hospital) and of each hospital (over the bureau's).
 
 Validated as a whole before anything is stored, so a typo in the region file (a staff
-member in a department that does not exist) is reported instead of half-loaded.
+member in a department that does not exist, a rule naming an unknown category,
+department or staff member) is reported instead of half-loaded.
 """
 
 from __future__ import annotations
@@ -64,6 +67,17 @@ class Hospital(BaseModel):
         for code in self.rules.departments.values() if self.rules else ():
             if code not in codes:
                 raise ValueError(f"hospital {self.id}: rules name unknown department {code}")
+        for conflict in self.rules.conflicts if self.rules else ():
+            for who in filter(None, (conflict.staff_id, conflict.about_staff)):
+                if who not in ids:
+                    raise ValueError(
+                        f"hospital {self.id}: rules.conflicts name unknown staff {who}"
+                    )
+            if conflict.about_department and conflict.about_department not in codes:
+                raise ValueError(
+                    f"hospital {self.id}: rules.conflicts name unknown department "
+                    f"{conflict.about_department}"
+                )
         return self
 
 
@@ -80,6 +94,12 @@ class Bureau(BaseModel):
     name: str
     supervisors: list[Supervisor] = []
     rules: RoutingRules | None = Field(default=None, description="the region's default rules")
+
+    @model_validator(mode="after")
+    def _no_personal_records(self) -> Bureau:
+        if self.rules and self.rules.conflicts:
+            raise ValueError("bureau.rules.conflicts: 回避 records belong to a hospital's rules")
+        return self
 
 
 class RegionInfo(BaseModel):

@@ -1,0 +1,209 @@
+"""Routing alone against the real broker and MongoDB-wire server: events published onto
+the exchange move the SLA clock, and routing's answers come back on the exchange —
+a re-route is revision 2, an approved extension a deadline change, a second dispute an
+escalation to the hospital's leadership; delegation is the next revision; a deadline in
+a year the calendar lacks is parked and counted."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import uuid4
+
+import aio_pika
+import pytest
+
+from shared.contracts import (
+    ComplaintReceived,
+    ComplaintReopened,
+    Envelope,
+    EventPayload,
+    ExtensionApproved,
+    RerouteRequested,
+)
+from shared.publisher import to_message
+from shared.topology import PARK_REASON_HEADER, parking_queue_name
+from tests.support.mail import MailSink
+from tests.support.platform import Platform, running_platform
+
+HOSPITAL = "hz-001"
+ANSWERS = ("complaint.routed", "complaint.deadline_changed", "complaint.escalated")
+
+
+@pytest.fixture
+async def routing_only(infrastructure, mail: MailSink) -> AsyncIterator[Platform]:  # type: ignore[no-untyped-def]
+    async with running_platform(infrastructure, smtp_port=mail.port, only=("routing",)) as running:
+        yield running
+
+
+class Exchange:
+    """Publishes envelopes as intake would, and collects routing's answers from a
+    temporary queue of this test's own."""
+
+    def __init__(self, exchange: aio_pika.abc.AbstractExchange, queue: Any) -> None:
+        self.exchange, self.queue = exchange, queue
+        self.seen: list[Envelope] = []
+
+    async def publish(self, payload: EventPayload, complaint_id: str) -> Envelope:
+        envelope = payload.envelope(hospital_id=HOSPITAL, complaint_id=complaint_id)
+        await self.exchange.publish(to_message(envelope), routing_key=envelope.type)
+        return envelope
+
+    async def answer(self, event_type: str, count: int = 1, **match: Any) -> list[Envelope]:
+        deadline = time.monotonic() + 20
+        while True:
+            while (message := await self.queue.get(fail=False, no_ack=True)) is not None:
+                self.seen.append(Envelope.model_validate_json(message.body))
+            found = [
+                e
+                for e in self.seen
+                if e.type == event_type and all(e.payload.get(k) == v for k, v in match.items())
+            ]
+            if len(found) >= count:
+                return found
+            assert time.monotonic() < deadline, f"no {event_type} {match}: {self.seen}"
+            await asyncio.sleep(0.05)
+
+
+def step(model: type[EventPayload], at: datetime, **fields: Any) -> Any:
+    return model(case_number="HZ1-202611-0099", tracking_code="T99", at=at, **fields)
+
+
+async def metric(platform: Platform, name: str) -> float:
+    async with platform.client("routing") as client:
+        text = (await client.get("/metrics")).text
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(name))
+
+
+async def test_reroute_extension_dispute_and_delegation_answer_on_the_exchange(
+    routing_only: Platform,
+) -> None:
+    platform = routing_only
+    complaint_id = str(uuid4())
+    received_at = datetime(2026, 11, 2, 1, tzinfo=UTC)  # Monday 09:00 in China
+    connection = await aio_pika.connect(platform.infra.amqp_url)
+    async with connection:
+        channel = await connection.channel()
+        exchange = await channel.get_exchange(platform.names.exchange)
+        answers = await channel.declare_queue(exclusive=True, auto_delete=True)
+        for key in ANSWERS:
+            await answers.bind(exchange, key)
+        bus = Exchange(exchange, answers)
+
+        await bus.publish(
+            ComplaintReceived(
+                case_number="HZ1-202611-0099",
+                channel="web",
+                kind="complaint",
+                anonymous=False,
+                received_at=received_at,
+                content="出院结算时发现重复收费，收费员态度也很差。",
+            ),
+            complaint_id,
+        )
+        [first] = await bus.answer("complaint.routed", revision=1)
+        assert first.payload["department"] == "finance"
+        assert [d["code"] for d in first.payload["co_departments"]] == ["discipline"]
+
+        # The office re-routes: a new decision, revision 2, with the reason.
+        await bus.publish(
+            step(
+                RerouteRequested,
+                received_at + timedelta(hours=2),
+                department="discipline",
+                reason="主要是服务态度问题",
+                content="收费员态度很差",
+                target_staff_id="hz-001-discipline-2",
+            ),
+            complaint_id,
+        )
+        [second] = await bus.answer("complaint.routed", revision=2)
+        assert second.payload["department"] == "discipline"
+        assert second.payload["reason"] == "主要是服务态度问题"
+        assert second.payload["handler"]["staff_id"] != "hz-001-discipline-2"
+        assert second.payload["recused"] == ["hz-001-discipline-2"]
+        assert second.payload["due_at"] == first.payload["due_at"]
+        clocks = platform.services["routing"].app.state.clocks
+        handler = second.payload["handler"]["staff_id"]
+        assert (await clocks.open_cases_by_handler(HOSPITAL, "discipline")).get(handler) == 1
+        assert await clocks.open_cases_by_handler(HOSPITAL, "finance") == {}  # load moved
+
+        # Leadership approved five more working days.
+        await bus.publish(
+            step(
+                ExtensionApproved,
+                received_at + timedelta(days=1),
+                working_days=5,
+                reason="需调取监控",
+            ),
+            complaint_id,
+        )
+        [extended] = await bus.answer("complaint.deadline_changed", reason="需调取监控")
+        assert extended.payload["previous_due_at"] == first.payload["due_at"]
+        assert extended.payload["working_days"] == 5
+        assert extended.payload["due_at"] > first.payload["due_at"]
+
+        # The second dispute: a re-review deadline and an escalation to leadership.
+        await bus.publish(
+            step(
+                ComplaintReopened,
+                received_at + timedelta(days=14),
+                reason="仍不认可",
+                reopen_count=2,
+                flagged=True,
+            ),
+            complaint_id,
+        )
+        [escalated] = await bus.answer("complaint.escalated")
+        assert escalated.payload["level"] == "leadership"
+        assert escalated.payload["reason"] == "投诉第2次被申请复核"
+        assert [p["staff_id"] for p in escalated.payload["recipients"]] == ["hz-001-leadership-1"]
+        await bus.answer("complaint.deadline_changed", reason="投诉人对处理结果有异议，重新核实")
+
+        # The handler goes on leave: their open case is delegated, revision 3.
+        async with platform.client("routing", HOSPITAL) as client:
+            colleague = next(
+                f"hz-001-discipline-{n}" for n in (1, 3) if f"hz-001-discipline-{n}" != handler
+            )
+            url = f"/v1/admin/hospitals/{HOSPITAL}/staff/{handler}/absence"
+            body = {"absent": True, "delegate_to": colleague, "reason": "病假"}
+            response = await client.post(url, json=body)
+            assert response.status_code == 200, response.text
+            assert response.json()["delegated"] == [complaint_id]
+            other = await client.post(
+                "/v1/admin/hospitals/hz-002/staff/hz-002-finance-1/absence", json={"absent": True}
+            )
+            assert other.status_code == 403  # a hospital changes only its own staff
+        [third] = await bus.answer("complaint.routed", revision=3)
+        assert third.payload["handler"]["staff_id"] == colleague
+        assert third.payload["reason"].startswith("委托：")
+
+        # A receipt in a year no calendar covers is parked with the reason, and counted.
+        calendar = platform.services["routing"].app.state.calendar
+        uncovered = calendar.covered_until().year + 1
+        await bus.publish(
+            ComplaintReceived(
+                case_number="HZ1-209901-0001",
+                channel="web",
+                kind="complaint",
+                anonymous=False,
+                received_at=datetime(uncovered, 3, 2, 1, tzinfo=UTC),
+                content="挂号排队太久。",
+            ),
+            str(uuid4()),
+        )
+        parking = await channel.get_queue(parking_queue_name(platform.names.prefix, "routing"))
+        deadline = time.monotonic() + 20
+        while (parked := await parking.get(fail=False, no_ack=True)) is None:
+            assert time.monotonic() < deadline, "the uncovered receipt was not parked"
+            await asyncio.sleep(0.05)
+        reason = str((parked.headers or {}).get(PARK_REASON_HEADER, ""))
+        assert f"{uncovered} is not loaded" in reason and "load the calendar" in reason
+        assert await metric(platform, "huiyin_calendar_gaps_total{") == 1
+
+    async with platform.client("routing") as client:
+        ready = (await client.get("/readyz")).json()
+    assert ready["checks"]["calendar"].startswith("ok")
