@@ -6,10 +6,10 @@ import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
+import pymongo
 from fastapi import APIRouter, FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
 
+from shared import errors
 from shared.http import instrument, operations_router
 from shared.logs import configure_logging
 from shared.runtime import ServiceRuntime
@@ -17,20 +17,6 @@ from shared.settings import ServiceSettings
 from shared.tracing import configure_tracing
 
 StartHook = Callable[[], Awaitable[None]]
-
-
-def field_errors(error: RequestValidationError) -> list[dict[str, str]]:
-    """Each problem as {field, location, message}; the field is dotted (complainant.email)."""
-    out = []
-    for problem in error.errors():
-        location, *path = [str(part) for part in problem.get("loc", ())] or ["body"]
-        message = str(problem.get("msg", "invalid"))
-        message = message.removeprefix("Value error, ")
-        if not path and ": " in message:  # model-level rule that names its field first
-            field, message = message.split(": ", 1)
-            path = [field]
-        out.append({"field": ".".join(path) or location, "location": location, "message": message})
-    return out
 
 
 def build_app(
@@ -66,14 +52,14 @@ def build_app(
     )
     app.state.runtime = runtime
     instrument(app, runtime.metrics)
+    errors.install(app)
 
-    @app.exception_handler(RequestValidationError)
-    async def invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:
-        errors = field_errors(error)
-        summary = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:5])
-        return JSONResponse(
-            status_code=422, content={"detail": f"invalid request: {summary}", "errors": errors}
-        )
+    @app.middleware("http")
+    async def bounded_database_time(request: Request, call_next):  # type: ignore[no-untyped-def]
+        """All database operations of one request share one deadline (PyMongo's
+        client-side timeout); past it the request is a 503, never a hang."""
+        with pymongo.timeout(runtime.settings.request_timeout_seconds):
+            return await call_next(request)
 
     app.include_router(operations_router(runtime.metrics, runtime.readiness_checks))
     for router in routers:

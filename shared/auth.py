@@ -12,8 +12,10 @@ import re
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request, status
+from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from shared.errors import unauthorized
 
 BUREAU = "bureau"
 HEX_DIGEST = re.compile(r"[0-9a-fA-F]{64}")
@@ -74,11 +76,7 @@ def current_principal(
     keyring: ApiKeyring = request.app.state.keyring
     principal = keyring.authenticate(key) if key else None
     if principal is None:
-        raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED,
-            detail="missing or unknown API key",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
+        raise unauthorized("missing or unknown API key")
     return principal
 
 

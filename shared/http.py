@@ -10,8 +10,15 @@ from collections.abc import Awaitable, Callable, Mapping
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel, Field
 
 from shared.metrics import ServiceMetrics
+
+
+class Readiness(BaseModel):
+    status: str = Field(description="ready or not ready")
+    checks: dict[str, str] = Field(description="each check: ok (with a note) or failed: why")
+
 
 # A check raises when not ready; it may return a note that is shown with "ok".
 ReadinessCheck = Callable[[], Awaitable[str | None]]
@@ -52,7 +59,12 @@ def operations_router(
     async def healthz() -> dict[str, str]:
         return {"status": "ok", "service": metrics.service}
 
-    @router.get("/readyz", summary="Readiness: broker, database and service checks answer")
+    @router.get(
+        "/readyz",
+        summary="Readiness: broker, database and service checks answer",
+        response_model=Readiness,
+        responses={503: {"model": Readiness, "description": "a check failed"}},
+    )
     async def readyz() -> JSONResponse:
         results: dict[str, str] = {}
         for name, check in checks().items():

@@ -31,15 +31,28 @@ log = logging.getLogger(__name__)
 SHUTDOWN_STEP_SECONDS = 5.0
 
 
-def mongo_client(url: str) -> AsyncMongoClient:
-    return AsyncMongoClient(url, tz_aware=True, uuidRepresentation="standard", connect=False)
+def mongo_client(url: str, *, timeout_seconds: float = 30.0) -> AsyncMongoClient:
+    """Every round trip is bounded: a database that is down fails server selection within
+    seconds, and one that stops answering (FerretDB holding a lock) fails the socket read,
+    instead of waiting forever."""
+    return AsyncMongoClient(
+        url,
+        tz_aware=True,
+        uuidRepresentation="standard",
+        connect=False,
+        serverSelectionTimeoutMS=int(min(timeout_seconds, 5.0) * 1000),
+        connectTimeoutMS=int(min(timeout_seconds, 5.0) * 1000),
+        socketTimeoutMS=int(timeout_seconds * 1000),
+    )
 
 
 class ServiceRuntime:
     def __init__(self, settings: ServiceSettings, *, metrics: ServiceMetrics) -> None:
         self.settings = settings
         self.metrics = metrics
-        self.mongo: AsyncMongoClient = mongo_client(settings.mongo_url)
+        self.mongo: AsyncMongoClient = mongo_client(
+            settings.mongo_url, timeout_seconds=settings.database_timeout_seconds
+        )
         self.db: AsyncDatabase = self.mongo[settings.database]
         self.amqp: AbstractRobustConnection | None = None
         self.publisher: EventPublisher | None = None

@@ -29,6 +29,18 @@ class ServiceSettings(BaseSettings):
     publish_timeout_seconds: float = Field(default=10.0, gt=0)
     outbox_sweep_seconds: float = Field(default=10.0, gt=0)
     outbox_stale_seconds: float = Field(default=5.0, ge=0)
+    request_timeout_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="every database operation of one HTTP request together; past it the "
+        "request answers 503 with Retry-After instead of hanging",
+    )
+    database_timeout_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="one database round trip of background work (consumers, relays); a "
+        "database that stops answering fails the operation, which is retried",
+    )
     log_level: str = "INFO"
 
     @model_validator(mode="after")

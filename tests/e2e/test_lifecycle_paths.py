@@ -106,7 +106,7 @@ async def test_accept_investigate_find_reply_close(platform: Platform, mail: Mai
         assert noted["status"] == "in_progress"
         # No reply without a finding (处理意见).
         early = await act(intake, case_id, "reply", {"actor": handler, "content": "已处理"}, 409)
-        assert "record_finding" in early["detail"]["message"]
+        assert "record_finding" in early["message"]
         await act(
             intake,
             case_id,
@@ -124,7 +124,7 @@ async def test_accept_investigate_find_reply_close(platform: Platform, mail: Mai
         oral = await act(
             intake, case_id, "reply", {"actor": handler, "content": "x", "form": "phone"}, 422
         )
-        assert oral["detail"][0]["loc"] == ["body", "form"]
+        assert oral["errors"][0]["field"] == "form"
         replied = await act(
             intake, case_id, "reply", {"actor": handler, "content": "经核实属实，已退还368元。"}
         )
@@ -145,7 +145,7 @@ async def test_accept_investigate_find_reply_close(platform: Platform, mail: Mai
             },
             403,
         )
-        assert "投诉管理部门" in refused["detail"]
+        assert "投诉管理部门" in refused["message"]
         closed = await act(
             intake,
             case_id,
@@ -230,7 +230,7 @@ async def test_supplement_not_accepted_transferred_and_on_the_spot(
             {"actor": "hz-001-nursing-2", "to": "hz-001-nursing-3"},
             422,
         )
-        assert wrong["detail"][0]["loc"] == ["body", "to"]
+        assert wrong["errors"][0]["field"] == "to"
         over = await act(
             intake, handed["id"], "hand-over", {"actor": "hz-001-nursing-2", "to": OFFICE}
         )
@@ -264,7 +264,7 @@ async def test_supplement_not_accepted_transferred_and_on_the_spot(
             {"actor": OFFICE, "reason": "outside_remit", "explanation": "不属于本院"},
             422,
         )
-        assert "refer_to" in str(missing["detail"])
+        assert "refer_to" in str(missing["errors"])
 
         # Transferred to the competent body.
         moved = await act(
@@ -286,7 +286,7 @@ async def test_supplement_not_accepted_transferred_and_on_the_spot(
         assert spot["status"] == "resolved_on_spot"
         # A terminal case allows nothing more: 409 with the (empty) list of what is allowed.
         late = await act(intake, fourth["id"], "accept", {"actor": OFFICE}, 409)
-        assert late["detail"]["allowed"] == []
+        assert late["allowed"] == []
 
     async with platform.client("intake") as public:
         tracked = (await public.get(f"/v1/track/{second['tracking_code']}")).json()
@@ -320,7 +320,7 @@ async def test_extension_reroute_and_disputes_up_to_leadership(
             {"actor": handler, "working_days": 1, "reason": "x"},
             409,
         )
-        assert "already" in again["detail"]["message"]
+        assert "already" in again["message"]
         await act(intake, case_id, "extension-decision", {"actor": OFFICE, "approve": True}, 403)
         await act(intake, case_id, "extension-decision", {"actor": LEADER, "approve": True})
 
@@ -369,7 +369,7 @@ async def test_extension_reroute_and_disputes_up_to_leadership(
         assert first["flagged"] is False
         # Re-review needs a new finding before a new reply.
         stale = await act(intake, case_id, "reply", answer, 409)
-        assert "finding" in stale["detail"]["message"]
+        assert "finding" in stale["message"]
         await act(intake, case_id, "finding", finding | {"summary": "复核后维持原意见"})
         await act(intake, case_id, "reply", answer)
         second = await act(intake, case_id, "dispute", {"actor": OFFICE, "reason": "仍不认可"})
@@ -468,8 +468,8 @@ async def test_batch_upload_reports_each_item_and_is_idempotent(platform: Platfo
             "created",
             "invalid",
         ]
-        assert first["items"][1]["errors"][0]["loc"] == "items.1.complaint.content"
-        assert first["items"][3]["errors"][0]["loc"] == "items.3.complaint.target_department"
+        assert first["items"][1]["errors"][0]["field"] == "items.1.complaint.content"
+        assert first["items"][3]["errors"][0]["field"] == "items.3.complaint.target_department"
         assert (first["created"], first["replayed"], first["failed"]) == (2, 0, 2)
 
         items[1]["complaint"]["content"] = "夜间急诊收费窗口排长队"

@@ -59,7 +59,7 @@ async def test_same_key_with_a_different_body_is_a_conflict(intake_only: Platfor
         other = BASE | {"content": "另一件事：停车场收费不合理。"}
         conflict = await intake.post("/v1/complaints", json=other, headers=headers)
         assert conflict.status_code == 409
-        assert "Idempotency-Key" in conflict.json()["detail"]
+        assert "Idempotency-Key" in conflict.json()["message"]
 
 
 @pytest.mark.parametrize(
@@ -148,7 +148,7 @@ async def test_reply_before_acceptance_is_a_409_naming_allowed_transitions(
             json={"content": "好的", "actor": "hz-001-complaint_office-1"},
         )
     assert response.status_code == 409
-    assert response.json()["detail"]["allowed"] == [
+    assert response.json()["allowed"] == [
         "accept",
         "hand_over",
         "not_accept",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, HTTPException, Path, Query, Response, status
+from fastapi import APIRouter, Header, Path, Query, Response, status
 from pydantic import AwareDatetime, ValidationError
 
 from services.intake import commands, service
@@ -35,8 +35,17 @@ from services.intake.domain.complaint import (
 )
 from services.intake.domain.confidentiality import IdentityView, mask, view_for
 from shared.auth import CurrentPrincipal, Principal
+from shared.errors import (
+    ApiError,
+    ErrorItem,
+    conflict,
+    error_responses,
+    forbidden,
+    invalid,
+    not_found,
+)
 
-router = APIRouter(prefix="/v1")
+router = APIRouter(prefix="/v1", responses=error_responses(401, 422, 503))
 
 STAFF_HEADER = "X-Huiyin-Staff"
 StaffHeader = Annotated[
@@ -49,15 +58,12 @@ StaffHeader = Annotated[
 ]
 
 
-def _not_found(complaint_id: str) -> HTTPException:
-    return HTTPException(status.HTTP_404_NOT_FOUND, detail=f"complaint {complaint_id} not found")
+def _not_found(complaint_id: str) -> ApiError:
+    return not_found(f"complaint {complaint_id} not found")
 
 
-def _field_error(field: str, message: str) -> HTTPException:
-    return HTTPException(
-        status.HTTP_422_UNPROCESSABLE_CONTENT,
-        detail=[{"loc": ["body", *field.split(".")], "msg": message}],
-    )
+def _field_error(field: str, message: str) -> ApiError:
+    return invalid(field, message)
 
 
 def _receipt(document: dict[str, Any]) -> dict[str, Any]:
@@ -142,10 +148,7 @@ def _hospital_for(principal: Principal, requested: str | None) -> str:
             raise _field_error("hospital_id", "the bureau must name the hospital")
         return requested
     if requested and requested != principal.hospital_id:
-        raise HTTPException(
-            status.HTTP_403_FORBIDDEN,
-            detail="hospital_id: a hospital registers only its own complaints",
-        )
+        raise forbidden("hospital_id: a hospital registers only its own complaints")
     assert principal.hospital_id is not None
     return principal.hospital_id
 
@@ -154,6 +157,7 @@ def _hospital_for(principal: Principal, requested: str | None) -> str:
     "/complaints",
     status_code=status.HTTP_201_CREATED,
     response_model=ComplaintReceipt,
+    responses=error_responses(403, 409),
     summary="Register a complaint (登记投诉)",
 )
 async def register(
@@ -170,8 +174,8 @@ async def register(
         document, replayed = await service.register_complaint(
             request=body, hospital_id=hospital_id, idempotency_key=idempotency_key, ports=ports
         )
-    except service.IdempotencyConflict as conflict:
-        raise HTTPException(status.HTTP_409_CONFLICT, detail=str(conflict)) from conflict
+    except service.IdempotencyConflict as idempotency:
+        raise conflict(str(idempotency), code="idempotency_conflict") from idempotency
     except service.InvalidField as invalid:
         raise _field_error(invalid.field, str(invalid)) from invalid
     if replayed:
@@ -183,6 +187,7 @@ async def register(
 @router.post(
     "/complaints/batch",
     response_model=BatchResult,
+    responses=error_responses(403),
     summary="Register many complaints at once (医院系统批量上传、意见箱批量登记)",
     description="Each item is registered on its own, idempotent by its key: a retried batch "
     "replays what was stored and stores what was not. One bad item never stops the others; "
@@ -205,24 +210,39 @@ async def register_batch(
                 idempotency_key=item.idempotency_key,
                 ports=ports,
             )
-        except ValidationError as invalid:
+        except ValidationError as problems:
+            where = f"items.{index}.complaint"
             errors = [
-                {
-                    "loc": ".".join(
-                        ["items", str(index), "complaint", *(str(p) for p in error["loc"])]
-                    ),
-                    "msg": error["msg"],
-                }
-                for error in invalid.errors()
+                ErrorItem(
+                    field=".".join([where, *(str(p) for p in error["loc"])]),
+                    location="body",
+                    message=str(error["msg"]).removeprefix("Value error, "),
+                    code=str(error["type"]),
+                )
+                for error in problems.errors()
             ]
             results.append(schemas.BatchItemResult(**outcome, outcome="invalid", errors=errors))
             continue
-        except service.InvalidField as invalid:
-            errors = [{"loc": f"items.{index}.complaint.{invalid.field}", "msg": str(invalid)}]
+        except service.InvalidField as wrong:
+            errors = [
+                ErrorItem(
+                    field=f"items.{index}.complaint.{wrong.field}",
+                    location="body",
+                    message=str(wrong).removeprefix(f"{wrong.field}: "),
+                    code="invalid",
+                )
+            ]
             results.append(schemas.BatchItemResult(**outcome, outcome="invalid", errors=errors))
             continue
-        except service.IdempotencyConflict as conflict:
-            errors = [{"loc": f"items.{index}.idempotency_key", "msg": str(conflict)}]
+        except service.IdempotencyConflict as clash:
+            errors = [
+                ErrorItem(
+                    field=f"items.{index}.idempotency_key",
+                    location="body",
+                    message=str(clash),
+                    code="idempotency_conflict",
+                )
+            ]
             results.append(schemas.BatchItemResult(**outcome, outcome="conflict", errors=errors))
             continue
         results.append(
@@ -242,7 +262,12 @@ async def register_batch(
     )
 
 
-@router.get("/complaints/{complaint_id}", response_model=ComplaintRead, summary="One complaint")
+@router.get(
+    "/complaints/{complaint_id}",
+    response_model=ComplaintRead,
+    responses=error_responses(404),
+    summary="One complaint",
+)
 async def read(
     complaint_id: str, principal: CurrentPrincipal, ports: PortsDep, staff: StaffHeader = None
 ) -> ComplaintRead:
@@ -256,6 +281,7 @@ async def read(
 @router.get(
     "/complaints/{complaint_id}/timeline/verify",
     response_model=TimelineVerdict,
+    responses=error_responses(404),
     summary="Prove the timeline is complete and unaltered (防篡改校验)",
 )
 async def verify_timeline(
@@ -276,7 +302,12 @@ async def verify_timeline(
     )
 
 
-@router.get("/complaints", response_model=ComplaintPage, summary="List complaints, newest first")
+@router.get(
+    "/complaints",
+    response_model=ComplaintPage,
+    responses=error_responses(403),
+    summary="List complaints, newest first",
+)
 async def list_complaints(
     principal: CurrentPrincipal,
     ports: PortsDep,
@@ -296,7 +327,7 @@ async def list_complaints(
             filters["hospital_id"] = hospital_id
     else:
         if hospital_id and hospital_id != principal.hospital_id:
-            raise HTTPException(status.HTTP_403_FORBIDDEN, detail="hospital_id: not your hospital")
+            raise forbidden("hospital_id: not your hospital")
         filters["hospital_id"] = principal.hospital_id
     if status_:
         filters["status"] = status_.value
@@ -318,10 +349,7 @@ async def list_complaints(
             filters=filters, limit=limit, cursor=cursor
         )
     except ValueError as error:
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT,
-            detail=[{"loc": ["query", "cursor"], "msg": str(error)}],
-        ) from error
+        raise invalid("cursor", str(error), location="query") from error
     items = [
         ComplaintListItem(
             **_receipt(d),
@@ -355,14 +383,16 @@ async def _run(
     except service.ComplaintNotFound as missing:
         raise _not_found(complaint_id) from missing
     except IllegalTransition as illegal:
-        raise HTTPException(
-            status.HTTP_409_CONFLICT,
-            detail={"message": str(illegal), "status": illegal.status, "allowed": illegal.allowed},
+        raise conflict(
+            str(illegal),
+            code="illegal_transition",
+            status=illegal.status,
+            allowed=list(illegal.allowed),
         ) from illegal
     except commands.Refused as refused:
-        raise HTTPException(status.HTTP_409_CONFLICT, detail={"message": str(refused)}) from refused
+        raise conflict(str(refused), code="not_ready") from refused
     except commands.NotPermitted as refusal:
-        raise HTTPException(status.HTTP_403_FORBIDDEN, detail=str(refusal)) from refusal
+        raise forbidden(str(refusal), code="not_permitted") from refusal
     except service.InvalidField as invalid:
         raise _field_error(invalid.field, str(invalid)) from invalid
     view = await _identity_view(document, principal, body.actor, ports)
@@ -380,7 +410,10 @@ async def _department_exists(
 
 
 Id = Annotated[str, Path(max_length=64)]
-CommandResult = {"response_model": ComplaintRead}
+CommandResult: dict[str, Any] = {
+    "response_model": ComplaintRead,
+    "responses": error_responses(403, 404, 409),
+}
 
 
 @router.post("/complaints/{complaint_id}/accept", **CommandResult, summary="受理")
@@ -535,12 +568,13 @@ async def dispute(
 @router.get(
     "/track/{tracking_code}",
     response_model=TrackingRead,
+    responses=error_responses(404),
     summary="Progress for the complainant (no login; the tracking code is the secret)",
 )
 async def track(tracking_code: str, ports: PortsDep) -> TrackingRead:
     document = await ports.repository.by_tracking_code(tracking_code.strip().upper())
     if document is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, detail="tracking_code: unknown")
+        raise not_found("tracking_code: unknown")
     state = ComplaintStatus(document["status"])
     acceptance = document.get("acceptance") or {}
     return TrackingRead(

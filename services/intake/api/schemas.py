@@ -25,6 +25,7 @@ from services.intake.domain.outcomes import (
     Satisfaction,
     VisitMethod,
 )
+from shared.errors import ErrorItem
 
 Code = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
 
@@ -237,7 +238,7 @@ class BatchItemResult(BaseModel):
     id: str | None = None
     case_number: str | None = None
     tracking_code: str | None = None
-    errors: list[dict[str, str]] = []
+    errors: list[ErrorItem] = []
 
 
 class BatchResult(BaseModel):

@@ -7,17 +7,18 @@ from datetime import date, datetime, time, timedelta
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, HTTPException, Query, Request, status
+from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
 from services.reporting.adapters.complaint_facts import ComplaintFacts
 from services.reporting.domain.summary import Tally
 from shared.auth import CurrentPrincipal
+from shared.errors import error_responses, forbidden, invalid
 
 CHINA = ZoneInfo("Asia/Shanghai")
 MAX_DAYS = 3 * 366 + 31
 
-router = APIRouter(prefix="/v1/reports")
+router = APIRouter(prefix="/v1/reports", responses=error_responses(401, 422, 503))
 
 
 class Counts(BaseModel):
@@ -48,13 +49,18 @@ def _window(start: date | None, end: date | None) -> tuple[date, date]:
     start = start or today.replace(day=1)
     end = end or today
     if end < start:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail="to: is before from")
+        raise invalid("to", "is before from", location="query")
     if (end - start).days > MAX_DAYS:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail="to: window over 3 years")
+        raise invalid("to", "window over 3 years", location="query")
     return start, end
 
 
-@router.get("/summary", response_model=Summary, summary="Counts by hospital, category, status")
+@router.get(
+    "/summary",
+    response_model=Summary,
+    responses=error_responses(403),
+    summary="Counts by hospital, category, status",
+)
 async def summary(
     request: Request,
     principal: CurrentPrincipal,
@@ -64,7 +70,7 @@ async def summary(
 ) -> Summary:
     if not principal.is_bureau:
         if hospital_id and hospital_id != principal.hospital_id:
-            raise HTTPException(status.HTTP_403_FORBIDDEN, detail="hospital_id: not your hospital")
+            raise forbidden("hospital_id: not your hospital")
         hospital_id = principal.hospital_id
     start, end = _window(start, end)
     facts: ComplaintFacts = request.app.state.facts

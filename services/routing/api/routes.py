@@ -6,14 +6,15 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, Request, status
+from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from services.routing import lifecycle
 from services.routing.domain.calendar import CalendarCorrection
 from shared.auth import CurrentPrincipal
+from shared.errors import error_responses, forbidden, invalid, not_found
 
-router = APIRouter(prefix="/v1/admin")
+router = APIRouter(prefix="/v1/admin", responses=error_responses(401, 422, 503))
 CALENDAR_HORIZON = timedelta(days=45)
 
 
@@ -74,27 +75,22 @@ async def read_calendar(request: Request, principal: CurrentPrincipal) -> Calend
 @router.put(
     "/calendar/{year}",
     response_model=CalendarCoverage,
+    responses=error_responses(403),
     summary="Load or correct one year's holidays and make-up working days (bureau only)",
 )
 async def put_calendar_year(
     year: int, body: YearArrangement, request: Request, principal: CurrentPrincipal
 ) -> CalendarCoverage:
     if not principal.is_bureau:
-        raise HTTPException(status.HTTP_403_FORBIDDEN, detail="only the bureau loads the calendar")
+        raise forbidden("only the bureau loads the calendar")
     if not 2000 <= year <= 2100:
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT,
-            detail=[{"loc": ["path", "year"], "msg": "year: between 2000 and 2100"}],
-        )
+        raise invalid("year", "between 2000 and 2100", location="path")
     try:
         correction = CalendarCorrection(
             year=year, holidays=frozenset(body.holidays), workdays=frozenset(body.workdays)
         )
     except ValueError as error:
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT,
-            detail=[{"loc": ["body"], "msg": str(error)}],
-        ) from error
+        raise invalid("holidays", str(error)) from error
     calendar = request.app.state.calendar
     others = [c for c in calendar.corrections if c.year != year]
     calendar.reload([*others, correction])
@@ -119,6 +115,7 @@ class AbsenceResult(BaseModel):
 @router.post(
     "/hospitals/{hospital_id}/staff/{staff_id}/absence",
     response_model=AbsenceResult,
+    responses=error_responses(403, 404),
     summary="Mark a staff member absent (or back); delegate their open cases (委托)",
 )
 async def set_absence(
@@ -129,14 +126,14 @@ async def set_absence(
     principal: CurrentPrincipal,
 ) -> AbsenceResult:
     if not principal.may_see(hospital_id):
-        raise HTTPException(status.HTTP_403_FORBIDDEN, detail="hospital_id: not your hospital")
+        raise forbidden("hospital_id: not your hospital")
     state = request.app.state
     hospital = await state.region.hospital(hospital_id)
     if hospital is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"hospital {hospital_id} unknown")
+        raise not_found(f"hospital {hospital_id} unknown")
     members = {m.id: m for m in hospital.staff}
     if staff_id not in members:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"staff {staff_id} unknown")
+        raise not_found(f"staff {staff_id} unknown")
     if body.delegate_to is not None:
         colleague = members.get(body.delegate_to)
         problem = None
@@ -145,14 +142,11 @@ async def set_absence(
         elif colleague.absent or body.delegate_to == staff_id:
             problem = f"{body.delegate_to} cannot take the cases (absent or the same person)"
         if problem:
-            raise HTTPException(
-                status.HTTP_422_UNPROCESSABLE_CONTENT,
-                detail=[{"loc": ["body", "delegate_to"], "msg": f"delegate_to: {problem}"}],
-            )
+            raise invalid("delegate_to", problem)
     try:
         await state.region.set_absence(hospital_id, staff_id, body.absent)
     except (KeyError, ValidationError) as error:  # pragma: no cover - checked above
-        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=str(error)) from error
+        raise not_found(str(error)) from error
     delegated: list[str] = []
     if body.absent and body.delegate_to:
         relay = state.runtime.relay_for(state.clocks.collection)

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from shared import errors
 from shared.auth import BUREAU, ApiKeyring, CurrentPrincipal, Principal, hash_key
 
 K1, K2 = "k-hz-001-0123456789", "k-bureau-9876543210"
@@ -141,6 +142,7 @@ def test_principals_are_values() -> None:
 
 def _app() -> FastAPI:
     app = FastAPI()
+    errors.install(app)  # as build_app does: ApiError becomes the shared error shape
     app.state.keyring = ApiKeyring.from_clear_keys({"hz-001": K1, "bureau": K2})
 
     @app.get("/whoami")
