@@ -7,8 +7,9 @@ One choice, in this order, for both the test suite and `./huiyin up`:
 3. Native servers on free ports in a temporary directory: Debian's rabbitmq-server and
    FerretDB v1.24 (SQLite backend) built from deploy/ferretdb, removed again on close.
 
-The native broker can be stopped and started on the same port and data, which is how the
-tests prove that a broker outage loses nothing.
+The native broker and database can be stopped and started on the same port and data, killed
+with SIGKILL and started again, and the database paused (SIGSTOP) and resumed: that is how the
+tests prove that an outage, a crash or a database that stops answering loses nothing.
 """
 
 from __future__ import annotations
@@ -41,6 +42,15 @@ class ServerFailedToStart(RuntimeError):
 class BrokerControl(Protocol):
     def stop(self) -> None: ...
     def start(self) -> None: ...
+    def kill(self) -> None: ...
+
+
+class DatabaseControl(Protocol):
+    def stop(self) -> None: ...
+    def start(self) -> None: ...
+    def kill(self) -> None: ...
+    def pause(self) -> None: ...
+    def resume(self) -> None: ...
 
 
 @dataclass
@@ -49,6 +59,7 @@ class Infrastructure:
     amqp_url: str
     kind: str  # "environment" | "containers" | "native"
     broker: BrokerControl | None = None
+    database: DatabaseControl | None = None
     _closers: list[Callable[[], None]] = field(default_factory=list, repr=False)
 
     def close(self) -> None:
@@ -96,6 +107,21 @@ def mongo_answers(url: str) -> bool:
         return True
     except Exception:
         return False
+
+
+def epmd_names() -> set[str]:
+    """The node names Erlang's port mapper has registered (its NAMES request)."""
+    port = int(os.environ.get("ERL_EPMD_PORT", "4369"))
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
+            s.sendall(b"\x00\x01n")
+            data = b""
+            while chunk := s.recv(4096):
+                data += chunk
+    except OSError:
+        return set()
+    lines = data[4:].decode(errors="replace").splitlines()
+    return {line.split()[1] for line in lines if line.startswith("name ")}
 
 
 # --- native RabbitMQ ------------------------------------------------------------------------
@@ -194,6 +220,26 @@ class NativeRabbitMQ:
             log=self.log,
         )
 
+    def kill(self) -> None:
+        """SIGKILL the node, as a crash would, then clear what a crashed node leaves (its
+        pid file, its name in epmd) so that `start` brings it back on the same port and data
+        with its durable queues and persistent messages. Like a real crash, a quorum queue
+        declared less than half a second before may not come back: Ra saves its directory
+        of queues every 500 ms."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=10)
+        (self.root / "rabbitmq.pid").unlink(missing_ok=True)
+        name = self.node.split("@", 1)[0]
+        wait_until(
+            lambda: not amqp_answers(self.port) and name not in epmd_names(),
+            timeout=15,
+            what="rabbitmq-server to be gone from its port and from epmd",
+            log=self.log,
+        )
+
 
 # --- native FerretDB ------------------------------------------------------------------------
 
@@ -241,6 +287,12 @@ class NativeFerretDB:
     def url(self) -> str:
         return f"mongodb://127.0.0.1:{self.port}/"
 
+    @property
+    def socket(self) -> Path:
+        """FerretDB's own Unix socket behind our relay (deploy/ferretdb/main.go), for tests
+        that must reach FerretDB without the relay's guards."""
+        return self.root / "data" / "ferretdb.sock"
+
     def start(self) -> None:
         binary = build_ferretdb()
         self.root.mkdir(parents=True, exist_ok=True)
@@ -273,11 +325,29 @@ class NativeFerretDB:
         if self.process is None or self.process.poll() is not None:
             return
         self.process.terminate()
+        self.resume()  # a paused process acts on SIGTERM only once it runs again
         try:
             self.process.wait(timeout=15)
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait(timeout=5)
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash would; `start` recovers the same data (SQLite's WAL)."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.kill()
+        self.process.wait(timeout=10)
+
+    def pause(self) -> None:
+        """SIGSTOP: the port still accepts connections but nothing answers, like a database
+        that hangs."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGCONT)
 
 
 # --- the choice -----------------------------------------------------------------------------
@@ -330,7 +400,8 @@ def native(
     except BaseException:
         infra.close()
         raise
-    infra.mongo_url, infra.amqp_url, infra.broker = ferret.url, broker.url, broker
+    infra.mongo_url, infra.amqp_url = ferret.url, broker.url
+    infra.broker, infra.database = broker, ferret
     return infra
 
 

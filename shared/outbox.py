@@ -23,6 +23,7 @@ from typing import Any
 from pymongo import ASCENDING, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 
+from shared.bulk_writes import bulk_write_in_chunks
 from shared.contracts import Envelope
 from shared.publisher import EventPublisher
 
@@ -146,7 +147,8 @@ class OutboxRelay:
         confirmed = [item for item, result in zip(batch, results, strict=True) if result is None]
         failures = [r for r in results if isinstance(r, BaseException)]
         if confirmed:
-            await self._collection.bulk_write(
+            await bulk_write_in_chunks(
+                self._collection,
                 [
                     UpdateOne({"_id": doc_id}, {"$unset": {f"outbox.{env.event_id}": ""}})
                     for doc_id, env in confirmed

@@ -15,6 +15,28 @@
 // expression (`->"_id"`), so SQLite never uses it and every lookup by `_id` scans
 // the table. An index keeper adds the matching expression index to every collection
 // table, which turns those lookups into index searches.
+//
+// Third, one request could hang a whole database until FerretDB restarts. Its
+// `update` opens a query per statement and closes them only when the command ends
+// (msg_update.go: `defer closer.Close()` inside the loop), and each statement's write
+// needs one more pooled SQLite connection; the pool has 100 per database
+// (SetMaxOpenConns(100) in pool/opendb.go). An update of 100 statements, or several
+// concurrent ones adding up to that, waits for a connection it holds itself, and
+// every later request on that database waits behind it. The same command reports a
+// write error at index 0 without counts, ignores `ordered`, and numbers upserts by
+// rank instead of statement. So the relay runs a multi-statement update as one
+// sub-command per statement, in order, and merges the replies into MongoDB's (n,
+// nModified, upserted and writeErrors at their statement's index; ordered stops at
+// the first error): a statement holds at most two connections. delete and
+// findAndModify close their query before writing (msg_delete.go) and pass as they
+// are. What can hold a connection while waiting for another, or for as long as a
+// client likes, is bounded per database, together well under the pool's 100:
+// writes in flight (32) and open cursors (48; a find or aggregate whose result
+// outlasts its first batch keeps its query open until the cursor is exhausted,
+// killed or its connection closes). A command that would open a cursor beyond that
+// waits up to 5 s, then fails as MaxTimeMSExpired rather than risk the pool.
+// Prevention is the only cure: a stuck command is not freed when its client
+// disconnects (FerretDB notices a closed connection only between commands).
 package main
 
 import (
@@ -31,10 +53,12 @@ import (
 	"os/signal"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/FerretDB/FerretDB/ferretdb"
+	"go.mongodb.org/mongo-driver/x/bsonx/bsoncore"
 	_ "modernc.org/sqlite" // the driver FerretDB itself uses
 )
 
@@ -43,6 +67,13 @@ const (
 	moreToCome    = 1 << 1
 	checksumFlag  = 1 << 0
 	maxMessageLen = 48 << 20
+
+	// Per database, under FerretDB's 100 pooled SQLite connections: a write holds one
+	// connection and may wait for a second; an open cursor holds one.
+	writeSlotsPerDatabase  = 32
+	cursorSlotsPerDatabase = 48
+	cursorWait             = 5 * time.Second
+	maxTimeMSExpired       = 50 // what drivers treat as a timed-out operation
 )
 
 var writeCommands = map[string]bool{
@@ -50,11 +81,9 @@ var writeCommands = map[string]bool{
 	"findAndModify": true, "findandmodify": true,
 }
 
-type collectionLocks struct{ m sync.Map }
-
-func (l *collectionLocks) get(ns string) *sync.Mutex {
-	mu, _ := l.m.LoadOrStore(ns, &sync.Mutex{})
-	return mu.(*sync.Mutex)
+// Commands whose reply may leave a cursor (and its SQLite connection) open.
+var cursorCommands = map[string]bool{
+	"find": true, "aggregate": true, "listCollections": true, "listIndexes": true,
 }
 
 func main() {
@@ -103,7 +132,7 @@ func main() {
 		go keepIDIndexes(ctx, *dir)
 	}
 
-	locks := &collectionLocks{}
+	g := newGuard()
 	log.Printf("ferretdb listening on %s, data in %s", *listen, *dir)
 	go func() {
 		for {
@@ -111,7 +140,7 @@ func main() {
 			if err != nil {
 				return
 			}
-			go relay(client, socket, locks)
+			go relay(client, socket, g)
 		}
 	}()
 
@@ -120,56 +149,484 @@ func main() {
 	}
 }
 
+// --- what the relay bounds --------------------------------------------------------------
+
+// guard holds what all connections share: one write at a time per collection, and the
+// per-database budgets of writes in flight and open cursors.
+type guard struct {
+	collections sync.Map // "db.collection" → *sync.Mutex
+	databases   sync.Map // db → *databaseBudget
+
+	mu      sync.Mutex
+	cursors map[int64]*openCursor
+}
+
+type databaseBudget struct {
+	writes  chan struct{}
+	cursors chan struct{}
+}
+
+type openCursor struct {
+	db    string
+	owner *session
+}
+
+func newGuard() *guard { return &guard{cursors: map[int64]*openCursor{}} }
+
+func (g *guard) collectionLock(ns string) *sync.Mutex {
+	mu, _ := g.collections.LoadOrStore(ns, &sync.Mutex{})
+	return mu.(*sync.Mutex)
+}
+
+func (g *guard) budget(db string) *databaseBudget {
+	if b, ok := g.databases.Load(db); ok {
+		return b.(*databaseBudget)
+	}
+	b, _ := g.databases.LoadOrStore(db, &databaseBudget{
+		writes:  make(chan struct{}, writeSlotsPerDatabase),
+		cursors: make(chan struct{}, cursorSlotsPerDatabase),
+	})
+	return b.(*databaseBudget)
+}
+
+// track keeps the cursor slot taken for a command whose reply left cursor `id` open.
+func (g *guard) track(id int64, db string, owner *session) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.cursors[id] = &openCursor{db: db, owner: owner}
+	owner.cursors[id] = true
+}
+
+// release gives back the slot of a cursor that is exhausted, killed or gone.
+func (g *guard) release(id int64) {
+	g.mu.Lock()
+	c, ok := g.cursors[id]
+	if ok {
+		delete(g.cursors, id)
+		delete(c.owner.cursors, id)
+	}
+	g.mu.Unlock()
+	if ok {
+		<-g.budget(c.db).cursors
+	}
+}
+
+// releaseAll gives back the cursors a closed connection opened: FerretDB closes them
+// with the connection.
+func (g *guard) releaseAll(owner *session) {
+	g.mu.Lock()
+	ids := make([]int64, 0, len(owner.cursors))
+	for id := range owner.cursors {
+		ids = append(ids, id)
+	}
+	g.mu.Unlock()
+	for _, id := range ids {
+		g.release(id)
+	}
+}
+
+// --- one client connection --------------------------------------------------------------
+
+type session struct {
+	client, backend net.Conn
+	guard           *guard
+	cursors         map[int64]bool
+}
+
+var requestIDs atomic.Int32
+
+func nextRequestID() int32 { return requestIDs.Add(1) }
+
 // relay forwards one client connection, one request and its reply at a time, as
 // MongoDB drivers use a connection.
-func relay(client net.Conn, socket string, locks *collectionLocks) {
+func relay(client net.Conn, socket string, g *guard) {
 	defer client.Close()
 	backend, err := net.Dial("unix", socket)
 	if err != nil {
 		log.Printf("connect to ferretdb: %v", err)
 		return
 	}
-	defer backend.Close()
+	s := &session{client: client, backend: backend, guard: g, cursors: map[int64]bool{}}
+	defer func() {
+		backend.Close()
+		g.releaseAll(s)
+	}()
 
 	for {
 		request, err := readMessage(client)
 		if err != nil {
 			return
 		}
-		var mu *sync.Mutex
-		if ns, ok := writeNamespace(request); ok {
-			mu = locks.get(ns)
-			mu.Lock()
-		}
-		err = exchange(client, backend, request)
-		if mu != nil {
-			mu.Unlock()
-		}
-		if err != nil {
+		if err := s.handle(request); err != nil {
 			return
 		}
 	}
 }
 
-func exchange(client, backend net.Conn, request []byte) error {
-	if _, err := backend.Write(request); err != nil {
+func (s *session) handle(request []byte) error {
+	msg, ok := parseOpMsg(request)
+	if !ok {
+		_, err := s.exchange(request)
 		return err
 	}
+	name, collection, db := describe(msg)
+	switch {
+	case writeCommands[name]:
+		mu := s.guard.collectionLock(db + "." + collection)
+		mu.Lock()
+		defer mu.Unlock()
+		budget := s.guard.budget(db)
+		budget.writes <- struct{}{}
+		defer func() { <-budget.writes }()
+		if name == "update" {
+			return s.update(request, msg)
+		}
+		_, err := s.exchange(request)
+		return err
+	case cursorCommands[name]:
+		return s.openCursor(request, msg, db)
+	case name == "getMore":
+		id, _ := msg.body.Index(0).Value().AsInt64OK()
+		reply, err := s.exchange(request)
+		if reply == nil || !replyOK(reply) || cursorID(reply) == 0 {
+			s.guard.release(id)
+		}
+		return err
+	case name == "killCursors":
+		reply, err := s.exchange(request)
+		if ids, ok := msg.body.Lookup("cursors").ArrayOK(); ok && reply != nil {
+			values, _ := ids.Values()
+			for _, v := range values {
+				if id, ok := v.AsInt64OK(); ok {
+					s.guard.release(id)
+				}
+			}
+		}
+		return err
+	}
+	_, err := s.exchange(request)
+	return err
+}
+
+func (s *session) openCursor(request []byte, msg *opMessage, db string) error {
+	budget := s.guard.budget(db)
+	timer := time.NewTimer(cursorWait)
+	defer timer.Stop()
+	select {
+	case budget.cursors <- struct{}{}:
+	case <-timer.C:
+		log.Printf("refused a cursor on database %s: %d already open", db, cursorSlotsPerDatabase)
+		refusal := errorReply(msg.requestID, maxTimeMSExpired, "MaxTimeMSExpired", fmt.Sprintf(
+			"huiyin-ferretdb: %d cursors already open on database %s; close or exhaust cursors, "+
+				"then retry", cursorSlotsPerDatabase, db))
+		_, err := s.client.Write(refusal)
+		return err
+	}
+	reply, err := s.exchange(request)
+	if id := cursorID(reply); id != 0 && replyOK(reply) {
+		s.guard.track(id, db, s)
+	} else {
+		<-budget.cursors
+	}
+	return err
+}
+
+// exchange forwards a request and every reply to it; it returns the last reply read
+// from FerretDB (nil for a request that expects none), even if the client is gone.
+func (s *session) exchange(request []byte) ([]byte, error) {
+	if _, err := s.backend.Write(request); err != nil {
+		return nil, err
+	}
 	if opCode(request) == opMsg && flags(request)&moreToCome != 0 {
-		return nil // fire-and-forget write: no reply
+		return nil, nil // fire-and-forget write: no reply
 	}
 	for {
-		reply, err := readMessage(backend)
+		reply, err := readMessage(s.backend)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := s.client.Write(reply); err != nil {
+			return reply, err
+		}
+		if opCode(reply) != opMsg || flags(reply)&moreToCome == 0 {
+			return reply, nil
+		}
+	}
+}
+
+// --- update, one statement at a time ----------------------------------------------------
+
+// update runs each statement of an update command as its own command, in order, and
+// answers the client once, as MongoDB would have for the whole command.
+func (s *session) update(request []byte, msg *opMessage) error {
+	statements, common := splitStatements(msg, "updates")
+	if len(statements) == 0 { // FerretDB's own error for an empty batch
+		_, err := s.exchange(request)
+		return err
+	}
+	ordered := true
+	if v, ok := msg.body.Lookup("ordered").BooleanOK(); ok {
+		ordered = v
+	}
+	var n, modified int32
+	var upserted, writeErrors []bsoncore.Document
+	for i, statement := range statements {
+		sub := &opMessage{body: common, sequences: []section{{"updates", []bsoncore.Document{statement}}}}
+		if _, err := s.backend.Write(sub.encode(nextRequestID(), 0)); err != nil {
+			return err
+		}
+		raw, err := readMessage(s.backend)
 		if err != nil {
 			return err
 		}
-		if _, err := client.Write(reply); err != nil {
-			return err
+		reply, ok := parseOpMsg(raw)
+		if !ok {
+			return errors.New("unreadable reply from ferretdb")
 		}
-		if opCode(reply) != opMsg || flags(reply)&moreToCome == 0 {
-			return nil
+		if !replyOK(raw) {
+			if i == 0 { // a command-level error (e.g. a bad namespace): the command's answer
+				return s.answer(msg, reply.body)
+			}
+			writeErrors = append(writeErrors, writeError(i, reply.body))
+		}
+		statementN, _ := reply.body.Lookup("n").AsInt32OK()
+		statementModified, _ := reply.body.Lookup("nModified").AsInt32OK()
+		n, modified = n+statementN, modified+statementModified
+		if list, ok := reply.body.Lookup("upserted").ArrayOK(); ok {
+			values, _ := list.Values()
+			for _, v := range values {
+				if id, err := v.Document().LookupErr("_id"); err == nil {
+					upserted = append(upserted, bsoncore.NewDocumentBuilder().
+						AppendInt32("index", int32(i)).AppendValue("_id", id).Build())
+				}
+			}
+		}
+		failed := !replyOK(raw)
+		if list, ok := reply.body.Lookup("writeErrors").ArrayOK(); ok {
+			values, _ := list.Values()
+			for _, v := range values {
+				if doc, ok := v.DocumentOK(); ok {
+					writeErrors = append(writeErrors, withIndex(doc, i))
+					failed = true
+				}
+			}
+		}
+		if failed && ordered {
+			break
 		}
 	}
+	result := bsoncore.NewDocumentBuilder().AppendInt32("n", n).AppendInt32("nModified", modified)
+	if len(upserted) > 0 {
+		result.AppendArray("upserted", documentArray(upserted))
+	}
+	if len(writeErrors) > 0 {
+		result.AppendArray("writeErrors", documentArray(writeErrors))
+	}
+	return s.answer(msg, result.AppendDouble("ok", 1).Build())
+}
+
+// splitStatements returns the statements of a write command, from its document sequence
+// (PyMongo) or its body array (other drivers), and the body without them.
+func splitStatements(msg *opMessage, field string) ([]bsoncore.Document, bsoncore.Document) {
+	var statements []bsoncore.Document
+	for _, seq := range msg.sequences {
+		if seq.identifier == field {
+			statements = append(statements, seq.docs...)
+		}
+	}
+	idx, common := bsoncore.AppendDocumentStart(nil)
+	elements, _ := msg.body.Elements()
+	for _, e := range elements {
+		if e.Key() != field {
+			common = append(common, e...)
+			continue
+		}
+		if list, ok := e.Value().ArrayOK(); ok {
+			values, _ := list.Values()
+			for _, v := range values {
+				if doc, ok := v.DocumentOK(); ok {
+					statements = append(statements, doc)
+				}
+			}
+		}
+	}
+	common, _ = bsoncore.AppendDocumentEnd(common, idx)
+	return statements, common
+}
+
+func (s *session) answer(request *opMessage, body bsoncore.Document) error {
+	if request.flags&moreToCome != 0 {
+		return nil // an unacknowledged write: the client expects no reply
+	}
+	_, err := s.client.Write((&opMessage{body: body}).encode(nextRequestID(), request.requestID))
+	return err
+}
+
+// withIndex is a write error of one sub-command placed at its statement's index.
+func withIndex(doc bsoncore.Document, index int) bsoncore.Document {
+	b := bsoncore.NewDocumentBuilder().AppendInt32("index", int32(index))
+	elements, _ := doc.Elements()
+	for _, e := range elements {
+		if e.Key() != "index" {
+			b.AppendValue(e.Key(), e.Value())
+		}
+	}
+	return b.Build()
+}
+
+// writeError turns a command error on one statement into that statement's write error.
+func writeError(index int, reply bsoncore.Document) bsoncore.Document {
+	code, _ := reply.Lookup("code").AsInt32OK()
+	message, _ := reply.Lookup("errmsg").StringValueOK()
+	return bsoncore.NewDocumentBuilder().AppendInt32("index", int32(index)).
+		AppendInt32("code", code).AppendString("errmsg", message).Build()
+}
+
+func documentArray(docs []bsoncore.Document) bsoncore.Array {
+	b := bsoncore.NewArrayBuilder()
+	for _, d := range docs {
+		b.AppendDocument(d)
+	}
+	return b.Build()
+}
+
+// --- the wire protocol ------------------------------------------------------------------
+
+type section struct {
+	identifier string
+	docs       []bsoncore.Document
+}
+
+// opMessage is an OP_MSG: flags, the command body (section kind 0) and document sequences
+// (kind 1).
+type opMessage struct {
+	requestID int32
+	flags     uint32
+	body      bsoncore.Document
+	sequences []section
+}
+
+func parseOpMsg(m []byte) (*opMessage, bool) {
+	if len(m) < 21 || opCode(m) != opMsg {
+		return nil, false
+	}
+	msg := &opMessage{requestID: int32(binary.LittleEndian.Uint32(m[4:8])), flags: flags(m)}
+	end := len(m)
+	if msg.flags&checksumFlag != 0 {
+		end -= 4
+	}
+	for pos := 20; pos < end; {
+		kind := m[pos]
+		pos++
+		switch kind {
+		case 0:
+			doc, rest, ok := bsoncore.ReadDocument(m[pos:end])
+			if !ok || msg.body != nil {
+				return nil, false
+			}
+			msg.body, pos = doc, end-len(rest)
+		case 1:
+			if pos+4 > end {
+				return nil, false
+			}
+			size := int(binary.LittleEndian.Uint32(m[pos : pos+4]))
+			if size < 5 || pos+size > end {
+				return nil, false
+			}
+			identifier, docs, ok := cstring(m[pos+4 : pos+size])
+			if !ok {
+				return nil, false
+			}
+			seq := section{identifier: identifier}
+			for len(docs) > 0 {
+				doc, rest, ok := bsoncore.ReadDocument(docs)
+				if !ok {
+					return nil, false
+				}
+				seq.docs, docs = append(seq.docs, doc), rest
+			}
+			msg.sequences = append(msg.sequences, seq)
+			pos += size
+		default:
+			return nil, false
+		}
+	}
+	if msg.body == nil || msg.body.Validate() != nil {
+		return nil, false
+	}
+	return msg, true
+}
+
+// encode writes the message without a checksum and with moreToCome only if it was set.
+func (m *opMessage) encode(requestID, responseTo int32) []byte {
+	out := make([]byte, 16, 21+len(m.body))
+	binary.LittleEndian.PutUint32(out[4:8], uint32(requestID))
+	binary.LittleEndian.PutUint32(out[8:12], uint32(responseTo))
+	binary.LittleEndian.PutUint32(out[12:16], opMsg)
+	out = binary.LittleEndian.AppendUint32(out, m.flags&moreToCome)
+	out = append(out, 0)
+	out = append(out, m.body...)
+	for _, seq := range m.sequences {
+		start := len(out)
+		out = append(out, 1, 0, 0, 0, 0)
+		out = append(out, seq.identifier...)
+		out = append(out, 0)
+		for _, doc := range seq.docs {
+			out = append(out, doc...)
+		}
+		binary.LittleEndian.PutUint32(out[start+1:start+5], uint32(len(out)-start-1))
+	}
+	binary.LittleEndian.PutUint32(out[0:4], uint32(len(out)))
+	return out
+}
+
+// describe returns the command's name, its first value when a string (the collection),
+// and $db.
+func describe(m *opMessage) (name, collection, db string) {
+	first, err := m.body.IndexErr(0)
+	if err != nil {
+		return "", "", ""
+	}
+	name = first.Key()
+	collection, _ = first.Value().StringValueOK()
+	db, _ = m.body.Lookup("$db").StringValueOK()
+	return name, collection, db
+}
+
+func replyBody(reply []byte) bsoncore.Document {
+	if msg, ok := parseOpMsg(reply); ok {
+		return msg.body
+	}
+	return nil
+}
+
+func replyOK(reply []byte) bool {
+	body := replyBody(reply)
+	if body == nil {
+		return false
+	}
+	v := body.Lookup("ok")
+	if f, ok := v.DoubleOK(); ok {
+		return f == 1
+	}
+	i, ok := v.AsInt64OK()
+	return ok && i == 1
+}
+
+// cursorID is the id of the cursor a reply leaves open, or 0.
+func cursorID(reply []byte) int64 {
+	body := replyBody(reply)
+	if body == nil {
+		return 0
+	}
+	id, _ := body.Lookup("cursor", "id").AsInt64OK()
+	return id
+}
+
+func errorReply(responseTo, code int32, codeName, message string) []byte {
+	body := bsoncore.NewDocumentBuilder().AppendDouble("ok", 0).AppendString("errmsg", message).
+		AppendInt32("code", code).AppendString("codeName", codeName).Build()
+	return (&opMessage{body: body}).encode(nextRequestID(), responseTo)
 }
 
 func readMessage(r io.Reader) ([]byte, error) {
@@ -198,49 +655,6 @@ func flags(m []byte) uint32 {
 	return binary.LittleEndian.Uint32(m[16:20])
 }
 
-// writeNamespace returns "db.collection" when the OP_MSG body is a write command.
-func writeNamespace(m []byte) (string, bool) {
-	if opCode(m) != opMsg || len(m) < 26 || m[20] != 0 {
-		return "", false // only a body section (kind 0) first is a command
-	}
-	end := len(m)
-	if flags(m)&checksumFlag != 0 {
-		end -= 4
-	}
-	doc := m[21:end]
-	if len(doc) < 5 {
-		return "", false
-	}
-	size := int(binary.LittleEndian.Uint32(doc[0:4]))
-	if size > len(doc) || size < 5 {
-		return "", false
-	}
-	doc = doc[4 : size-1]
-	command, collection, db := "", "", ""
-	for first := true; len(doc) > 0; first = false {
-		kind := doc[0]
-		name, rest, ok := cstring(doc[1:])
-		if !ok {
-			return "", false
-		}
-		value, n, ok := elementValue(kind, rest)
-		if !ok {
-			return "", false
-		}
-		if first {
-			command, collection = name, value
-			if !writeCommands[command] {
-				return "", false
-			}
-		}
-		if name == "$db" {
-			db = value
-		}
-		doc = rest[n:]
-	}
-	return db + "." + collection, command != ""
-}
-
 func cstring(b []byte) (string, []byte, bool) {
 	for i, c := range b {
 		if c == 0 {
@@ -248,40 +662,6 @@ func cstring(b []byte) (string, []byte, bool) {
 		}
 	}
 	return "", nil, false
-}
-
-// elementValue returns a string value (for strings) and the element's size in bytes.
-func elementValue(kind byte, b []byte) (string, int, bool) {
-	fixed := map[byte]int{0x01: 8, 0x07: 12, 0x08: 1, 0x09: 8, 0x0A: 0, 0x10: 4, 0x11: 8,
-		0x12: 8, 0x13: 16, 0x7F: 0, 0xFF: 0}
-	if n, ok := fixed[kind]; ok {
-		return "", n, len(b) >= n
-	}
-	if len(b) < 4 {
-		return "", 0, false
-	}
-	n := int(binary.LittleEndian.Uint32(b[0:4]))
-	switch kind {
-	case 0x02, 0x0D, 0x0E: // string, JavaScript, symbol: int32 length + bytes (with NUL)
-		if n < 1 || 4+n > len(b) {
-			return "", 0, false
-		}
-		return string(b[4 : 4+n-1]), 4 + n, true
-	case 0x03, 0x04, 0x0F: // document, array, code with scope: int32 total length
-		return "", n, n >= 5 && n <= len(b)
-	case 0x05: // binary: int32 length + subtype + bytes
-		return "", 4 + 1 + n, 5+n <= len(b)
-	case 0x0B: // regex: two cstrings
-		_, rest, ok := cstring(b)
-		if !ok {
-			return "", 0, false
-		}
-		_, rest2, ok := cstring(rest)
-		return "", len(b) - len(rest2), ok
-	case 0x0C: // DBPointer: string + 12 bytes
-		return "", 4 + n + 12, 4+n+12 <= len(b)
-	}
-	return "", 0, false
 }
 
 // keepIDIndexes adds the `_id` expression index FerretDB's queries can use to every
