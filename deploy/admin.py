@@ -3,6 +3,13 @@ that keeps a copy: routing (hospitals, departments, staff, rules: whom to route 
 intake (staff and their roles: who may act on a case).
 
 Run it again after editing the file; both copies are replaced hospital by hospital.
+
+`huiyin-admin parked list|show|replay|discard --service NAME`: a service's parked messages,
+through its admin API (deploy/parked.py).
+
+`huiyin-admin assertion-keys register|list|revoke --hospital ID`: the public keys a
+hospital's system signs staff assertions with, through intake's admin API
+(deploy/assertion_keys.py).
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from deploy import assertion_keys, parked
 from services.intake.adapters.staff_directory import StaffDirectory
 from services.routing.admin import load_region as load_routing_region
 from services.routing.settings import RoutingSettings
@@ -46,7 +54,13 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     load = commands.add_parser("load-region", help="load hospitals, departments and staff")
     load.add_argument("file", type=Path)
+    parked.add_parser(commands)
+    assertion_keys.add_parser(commands)
     args = parser.parse_args(argv)
+    if args.command == "parked":
+        return parked.run(args)
+    if args.command == "assertion-keys":
+        return assertion_keys.run(args)
     try:
         counts = asyncio.run(load_region(args.file, RoutingSettings()))
     except ValidationError as error:

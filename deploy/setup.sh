@@ -32,6 +32,25 @@ if [ -z "${HUIYIN_AMQP_URL:-}" ] && [ ! -x /usr/lib/rabbitmq/bin/rabbitmq-server
   $SUDO rm -f /usr/sbin/policy-rc.d
 fi
 
+# promtool checks and unit-tests the Prometheus alert rules in the suite; Debian's
+# prometheus package carries it (only the binary is extracted, no service is installed).
+PROMTOOL="${HUIYIN_CACHE:-$HOME/.cache/huiyin}/bin/promtool"
+if [ ! -x "$PROMTOOL" ] && ! command -v promtool >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
+  say "extracting promtool from Debian's prometheus package (alert rule tests)"
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  tmp="$(mktemp -d)"
+  if (cd "$tmp" && { apt-get download prometheus >/dev/null 2>&1 \
+        || { $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq \
+             && apt-get download prometheus >/dev/null 2>&1; }; } \
+      && dpkg-deb -x prometheus_*.deb extracted); then
+    mkdir -p "$(dirname "$PROMTOOL")"
+    cp "$tmp/extracted/usr/bin/promtool" "$PROMTOOL"
+  else
+    say "could not fetch promtool; the alert-rule tests will be skipped"
+  fi
+  rm -rf "$tmp"
+fi
+
 if [ -z "${HUIYIN_MONGO_URL:-}" ]; then
   uv run --frozen python -m deploy.servers build >/dev/null
 fi

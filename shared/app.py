@@ -12,6 +12,7 @@ from fastapi import APIRouter, FastAPI, Request
 from shared import errors
 from shared.http import instrument, operations_router
 from shared.logs import configure_logging
+from shared.parking_routes import router as parking_router
 from shared.runtime import ServiceRuntime
 from shared.settings import ServiceSettings
 from shared.tracing import configure_tracing
@@ -62,6 +63,7 @@ def build_app(
             return await call_next(request)
 
     app.include_router(operations_router(runtime.metrics, runtime.readiness_checks))
+    app.include_router(parking_router)  # every service: its parked messages (bureau only)
     for router in routers:
         app.include_router(router)
     return app

@@ -15,6 +15,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 import aio_pika
@@ -29,7 +30,7 @@ from pydantic import ValidationError
 
 from shared.contracts import EVENT_TYPES, Envelope, EventPayload
 from shared.metrics import ServiceMetrics
-from shared.topology import PARK_REASON_HEADER, parking_exchange_name, queue_name
+from shared.topology import PARK_REASON_HEADER, PARKED_AT_HEADER, parking_exchange_name, queue_name
 
 log = logging.getLogger(__name__)
 
@@ -156,6 +157,7 @@ class EventConsumer:
         assert self._parking is not None
         headers = dict(message.headers or {})
         headers[PARK_REASON_HEADER] = reason[:500]
+        headers[PARKED_AT_HEADER] = datetime.now(UTC).isoformat()
         try:
             await asyncio.wait_for(
                 self._parking.publish(

@@ -12,6 +12,7 @@ import logging
 from collections.abc import Awaitable, Mapping
 
 import aio_pika
+import pymongo
 from aio_pika.abc import AbstractRobustConnection
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.collection import AsyncCollection
@@ -22,13 +23,17 @@ from shared.consumer import EventConsumer, Handler
 from shared.http import ReadinessCheck
 from shared.metrics import ServiceMetrics
 from shared.outbox import OutboxRelay, ensure_outbox_index
+from shared.parking import ParkedMessages, ParkingDrain
 from shared.publisher import EventPublisher
 from shared.settings import ServiceSettings
-from shared.topology import declare_topology
+from shared.topology import declare_topology, parking_queue_name, queue_name
 
 log = logging.getLogger(__name__)
 
 SHUTDOWN_STEP_SECONDS = 5.0
+# Under /readyz's 3 s per check (shared/http.py), so the probe's own error is reported.
+READINESS_PROBE_SECONDS = 2.0
+READINESS_COLLECTION = "readiness"
 
 
 def mongo_client(url: str, *, timeout_seconds: float = 30.0) -> AsyncMongoClient:
@@ -61,6 +66,16 @@ class ServiceRuntime:
         self._handlers: Mapping[str, Handler] | None = None
         self._outbox_collections: list[AsyncCollection] = []
         self._extra_checks: dict[str, ReadinessCheck] = {}
+        self._database_probe: asyncio.Task[None] | None = None
+        # The operators' view of this service's parking queue (shared/parking.py).
+        self.parked = ParkedMessages(
+            self.db,
+            service=metrics.service,
+            queue=queue_name(settings.queue_prefix, metrics.service),
+            registry=metrics.registry,
+            publish_timeout=settings.publish_timeout_seconds,
+        )
+        self.parking_drain: ParkingDrain | None = None
 
     def check_readiness_of(self, name: str, check: ReadinessCheck) -> None:
         """A service-specific condition /readyz must also report (e.g. calendar coverage)."""
@@ -96,6 +111,13 @@ class ServiceRuntime:
             timeout=s.publish_timeout_seconds,
             confirmed=self.metrics.events_published.labels(self.metrics.service),
         )
+        self.parked.replay_through(lambda: channel.default_exchange)
+        self.parking_drain = ParkingDrain(
+            connection=self.amqp,
+            parked=self.parked,
+            parking_queue=parking_queue_name(s.queue_prefix, self.metrics.service),
+        )
+        await self.parking_drain.start()
         for collection in self._outbox_collections:
             await ensure_outbox_index(collection)
             relay = OutboxRelay(
@@ -138,17 +160,50 @@ class ServiceRuntime:
 
         for consumer in self.consumers:
             await bounded(consumer.stop(), "cancel consumer")
+        if self.parking_drain is not None:
+            await bounded(self.parking_drain.stop(), "stop parking drain")
+            self.parking_drain = None
         for relay in self.relays:
             await bounded(relay.stop(), "stop outbox relay")
         self.consumers, self.relays = [], []
+        if self._database_probe is not None:
+            self._database_probe.cancel()
         if self.amqp is not None:
             await bounded(self.amqp.close(), "close broker connection")
             self.amqp = None
         await bounded(self.mongo.close(), "close database client")
 
+    async def _probe_database(self) -> None:
+        """Read one document by `_id` from this service's own database (writing it once):
+        FerretDB answers ping even when that database is stuck, and an `_id` read is cheap."""
+        probes = self.db[READINESS_COLLECTION]
+        with pymongo.timeout(READINESS_PROBE_SECONDS):
+            if await probes.find_one({"_id": "probe"}) is None:
+                await probes.update_one(
+                    {"_id": "probe"},
+                    {"$setOnInsert": {"service": self.metrics.service}},
+                    upsert=True,
+                )
+
     def readiness_checks(self) -> dict[str, ReadinessCheck]:
         async def database() -> None:
-            await self.mongo.admin.command("ping")
+            # One probe at a time: while one waits, /readyz asks it again rather than
+            # starting another, so a database that hangs never collects a pooled
+            # connection per probe.
+            if self._database_probe is None or self._database_probe.done():
+                self._database_probe = asyncio.create_task(self._probe_database())
+                # Its outcome is reported by whichever check awaits it, or by none.
+                self._database_probe.add_done_callback(
+                    lambda probe: probe.cancelled() or probe.exception()
+                )
+            try:
+                await asyncio.wait_for(
+                    asyncio.shield(self._database_probe), timeout=READINESS_PROBE_SECONDS + 0.5
+                )
+            except TimeoutError:
+                raise TimeoutError(
+                    f"no answer within {READINESS_PROBE_SECONDS + 0.5:.1f}s"
+                ) from None
 
         async def broker() -> None:
             if self.amqp is None or self.amqp.is_closed or not self.amqp.connected.is_set():

@@ -19,7 +19,15 @@ class ConsumerQueue:
 
 
 CONSUMER_QUEUES: tuple[ConsumerQueue, ...] = (
-    ConsumerQueue("intake", ("complaint.routed", "complaint.deadline_changed")),
+    ConsumerQueue(
+        "intake",
+        (
+            "complaint.routed",
+            "complaint.deadline_changed",
+            # A notice that finally could not be delivered is recorded on the complaint.
+            "notification.failed",
+        ),
+    ),
     ConsumerQueue(
         "routing",
         (
@@ -45,6 +53,7 @@ CONSUMER_QUEUES: tuple[ConsumerQueue, ...] = (
             "complaint.not_accepted",
             "complaint.transferred",
             "complaint.extended",
+            "complaint.deadline_set",
             "complaint.escalated",
         ),
     ),
@@ -52,6 +61,9 @@ CONSUMER_QUEUES: tuple[ConsumerQueue, ...] = (
 )
 
 PARK_REASON_HEADER = "x-huiyin-park-reason"
+RETRY_STEP_HEADER = "x-huiyin-retry-step"
+# When the consumer parked it (ISO 8601, UTC): orders and identifies it among parked ones.
+PARKED_AT_HEADER = "x-huiyin-parked-at"
 
 
 def queue_name(prefix: str, service: str) -> str:
@@ -95,3 +107,40 @@ async def declare_topology(
         for key in consumer.bindings:
             await queue.bind(events, routing_key=key)
     return events
+
+
+def delay_milliseconds(seconds: float) -> int:
+    """A backoff step as RabbitMQ's message TTL: whole milliseconds, at least one."""
+    return max(1, round(seconds * 1000))
+
+
+def retry_queue_name(prefix: str, service: str, delay_seconds: float) -> str:
+    """Named by its delay, so changing the steps declares new queues instead of clashing
+    with the arguments of existing ones (steps with the same delay share a queue)."""
+    return f"{queue_name(prefix, service)}.retry.{delay_milliseconds(delay_seconds)}ms"
+
+
+async def declare_retry_queues(
+    channel: AbstractChannel, *, prefix: str, service: str, delays: tuple[float, ...]
+) -> list[str]:
+    """One queue per backoff step of `service`: nobody consumes it; a message waits there
+    for the step's TTL, then is dead-lettered through the default exchange back to the
+    service's own queue. Quorum queues with at-least-once dead-lettering, so a waiting
+    retry survives a broker restart and is not lost on its way back."""
+    names = []
+    for delay in dict.fromkeys(delays):
+        name = retry_queue_name(prefix, service, delay)
+        await channel.declare_queue(
+            name,
+            durable=True,
+            arguments={
+                "x-queue-type": "quorum",
+                "x-message-ttl": delay_milliseconds(delay),
+                "x-dead-letter-exchange": "",
+                "x-dead-letter-routing-key": queue_name(prefix, service),
+                "x-dead-letter-strategy": "at-least-once",
+                "x-overflow": "reject-publish",
+            },
+        )
+        names.append(name)
+    return names
