@@ -6,9 +6,12 @@ from fastapi import FastAPI
 
 from services.notification.adapters.deliveries import DeliveryLog
 from services.notification.adapters.mailer import SmtpMailer
+from services.notification.adapters.retry_queues import RetryQueues
 from services.notification.consumers import handlers
+from services.notification.service import DeliveriesInFlight, DeliveryPorts
 from services.notification.settings import NotificationSettings
 from shared.app import build_app
+from shared.auth import ApiKeyring
 from shared.metrics import ServiceMetrics
 from shared.runtime import ServiceRuntime
 
@@ -22,17 +25,36 @@ def create_app(settings: NotificationSettings | None = None) -> FastAPI:
         port=settings.smtp_port,
         sender=settings.mail_from,
         timeout=settings.smtp_timeout_seconds,
-        attempts=settings.smtp_attempts,
     )
+    retries = RetryQueues(
+        prefix=settings.queue_prefix,
+        service=settings.service_name,
+        delays=settings.delivery_retry_delays_seconds,
+        publish_timeout=settings.publish_timeout_seconds,
+    )
+    in_flight = DeliveriesInFlight()
     runtime.relay_outbox_of(deliveries.collection)
-    runtime.consume(
-        handlers(runtime=runtime, deliveries=deliveries, mailer=mailer, settings=settings)
-    )
+
+    def ports() -> DeliveryPorts:
+        relay = runtime.relay_for(deliveries.collection)
+        return DeliveryPorts(deliveries, mailer, relay, retries, in_flight)
+
+    async def declare_retry_queues() -> None:
+        await retries.start(runtime.amqp)
+
+    async def finish_attempts() -> None:
+        # Attempts under way record their outcome before the connections close.
+        await in_flight.drain(timeout=settings.smtp_timeout_seconds)
+        await mailer.close()
+
+    runtime.consume(handlers(ports=ports, settings=settings))
     app = build_app(
         title="回音 Huiyin · notification",
         description="E-mail to handlers and complainants, with a delivery log.",
         runtime=runtime,
-        on_start=[deliveries.ensure_indexes],
+        on_start=[deliveries.ensure_indexes, declare_retry_queues],
+        on_stop=[finish_attempts],
     )
     app.state.deliveries = deliveries
+    app.state.keyring = ApiKeyring(settings.api_keys)
     return app

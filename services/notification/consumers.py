@@ -3,13 +3,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from services.notification import service
-from services.notification.adapters.deliveries import DeliveryLog
-from services.notification.adapters.mailer import SmtpMailer
+from services.notification.service import DeliveryPorts
 from services.notification.settings import NotificationSettings
 from shared.consumer import Handler
 from shared.contracts import Envelope, EventPayload
-from shared.runtime import ServiceRuntime
 
 NOTIFIED = (
     "complaint.assigned",
@@ -18,26 +18,18 @@ NOTIFIED = (
     "complaint.not_accepted",
     "complaint.transferred",
     "complaint.extended",
+    "complaint.deadline_set",
     "complaint.escalated",
 )
 
 
 def handlers(
-    *,
-    runtime: ServiceRuntime,
-    deliveries: DeliveryLog,
-    mailer: SmtpMailer,
-    settings: NotificationSettings,
+    *, ports: Callable[[], DeliveryPorts], settings: NotificationSettings
 ) -> dict[str, Handler]:
+    """`ports` is called per message: the outbox relay exists only once the runtime has
+    started."""
+
     async def on_event(envelope: Envelope, payload: EventPayload) -> None:
-        # The relay is looked up per message: it exists only once the runtime has started.
-        await service.notify(
-            envelope,
-            payload,
-            tracking_url=settings.tracking_url,
-            deliveries=deliveries,
-            mailer=mailer,
-            relay=runtime.relay_for(deliveries.collection),
-        )
+        await service.notify(envelope, payload, tracking_url=settings.tracking_url, ports=ports())
 
     return dict.fromkeys(NOTIFIED, on_event)

@@ -1,12 +1,51 @@
-"""Turning events into deliveries: decide who is told what, send once, log the outcome."""
+"""Turning events into deliveries: decide who is told what, make each delivery, record
+every attempt and its outcome.
+
+The policy, in one place:
+- An attempt is recorded as started (`sending`, attempts + 1) before the SMTP server is
+  contacted, and its outcome is recorded right after the server's reply (`sent`,
+  `retrying`, `unknown` or `failed`).
+- The attempt, from that first record to the outcome's, runs in its own task that the
+  consumer only waits for (`DeliveriesInFlight`): when the broker connection closes and
+  aio-pika cancels the consumer, the mail the server already has is still recorded as
+  sent, and the redelivered event finds it so. One delivery's attempts never overlap in
+  this process. Notification runs as one process (like intake's consumer), so a delivery
+  found `sending` is an attempt whose outcome was lost (the process stopped in between):
+  it is recorded `unknown` (结果未知) and sent again — at least once, the handler must be
+  told — with the same Message-ID, and the resend is recorded as following an unknown
+  outcome (`after_unknown`, and `after_unknown_outcome` in notification.sent).
+- A failure that may pass (4xx reply, connection refused or reset, timeout, and an
+  outcome that was unknown) is tried again after the next backoff step; the event waits
+  in the broker's retry queue of that step (adapters/retry_queues.py), not in this
+  process. A 5xx reply, a message that cannot be built, or the last step used up is final:
+  `failed`, and notification.failed (attempts, reason, masked recipient) tells intake,
+  which shows it to the complaint office on the complaint.
+- `sent` and `failed` are final: a redelivered or retried event skips them.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Iterable
+import weakref
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol, TypeVar
 
-from services.notification.adapters.deliveries import FAILED, SENT, DeliveryLog
-from services.notification.adapters.mailer import SmtpMailer
+from pymongo.errors import PyMongoError
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
+
+from services.notification.adapters.deliveries import DeliveryLog, history_entry
+from services.notification.adapters.mailer import SendFailed, SmtpMailer
+from services.notification.delivery_policy import (
+    FINAL,
+    OUTCOME_LOST,
+    DeliveryStatus,
+    FailureKind,
+    SendFailure,
+    retry_delay,
+)
 from services.notification.domain.messages import Message, mask_address
 from services.notification.domain.notices import notices_for
 from shared.contracts import Envelope, EventPayload, NotificationFailed, NotificationSent
@@ -14,6 +53,60 @@ from shared.outbox import OutboxRelay
 from shared.tracing import current_trace_context
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+class RetryScheduler(Protocol):
+    delays: tuple[float, ...]
+
+    async def schedule(self, envelope: Envelope, *, step: int) -> None: ...
+
+
+class DeliveriesInFlight:
+    """Runs each delivery's attempt in a task of its own, one at a time per delivery.
+
+    The caller waits through `asyncio.shield`: cancelling the caller (the broker connection
+    closed) leaves the attempt to finish and record its outcome. `drain` lets attempts
+    under way finish when the service stops."""
+
+    def __init__(self) -> None:
+        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    async def run(self, delivery_id: str, attempt: Callable[[], Awaitable[T]]) -> T:
+        task = asyncio.create_task(self._one_at_a_time(delivery_id, attempt))
+        self._tasks.add(task)
+        task.add_done_callback(self._finished)
+        return await asyncio.shield(task)
+
+    async def _one_at_a_time(self, delivery_id: str, attempt: Callable[[], Awaitable[T]]) -> T:
+        lock = self._locks.get(delivery_id)
+        if lock is None:
+            lock = self._locks[delivery_id] = asyncio.Lock()
+        async with lock:
+            return await attempt()
+
+    def _finished(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            # Seen by the consumer too, unless it was cancelled meanwhile.
+            log.debug("delivery attempt failed", exc_info=task.exception())
+
+    async def drain(self, *, timeout: float) -> None:
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=timeout)
+
+
+@dataclass(frozen=True)
+class DeliveryPorts:
+    """What delivering reads and writes."""
+
+    deliveries: DeliveryLog
+    mailer: SmtpMailer
+    relay: OutboxRelay
+    retries: RetryScheduler
+    in_flight: DeliveriesInFlight
 
 
 def delivery_id_of(envelope: Envelope, message: Message) -> str:
@@ -24,70 +117,185 @@ def delivery_id_of(envelope: Envelope, message: Message) -> str:
     return f"{delivery_id}:{message.recipient_key}" if message.recipient_key else delivery_id
 
 
-async def deliver(
-    envelope: Envelope,
-    messages: Iterable[Message],
-    *,
-    deliveries: DeliveryLog,
-    mailer: SmtpMailer,
-    relay: OutboxRelay,
-) -> None:
+async def deliver(envelope: Envelope, messages: Iterable[Message], *, ports: DeliveryPorts) -> None:
+    """Make every delivery this event still owes; if some wait for another try, put the
+    event in the retry queue of the furthest step any of them reached."""
+    steps: list[int] = []
     for message in messages:
         delivery_id = delivery_id_of(envelope, message)
-        fresh = await deliveries.claim(
+        step = await ports.in_flight.run(
             delivery_id,
-            {
-                "complaint_id": envelope.complaint_id,
-                "hospital_id": envelope.hospital_id,
-                "source_event_id": str(envelope.event_id),
-                "source_event_type": envelope.type,
-                "recipient_role": message.role.value,
-                "recipient": mask_address(message.to),
-                "channel": "email",
-                "subject": message.subject,
-            },
+            lambda message=message, delivery_id=delivery_id: attempt_delivery(
+                envelope, message, delivery_id=delivery_id, ports=ports
+            ),
         )
-        if not fresh:
-            continue
-        common = {
-            "delivery_id": delivery_id,
+        if step is not None:
+            steps.append(step)
+    if steps:
+        await ports.retries.schedule(envelope, step=max(steps))
+
+
+async def attempt_delivery(
+    envelope: Envelope, message: Message, *, delivery_id: str, ports: DeliveryPorts
+) -> int | None:
+    """One attempt of one delivery, if it still owes one. Returns the backoff step it now
+    waits for, or None (sent, final, or nothing to do)."""
+    deliveries = ports.deliveries
+    message_id = ports.mailer.message_id(delivery_id)
+    existing = await deliveries.claim(
+        delivery_id,
+        {
+            "complaint_id": envelope.complaint_id,
+            "hospital_id": envelope.hospital_id,
             "source_event_id": str(envelope.event_id),
+            "source_event_type": envelope.type,
             "recipient_role": message.role.value,
-        }
-        try:
-            attempts = await mailer.send(message, delivery_id=delivery_id)
-        except Exception as error:
-            reason = f"{type(error).__name__}: {error}"[:300]
-            log.warning("delivery failed", extra={"delivery_id": delivery_id, "reason": reason})
-            outcome = NotificationFailed(**common, attempts=mailer.attempts, error=reason)
-            status, attempts, error_text = FAILED, outcome.attempts, reason
-        else:
-            outcome = NotificationSent(**common, attempts=attempts)
-            status, error_text = SENT, None
-        event = outcome.envelope(
-            hospital_id=envelope.hospital_id,
-            complaint_id=envelope.complaint_id,
-            trace_context=current_trace_context(),
+            "recipient": mask_address(message.to),
+            "channel": "email",
+            "subject": message.subject,
+            "message_id": message_id,
+        },
+    )
+    after_unknown = False
+    if existing is None:
+        attempt, retries = 1, 0
+    else:
+        status = DeliveryStatus(existing.get("status", DeliveryStatus.SENDING))
+        if status in FINAL:
+            return None
+        if status is DeliveryStatus.SENDING:
+            log.warning(
+                "delivery outcome was lost; recording it unknown and sending again",
+                extra={"delivery_id": delivery_id},
+            )
+            await deliveries.mark_unknown(
+                delivery_id, attempt=existing.get("attempts", 1), failure=OUTCOME_LOST
+            )
+            status = DeliveryStatus.UNKNOWN
+        # Once any attempt's outcome was unknown, the recipient may already have the mail.
+        after_unknown = status is DeliveryStatus.UNKNOWN or existing.get("unknown_outcomes", 0) > 0
+        attempt = await deliveries.start_attempt(
+            delivery_id, message_id=message_id, after_unknown=after_unknown
         )
-        await deliveries.finish(
-            delivery_id, status=status, attempts=attempts, error=error_text, event=event
+        retries = int(existing.get("retries", 0))
+
+    try:
+        await ports.mailer.send(message, message_id=message_id)
+    except SendFailed as failed:
+        return await _record_failure(
+            envelope,
+            message,
+            delivery_id=delivery_id,
+            failure=failed.failure,
+            attempt=attempt,
+            retries=retries,
+            after_unknown=after_unknown,
+            ports=ports,
         )
-        relay.notify(delivery_id, [event])
+    sent = NotificationSent(
+        delivery_id=delivery_id,
+        source_event_id=str(envelope.event_id),
+        recipient_role=message.role.value,
+        attempts=attempt,
+        after_unknown_outcome=after_unknown,
+    )
+    event = _announce(envelope, sent)
+    await _recorded(
+        lambda: deliveries.finish(
+            delivery_id,
+            status=DeliveryStatus.SENT,
+            entry=history_entry(attempt, DeliveryStatus.SENT, after_unknown=after_unknown),
+            event=event,
+        )
+    )
+    ports.relay.notify(delivery_id, [event])
+    return None
+
+
+async def _record_failure(
+    envelope: Envelope,
+    message: Message,
+    *,
+    delivery_id: str,
+    failure: SendFailure,
+    attempt: int,
+    retries: int,
+    after_unknown: bool,
+    ports: DeliveryPorts,
+) -> int | None:
+    delay = retry_delay(retries, ports.retries.delays) if failure.may_pass else None
+    context = {
+        "delivery_id": delivery_id,
+        "attempt": attempt,
+        "reason_code": failure.code,
+        "reason": failure.reason,  # scrubbed: addresses masked
+    }
+    if delay is not None:
+        status = (
+            DeliveryStatus.UNKNOWN
+            if failure.kind is FailureKind.UNKNOWN
+            else DeliveryStatus.RETRYING
+        )
+        log.warning("delivery attempt failed; will retry", extra=context | {"delay": delay})
+        await _recorded(
+            lambda: ports.deliveries.finish(
+                delivery_id,
+                status=status,
+                entry=history_entry(attempt, status, failure=failure, after_unknown=after_unknown),
+                failure=failure,
+                next_attempt_at=datetime.now(UTC) + timedelta(seconds=delay),
+                retried=True,
+            )
+        )
+        return retries + 1
+    log.warning("delivery failed for good", extra=context)
+    failed = NotificationFailed(
+        delivery_id=delivery_id,
+        source_event_id=str(envelope.event_id),
+        recipient_role=message.role.value,
+        attempts=attempt,
+        error=failure.reason,
+        reason_code=failure.code,
+        recipient=mask_address(message.to),
+    )
+    event = _announce(envelope, failed)
+    await _recorded(
+        lambda: ports.deliveries.finish(
+            delivery_id,
+            status=DeliveryStatus.FAILED,
+            entry=history_entry(
+                attempt, DeliveryStatus.FAILED, failure=failure, after_unknown=after_unknown
+            ),
+            failure=failure,
+            event=event,
+        )
+    )
+    ports.relay.notify(delivery_id, [event])
+    return None
+
+
+async def _recorded(write: Callable[[], Awaitable[None]]) -> None:
+    """An outcome the SMTP server has decided is worth a few tries to record: lost, the
+    delivery would be found `sending` later and sent again."""
+    async for attempt in AsyncRetrying(
+        retry=retry_if_exception_type(PyMongoError),
+        stop=stop_after_attempt(4),
+        wait=wait_exponential(multiplier=0.25, max=2),
+        reraise=True,
+    ):
+        with attempt:
+            await write()
+
+
+def _announce(envelope: Envelope, outcome: EventPayload) -> Envelope:
+    return outcome.envelope(
+        hospital_id=envelope.hospital_id,
+        complaint_id=envelope.complaint_id,
+        trace_context=current_trace_context(),
+    )
 
 
 async def notify(
-    envelope: Envelope,
-    event: EventPayload,
-    *,
-    tracking_url: str,
-    deliveries: DeliveryLog,
-    mailer: SmtpMailer,
-    relay: OutboxRelay,
+    envelope: Envelope, event: EventPayload, *, tracking_url: str, ports: DeliveryPorts
 ) -> None:
-    await deliver(
-        envelope,
-        notices_for(event, tracking_url=tracking_url),
-        deliveries=deliveries,
-        mailer=mailer,
-        relay=relay,
-    )
+    await deliver(envelope, notices_for(event, tracking_url=tracking_url), ports=ports)

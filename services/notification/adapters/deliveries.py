@@ -1,7 +1,10 @@
-"""The delivery log: one document per (event, recipient role), which is also the dedup key.
+"""The delivery log: one document per (event, recipient), addressed by its `_id` alone,
+which is also the dedup key. It keeps a masked address only.
 
-A delivery already marked sent is never sent again; one left `sending` by a crash is
-retried (at least once: e-mail has no exactly-once). The log keeps a masked address only.
+Each attempt is recorded as started (`sending`, attempts + 1) before the SMTP server is
+contacted, and its outcome after; `history` lists every attempt's outcome. So a document
+found `sending` by the one process that delivers (see service.py) is an attempt whose
+outcome was lost. Statuses and their meaning are in delivery_policy.DeliveryStatus.
 """
 
 from __future__ import annotations
@@ -13,10 +16,24 @@ from pymongo import ASCENDING, ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
+from services.notification.delivery_policy import DeliveryStatus, SendFailure
 from shared.contracts import Envelope
 from shared.outbox import outbox_fields
 
-SENDING, SENT, FAILED, SKIPPED = "sending", "sent", "failed", "skipped"
+
+def history_entry(
+    attempt: int,
+    outcome: DeliveryStatus,
+    *,
+    failure: SendFailure | None = None,
+    after_unknown: bool = False,
+) -> dict[str, Any]:
+    entry: dict[str, Any] = {"attempt": attempt, "at": datetime.now(UTC), "outcome": outcome.value}
+    if failure is not None:
+        entry |= {"reason_code": failure.code, "reason": failure.reason}
+    if after_unknown:
+        entry["after_unknown"] = True
+    return entry
 
 
 class DeliveryLog:
@@ -31,41 +48,101 @@ class DeliveryLog:
             [("status", ASCENDING), ("created_at", ASCENDING)], name="status"
         )
 
-    async def claim(self, delivery_id: str, fields: dict[str, Any]) -> bool:
-        """True if this delivery still has to be made."""
+    async def claim(self, delivery_id: str, fields: dict[str, Any]) -> dict[str, Any] | None:
+        """Create the delivery with its first attempt recorded as started and return None,
+        or return the delivery as it already is (nothing written)."""
         now = datetime.now(UTC)
-        document = await self.collection.find_one_and_update(
+        return await self.collection.find_one_and_update(
             {"_id": delivery_id},
             {
                 "$setOnInsert": {
                     **fields,
-                    "status": SENDING,
+                    "status": DeliveryStatus.SENDING.value,
+                    "attempts": 1,
+                    "retries": 0,
+                    "unknown_outcomes": 0,
+                    "history": [],
                     "created_at": now,
+                    "attempt_started_at": now,
                     "outbox": {},
                     "outbox_pending": False,
                     "outbox_since": None,
                 },
             },
             upsert=True,
-            return_document=ReturnDocument.AFTER,
+            return_document=ReturnDocument.BEFORE,  # FerretDB v1: no projection here
         )
-        return document["status"] != SENT
 
-    async def finish(
-        self, delivery_id: str, *, status: str, attempts: int, error: str | None, event: Envelope
-    ) -> None:
+    async def mark_unknown(self, delivery_id: str, *, attempt: int, failure: SendFailure) -> None:
+        """The attempt found `sending` has an unknown outcome; say so before trying again."""
         await self.collection.update_one(
             {"_id": delivery_id},
             {
                 "$set": {
-                    "status": status,
-                    "attempts": attempts,
-                    "error": error,
-                    "finished_at": datetime.now(UTC),
-                    **outbox_fields([event]),
-                }
+                    "status": DeliveryStatus.UNKNOWN.value,
+                    "reason_code": failure.code,
+                    "error": failure.reason,
+                },
+                "$inc": {"unknown_outcomes": 1},
+                "$push": {
+                    "history": history_entry(attempt, DeliveryStatus.UNKNOWN, failure=failure)
+                },
             },
         )
+
+    async def start_attempt(self, delivery_id: str, *, message_id: str, after_unknown: bool) -> int:
+        """Record the next attempt as started; returns its number."""
+        document = await self.collection.find_one_and_update(
+            {"_id": delivery_id},
+            {
+                "$set": {
+                    "status": DeliveryStatus.SENDING.value,
+                    "attempt_started_at": datetime.now(UTC),
+                    "after_unknown": after_unknown,
+                    "message_id": message_id,
+                },
+                "$inc": {"attempts": 1},
+            },
+            return_document=ReturnDocument.AFTER,
+        )
+        if document is None:
+            raise LookupError(f"delivery {delivery_id} vanished")
+        return int(document["attempts"])
+
+    async def finish(
+        self,
+        delivery_id: str,
+        *,
+        status: DeliveryStatus,
+        entry: dict[str, Any],
+        failure: SendFailure | None = None,
+        next_attempt_at: datetime | None = None,
+        retried: bool = False,
+        event: Envelope | None = None,
+    ) -> None:
+        """Record the outcome of the attempt in progress, with the event that announces a
+        final one (relayed from this document's outbox)."""
+        fields: dict[str, Any] = {
+            "status": status.value,
+            "reason_code": failure.code if failure else None,
+            "error": failure.reason if failure else None,
+            "next_attempt_at": next_attempt_at,
+        }
+        if status in (DeliveryStatus.SENT, DeliveryStatus.FAILED):
+            fields["finished_at"] = datetime.now(UTC)
+        if event is not None:
+            fields |= outbox_fields([event])
+        update: dict[str, Any] = {"$set": fields, "$push": {"history": entry}}
+        counts = {
+            "retries": int(retried),
+            "unknown_outcomes": int(status is DeliveryStatus.UNKNOWN),
+        }
+        if any(counts.values()):
+            update["$inc"] = {key: n for key, n in counts.items() if n}
+        await self.collection.update_one({"_id": delivery_id}, update)
+
+    async def get(self, delivery_id: str) -> dict[str, Any] | None:
+        return await self.collection.find_one({"_id": delivery_id}, {"outbox": 0})
 
     async def for_complaint(self, complaint_id: str) -> list[dict[str, Any]]:
         cursor = self.collection.find({"complaint_id": complaint_id}, {"outbox": 0}).sort(

@@ -1,46 +1,102 @@
-"""E-mail over SMTP. smtplib runs in a worker thread so the event loop never blocks."""
+"""E-mail over SMTP, one attempt per call. smtplib runs in a worker thread so the event
+loop never blocks.
+
+An attempt ends at the server's reply to the message body: that reply is the earliest
+moment the outcome is known, so `send` returns right then and the polite QUIT runs after,
+in the background, where its errors cannot turn an accepted mail into a failure (smtplib's
+context manager raises if QUIT gets anything but 221, after the server already has the
+message). Every attempt of one delivery carries the same Message-ID, so a mail system can
+drop the copy a resend after an unknown outcome may produce.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import smtplib
 from email.message import EmailMessage
-from email.utils import make_msgid
+from email.utils import parseaddr
 
-from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
-
+from services.notification.delivery_policy import SendFailure, classify
 from services.notification.domain.messages import Message
+
+log = logging.getLogger(__name__)
+
+
+class SendFailed(Exception):
+    """One attempt did not deliver; `failure` says whether trying again can help."""
+
+    def __init__(self, failure: SendFailure) -> None:
+        self.failure = failure
+        super().__init__(failure.reason)
+
+
+class _Session(smtplib.SMTP):
+    """Knows whether the message body may have reached the server."""
+
+    body_sent = False
+
+    def data(self, msg):  # type: ignore[no-untyped-def]
+        self.body_sent = True
+        return super().data(msg)
+
+
+def message_id_for(delivery_id: str, sender: str) -> str:
+    """The same for every attempt of one delivery: `<{event}.{role}[.{staff}]@{domain}>`."""
+    domain = parseaddr(sender)[1].partition("@")[2] or "huiyin"
+    return f"<{delivery_id.replace(':', '.')}@{domain}>"
+
+
+def _quit_quietly(session: smtplib.SMTP) -> None:
+    try:
+        session.quit()
+    except (OSError, smtplib.SMTPException):
+        session.close()
 
 
 class SmtpMailer:
-    def __init__(
-        self, *, host: str, port: int, sender: str, timeout: float = 10.0, attempts: int = 3
-    ) -> None:
+    def __init__(self, *, host: str, port: int, sender: str, timeout: float = 10.0) -> None:
         self._host, self._port, self._sender = host, port, sender
         self._timeout = timeout
-        self.attempts = attempts
+        self._closing: set[asyncio.Future[None]] = set()
 
-    def _send_now(self, message: Message, message_id: str) -> None:
+    def message_id(self, delivery_id: str) -> str:
+        return message_id_for(delivery_id, self._sender)
+
+    def _compose(self, message: Message, message_id: str) -> EmailMessage:
         mail = EmailMessage()
         mail["From"] = self._sender
         mail["To"] = message.to
         mail["Subject"] = message.subject
         mail["Message-ID"] = message_id
         mail.set_content(message.body, charset="utf-8")
-        with smtplib.SMTP(self._host, self._port, timeout=self._timeout) as smtp:
-            smtp.send_message(mail)
+        return mail
 
-    async def send(self, message: Message, *, delivery_id: str) -> int:
-        """Send with retries; returns the number of attempts it took."""
-        message_id = make_msgid(idstring=delivery_id.replace(":", "."), domain="huiyin")
-        attempts = 0
-        async for attempt in AsyncRetrying(
-            retry=retry_if_exception_type((OSError, smtplib.SMTPException)),
-            stop=stop_after_attempt(self.attempts),
-            wait=wait_exponential(multiplier=0.2, max=2),
-            reraise=True,
-        ):
-            with attempt:
-                attempts += 1
-                await asyncio.to_thread(self._send_now, message, message_id)
-        return attempts
+    def _transmit(self, message: Message, message_id: str) -> smtplib.SMTP:
+        """One attempt; returns the open session once the server accepted the message."""
+        try:
+            mail = self._compose(message, message_id)
+        except Exception as error:
+            raise SendFailed(classify(error, body_sent=False)) from error
+        session = _Session(timeout=self._timeout)
+        try:
+            session.connect(self._host, self._port)
+            session.send_message(mail)
+        except Exception as error:
+            session.close()
+            raise SendFailed(classify(error, body_sent=session.body_sent)) from error
+        return session
+
+    async def send(self, message: Message, *, message_id: str) -> None:
+        """Returns once the server has accepted the message; raises SendFailed otherwise."""
+        session = await asyncio.to_thread(self._transmit, message, message_id)
+        closing = asyncio.ensure_future(asyncio.to_thread(_quit_quietly, session))
+        self._closing.add(closing)
+        closing.add_done_callback(self._closing.discard)
+
+    async def close(self) -> None:
+        """Let the QUITs still under way finish (each bounded by the socket timeout)."""
+        if self._closing:
+            with contextlib.suppress(Exception):
+                await asyncio.wait(set(self._closing), timeout=self._timeout)

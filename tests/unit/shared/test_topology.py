@@ -85,7 +85,7 @@ def test_every_event_reaches_at_least_reporting() -> None:
 @pytest.mark.parametrize(
     ("service", "expected"),
     [
-        ("intake", {"complaint.routed", "complaint.deadline_changed"}),
+        ("intake", {"complaint.routed", "complaint.deadline_changed", "notification.failed"}),
         (
             "routing",
             {
@@ -111,6 +111,7 @@ def test_every_event_reaches_at_least_reporting() -> None:
                 "complaint.not_accepted",
                 "complaint.transferred",
                 "complaint.extended",
+                "complaint.deadline_set",
                 "complaint.escalated",
             },
         ),
@@ -133,7 +134,7 @@ def _handler_table(service: str) -> set[str]:
     if service == "notification":
         from services.notification.consumers import handlers
 
-        return set(handlers(runtime=stub, deliveries=stub, mailer=stub, settings=stub))
+        return set(handlers(ports=stub, settings=stub))
     from services.reporting.consumers import handlers
 
     return set(handlers(facts=stub, metrics=stub))

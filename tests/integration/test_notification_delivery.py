@@ -1,0 +1,366 @@
+"""Deliveries against real SMTP, RabbitMQ and the MongoDB-wire server (issue 9, findings 3
+and 4): a mail accepted while the broker stops is recorded sent and not sent again; a
+delivery whose outcome was lost is recorded unknown and sent once more; a refusal that may
+pass (4xx, nothing listening) is retried through the broker's retry queues, also across a
+restart of notification; a 5xx refusal fails at once and the complaint office sees it on
+the complaint."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import aio_pika
+import pytest
+
+from services.notification.bootstrap import create_app as notification_app
+from shared.contracts import ComplaintEscalated, Envelope, Person
+from shared.publisher import to_message
+from tests.support.platform import Platform, free_port, running_platform, serve
+from tests.support.scripted_mail import RecipientScript, ScriptedMailSink
+
+LEADER = Person(staff_id="hz-001-leadership-1", name="郑国华", email="vp@hz1.example.org")
+OTHER = Person(staff_id="hz-001-leadership-2", name="孙院长", email="president@hz1.example.org")
+
+
+def escalation(*leaders: Person, complaint_id: str = "c-delivery") -> Envelope:
+    return ComplaintEscalated(
+        case_number="HZ-001-202611-00077",
+        level="leadership",
+        reason="投诉第2次被申请复核",
+        recipients=list(leaders),
+    ).envelope(hospital_id="hz-001", complaint_id=complaint_id)
+
+
+def delivery_id(envelope: Envelope, leader: Person) -> str:
+    return f"{envelope.event_id}:leadership:{leader.staff_id}"
+
+
+@pytest.fixture
+def retry_steps(monkeypatch: pytest.MonkeyPatch) -> Callable[..., None]:
+    """Short backoff steps for notification started after this call (settings from env)."""
+
+    def use(*steps: float) -> None:
+        monkeypatch.setenv("HUIYIN_DELIVERY_RETRY_DELAYS_SECONDS", json.dumps(steps))
+
+    return use
+
+
+@pytest.fixture
+def sink_factory() -> Iterator[Callable[..., ScriptedMailSink]]:
+    sinks: list[ScriptedMailSink] = []
+
+    def make(script: RecipientScript | None = None, *, port: int | None = None, start=True):  # type: ignore[no-untyped-def]
+        sink = ScriptedMailSink(port or free_port(), script)
+        if start:
+            sink.start()
+            sinks.append(sink)
+        return sink
+
+    yield make
+    for sink in sinks:
+        sink.stop()
+
+
+async def publish(platform: Platform, *envelopes: Envelope) -> None:
+    connection = await aio_pika.connect(platform.infra.amqp_url)
+    async with connection:
+        channel = await connection.channel(publisher_confirms=True)
+        exchange = await channel.get_exchange(platform.names.exchange)
+        for envelope in envelopes:
+            await exchange.publish(to_message(envelope), routing_key=envelope.type)
+
+
+async def eventually(check: Callable[[], Awaitable[Any]], *, timeout: float = 20.0, what: str):  # type: ignore[no-untyped-def]
+    """Poll until `check` returns something truthy; return it."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = await check()
+        if result:
+            return result
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.05)
+
+
+async def delivery(platform: Platform, key: str) -> dict[str, Any] | None:
+    deliveries = platform.services["notification"].app.state.deliveries
+    return await deliveries.collection.find_one({"_id": key}, {"outbox": 0})
+
+
+async def consumed(platform: Platform, event_type: str) -> float:
+    async with platform.client("notification") as client:
+        text = (await client.get("/metrics")).text
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("huiyin_events_consumed_total{") and f'event_type="{event_type}"' in line
+    )
+
+
+async def tap(platform: Platform, connection: aio_pika.abc.AbstractConnection, key: str):  # type: ignore[no-untyped-def]
+    channel = await connection.channel()
+    exchange = await channel.get_exchange(platform.names.exchange)
+    queue = await channel.declare_queue(exclusive=True)
+    await queue.bind(exchange, key)
+    return queue
+
+
+async def drained(queue: aio_pika.abc.AbstractQueue, count: int) -> list[Envelope]:
+    found: list[Envelope] = []
+
+    async def more() -> bool:
+        while (message := await queue.get(fail=False, no_ack=True)) is not None:
+            found.append(Envelope.model_validate_json(message.body))
+        return len(found) >= count
+
+    await eventually(more, what=f"{count} published outcome events")
+    return found
+
+
+def outcomes(document: dict[str, Any]) -> list[str]:
+    return [entry["outcome"] for entry in document.get("history", [])]
+
+
+# --- finding 3: an outcome that was lost -------------------------------------------------
+
+
+async def test_a_mail_accepted_while_the_broker_stops_is_recorded_sent_and_not_sent_again(
+    infrastructure, sink_factory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    broker = infrastructure.broker
+    if broker is None:
+        pytest.skip("the broker is external; this test needs to stop and start it")
+    monkeypatch.setenv("HUIYIN_SMTP_TIMEOUT_SECONDS", "60")
+    sink = sink_factory()
+    async with running_platform(
+        infrastructure, smtp_port=sink.port, only=("notification",)
+    ) as platform:
+        runtime = platform.services["notification"].app.state.runtime
+        release = sink.hold_replies()
+        envelope = escalation(LEADER)
+        await publish(platform, envelope)
+        # The server has the body and holds its "250" while the broker goes away: the
+        # connection closes and aio-pika cancels the consumer's task mid-send.
+        assert await asyncio.to_thread(sink.collector.body_arrived.wait, 20)
+        stopping = asyncio.create_task(asyncio.to_thread(broker.stop))
+        try:
+
+            async def disconnected() -> bool:
+                return runtime.amqp.is_closed or not runtime.amqp.connected.is_set()
+
+            await eventually(disconnected, what="notification to lose its broker connection")
+        finally:
+            release.set()  # the server accepts the mail now
+            await stopping
+            await asyncio.to_thread(broker.start)
+
+        # The broker redelivers the unacknowledged event after the reconnect.
+        async def redelivered() -> bool:
+            return await consumed(platform, envelope.type) >= 1
+
+        await eventually(redelivered, timeout=40, what="the redelivered event")
+        await asyncio.sleep(0.3)  # a wrongly repeated send would be in the sink by now
+        assert [m["To"] for m in sink.messages] == [LEADER.email]
+        logged = await delivery(platform, delivery_id(envelope, LEADER))
+        assert logged is not None
+        assert logged["status"] == "sent" and logged["attempts"] == 1
+        assert outcomes(logged) == ["sent"]
+
+
+async def test_a_delivery_left_sending_is_recorded_unknown_and_sent_once_more(
+    infrastructure, sink_factory
+) -> None:
+    sink = sink_factory()
+    async with running_platform(
+        infrastructure, smtp_port=sink.port, only=("notification",)
+    ) as platform:
+        envelope = escalation(LEADER)
+        key = delivery_id(envelope, LEADER)
+        deliveries = platform.services["notification"].app.state.deliveries
+        # What a process killed between "attempt recorded" and "outcome recorded" leaves.
+        await deliveries.collection.insert_one(
+            {
+                "_id": key,
+                "complaint_id": envelope.complaint_id,
+                "hospital_id": envelope.hospital_id,
+                "recipient_role": "leadership",
+                "recipient": "v***@hz1.example.org",
+                "status": "sending",
+                "attempts": 1,
+                "created_at": datetime.now(UTC),
+                "outbox": {},
+                "outbox_pending": False,
+                "outbox_since": None,
+            }
+        )
+        connection = await aio_pika.connect(platform.infra.amqp_url)
+        async with connection:
+            sent_events = await tap(platform, connection, "notification.sent")
+            await publish(platform, envelope)
+            mails = await sink.wait_for(lambda m: m["To"] == LEADER.email)
+
+            async def recorded() -> dict[str, Any] | None:
+                found = await delivery(platform, key)
+                return found if found and found["status"] == "sent" else None
+
+            logged = await eventually(recorded, what="the resend recorded")
+            assert outcomes(logged) == ["unknown", "sent"]
+            assert logged["history"][0]["reason_code"] == "outcome_lost"
+            assert logged["history"][1]["after_unknown"] is True
+            assert logged["attempts"] == 2 and logged["unknown_outcomes"] == 1
+            # The same Message-ID as the first attempt had: a mail system can drop a copy.
+            assert mails[0]["Message-ID"] == logged["message_id"]
+            assert key.replace(":", ".") in logged["message_id"]
+            [sent] = await drained(sent_events, 1)
+            assert sent.payload["after_unknown_outcome"] is True
+            assert sent.payload["attempts"] == 2
+
+            # A further redelivery finds it sent: nothing more.
+            await publish(platform, envelope)
+
+            async def twice() -> bool:
+                return await consumed(platform, envelope.type) >= 2
+
+            await eventually(twice, what="the second delivery of the event")
+            await asyncio.sleep(0.3)
+            assert len(sink.messages) == 1
+
+
+# --- finding 4: failures that may pass are retried; a final one reaches the office --------
+
+
+async def test_a_4xx_refusal_is_retried_with_backoff_and_the_mail_arrives_once(
+    infrastructure, sink_factory, retry_steps
+) -> None:
+    retry_steps(1.0, 1.0, 2.0)
+
+    def busy_twice(address: str, before: int) -> str | None:
+        if address == LEADER.email and before < 2:
+            return "451 4.3.0 Mailbox temporarily unavailable, try again later"
+        return None
+
+    sink = sink_factory(busy_twice)
+    async with running_platform(
+        infrastructure, smtp_port=sink.port, only=("notification",)
+    ) as platform:
+        first, second = escalation(LEADER), escalation(OTHER)
+        started = time.monotonic()
+        await publish(platform, first, second)
+        # The retry waits in the broker, not in the consumer: the other event goes through.
+        await sink.wait_for(lambda m: m["To"] == OTHER.email)
+        assert sink.to(LEADER.email) == []
+        await sink.wait_for(lambda m: m["To"] == LEADER.email, timeout=30)
+        assert time.monotonic() - started >= 2.0  # two backoff steps of a second
+        await asyncio.sleep(0.3)
+        assert len(sink.to(LEADER.email)) == 1 and sink.offered(LEADER.email) == 3
+
+        async def recorded() -> dict[str, Any] | None:
+            found = await delivery(platform, delivery_id(first, LEADER))
+            return found if found and found["status"] == "sent" else None
+
+        logged = await eventually(recorded, what="the delivery recorded sent")
+        assert logged["attempts"] == 3 and logged["retries"] == 2
+        assert outcomes(logged) == ["retrying", "retrying", "sent"]
+        assert logged["history"][0]["reason_code"] == "deferred"
+
+
+async def test_a_5xx_rejection_fails_at_once_and_the_complaint_office_sees_it(
+    infrastructure, sink_factory, retry_steps
+) -> None:
+    retry_steps(1.0, 1.0)
+
+    def no_such_handler(address: str, before: int) -> str | None:
+        if address.startswith("pharmacy."):
+            return f"550 5.1.1 <{address}>: Recipient address rejected: User unknown"
+        return None
+
+    sink = sink_factory(no_such_handler)
+    async with running_platform(
+        infrastructure, smtp_port=sink.port, only=("intake", "routing", "notification")
+    ) as platform:
+        connection = await aio_pika.connect(platform.infra.amqp_url)
+        async with connection:
+            failed_events = await tap(platform, connection, "notification.failed")
+            async with platform.staff_client("intake", "hz-001") as intake:
+                body = {
+                    "channel": "letter",
+                    "content": "药房发错药，药品名称与处方不符。",
+                    "received_by": "hz-001-complaint_office-1",
+                    "accepted": True,
+                    "complainant": {"name": "周", "email": "zhou@patients.example.org"},
+                }
+                created = await intake.post("/v1/complaints", json=body)
+                assert created.status_code == 201, created.text
+                complaint_id = created.json()["id"]
+
+                async def problem_shown() -> dict[str, Any] | None:
+                    read = (await intake.get(f"/v1/complaints/{complaint_id}")).json()
+                    return read if read.get("delivery_problems") else None
+
+                complaint = await eventually(problem_shown, what="the failure on the complaint")
+
+            [failed] = await drained(failed_events, 1)
+        handler_address = next(a for a in sink.collector.offered if a.startswith("pharmacy."))
+        masked = f"p***@{handler_address.partition('@')[2]}"
+        # Failed at once: one attempt, no retry, and the complainant's receipt still went.
+        assert sink.offered(handler_address) == 1
+        await sink.wait_for(lambda m: m["To"] == "zhou@patients.example.org")
+        assert failed.payload["attempts"] == 1
+        assert failed.payload["reason_code"] == "recipient_rejected"
+        assert failed.payload["recipient"] == masked
+        assert handler_address not in failed.payload["error"]
+
+        [problem] = complaint["delivery_problems"]
+        assert problem["recipient_role"] == "handler" and problem["role_label"] == "承办人"
+        assert problem["recipient"] == masked and problem["attempts"] == 1
+        assert problem["reason_code"] == "recipient_rejected"
+        assert "收件地址被拒收" in problem["reason"] and handler_address not in problem["reason"]
+        [entry] = [e for e in complaint["timeline"] if e["type"] == "notification_failed"]
+        assert entry["note"].startswith("通知发送失败") and masked in entry["note"]
+        assert "承办人" in entry["note"] and "收件地址被拒收" in entry["note"]
+
+        logged = await delivery(platform, failed.payload["delivery_id"])
+        assert logged is not None and logged["status"] == "failed"
+        assert outcomes(logged) == ["failed"]
+
+
+async def test_nothing_listening_is_retried_across_a_restart_until_the_server_is_up(
+    infrastructure, sink_factory, retry_steps
+) -> None:
+    retry_steps(1.0, 2.0, 2.0, 2.0)
+    port = free_port()
+    async with running_platform(infrastructure, smtp_port=port, only=("notification",)) as platform:
+        envelope = escalation(LEADER)
+        key = delivery_id(envelope, LEADER)
+        await publish(platform, envelope)
+
+        async def refused_twice() -> dict[str, Any] | None:
+            found = await delivery(platform, key)
+            return found if found and len(found.get("history", [])) >= 2 else None
+
+        logged = await eventually(refused_twice, what="two refused attempts")
+        assert outcomes(logged)[:2] == ["retrying", "retrying"]
+        assert logged["history"][0]["reason_code"] == "connection_refused"
+
+        # notification restarts while the retry waits in the broker; nothing is lost.
+        service = platform.services["notification"]
+        await service.stop()
+        sink = sink_factory(port=port)
+        settings = platform.settings["notification"]
+        platform.services["notification"] = await serve(
+            notification_app(settings), settings.http_port
+        )
+        await sink.wait_for(lambda m: m["To"] == LEADER.email, timeout=30)
+
+        async def recorded() -> dict[str, Any] | None:
+            found = await delivery(platform, key)
+            return found if found and found["status"] == "sent" else None
+
+        logged = await eventually(recorded, what="the delivery recorded sent")
+        assert outcomes(logged)[-1] == "sent"
+        assert set(outcomes(logged)[:-1]) == {"retrying"}
+        assert len(sink.messages) == 1

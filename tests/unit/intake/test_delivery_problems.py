@@ -1,0 +1,37 @@
+"""What the complaint keeps of a notice that could not be delivered (通知发送失败)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from services.intake.delivery_problems import note_of, problem_of
+from shared.contracts import NotificationFailed
+
+AT = datetime(2026, 11, 30, 2, 0, tzinfo=UTC)
+
+
+def failed(role: str, recipient: str) -> NotificationFailed:
+    return NotificationFailed(
+        delivery_id=f"e1:{role}",
+        source_event_id="e1",
+        recipient_role=role,
+        attempts=5,
+        error="邮件服务器暂不接收（稍后重试）（451 4.3.0 try later）",
+        reason_code="deferred",
+        recipient=recipient,
+    )
+
+
+def test_a_staff_recipient_is_named_by_role_and_masked_address() -> None:
+    problem = problem_of(failed("handler", "p***@hz1.example.org"), at=AT)
+    assert problem["role_label"] == "承办人" and problem["recipient"] == "p***@hz1.example.org"
+    assert note_of(problem) == (
+        "通知发送失败：承办人（p***@hz1.example.org），"
+        "邮件服务器暂不接收（稍后重试）（451 4.3.0 try later），共尝试5次"
+    )
+
+
+def test_the_complainants_address_is_not_kept_even_masked() -> None:
+    problem = problem_of(failed("complainant", "z***@patients.example.org"), at=AT)
+    assert problem["recipient"] is None and problem["role_label"] == "投诉人"
+    assert "@" not in note_of(problem)
