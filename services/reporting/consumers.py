@@ -35,6 +35,7 @@ RECORDED = (
 COUNTED_ONLY = (
     "complaint.reroute_requested",
     "complaint.extension_approved",
+    "complaint.deadline_set",  # its date arrived as complaint.deadline_changed
     "notification.sent",
     "notification.failed",
 )

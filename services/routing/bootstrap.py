@@ -1,6 +1,7 @@
 """Builds the routing service from settings: stores, the calendar (package data, the
-bureau's file, then the corrections stored through the admin API), the consumer table,
-the admin API, readiness checks and the calendar metrics."""
+bureau's file, then the years stored through the admin API, each checked against the
+holiday law), the consumer table, the calendar watch that counts deadlines waiting for a
+year once it is loaded, the admin API, readiness checks and the calendar metrics."""
 
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ from services.routing.adapters.clocks import ClockStore
 from services.routing.adapters.region_store import RegionStore
 from services.routing.api.routes import calendar_readiness
 from services.routing.api.routes import router as admin_router
-from services.routing.consumers import counting_calendar_gaps, handlers
+from services.routing.calendar_loading import CalendarWatch, check_lawful
+from services.routing.consumers import handlers
 from services.routing.domain.calendar import WorkingCalendar
 from services.routing.service import HospitalRulebook
 from services.routing.settings import RoutingSettings
@@ -26,7 +28,7 @@ from shared.auth import ApiKeyring
 from shared.metrics import ServiceMetrics
 from shared.runtime import ServiceRuntime
 
-CALENDAR_HORIZON = timedelta(days=30)
+CALENDAR_HORIZON = timedelta(days=45)
 log = logging.getLogger(__name__)
 
 
@@ -36,75 +38,94 @@ def create_app(settings: RoutingSettings | None = None) -> FastAPI:
     clocks = ClockStore(runtime.db)
     region = RegionStore(runtime.db)
     corrections = read_corrections(Path(settings.calendar_file)) if settings.calendar_file else []
+    # A file year that breaks the holiday law stops the start, naming the festival: the
+    # same check as PUT /v1/admin/calendar/{year}.
+    check_lawful(corrections, source=f"calendar file {settings.calendar_file}")
     calendar = WorkingCalendar(corrections)
     calendar_store = CalendarStore(runtime.db)
     runtime.relay_outbox_of(clocks.collection)
-    gaps = Counter(
-        "huiyin_calendar_gaps",
-        "Events parked because a deadline fell in a year the working-day calendar does not "
-        "cover (replay them after the bureau loads that year)",
-        ["event_type"],
-        registry=runtime.metrics.registry,
+    registry = runtime.metrics.registry
+    refusals = Counter(
+        "huiyin_calendar_refusals",
+        "Deadlines the working-day calendar could not count because their year is not "
+        "loaded, once per deadline: each left pending (cause: the event, or recount when a "
+        "loaded year still was not enough)",
+        ["cause"],
+        registry=registry,
     )
+    pending = Gauge(
+        "huiyin_deadlines_pending_calendar",
+        "Deadlines waiting for a year's official holiday arrangement (pending index, "
+        "refreshed by the calendar watch)",
+        ["year"],
+        registry=registry,
+    )
+    covered = Gauge(
+        "huiyin_calendar_covered_days",
+        "Days from today the official working-day calendar still covers",
+        registry=registry,
+    )
+    covered.set_function(lambda: (calendar.covered_until() - datetime.now(UTC).date()).days)
+
+    def refused(cause: str) -> None:
+        refusals.labels(cause).inc()
+
+    def pending_counts(counts: dict[int, int]) -> None:
+        for year, n in counts.items():
+            pending.labels(str(year)).set(n)
+
     table = handlers(
-        runtime=runtime, clocks=clocks, region=region, calendar=calendar, settings=settings
+        runtime=runtime,
+        clocks=clocks,
+        region=region,
+        calendar=calendar,
+        settings=settings,
+        refused=refused,
     )
-    runtime.consume(counting_calendar_gaps(table, lambda event_type: gaps.labels(event_type).inc()))
+    runtime.consume(table)
+    watch = CalendarWatch(
+        calendar=calendar,
+        store=calendar_store,
+        clocks=clocks,
+        relay=lambda: runtime.relay_for(clocks.collection),
+        refused=refused,
+        on_counts=pending_counts,
+        seconds=settings.calendar_watch_seconds,
+    )
+    if not calendar.covers((datetime.now(UTC) + CALENDAR_HORIZON).date()):
+        log.warning(
+            "the official calendar ends on %s; load the next year's holiday notice "
+            "(PUT /v1/admin/calendar/<year> or HUIYIN_CALENDAR_FILE): until then deadlines "
+            "after it wait",
+            calendar.covered_until(),
+        )
 
     async def region_loaded() -> str | None:
         if await region.count() == 0:
             raise LookupError("no hospitals loaded: run huiyin-admin load-region")
         return None
 
-    # Routing keeps consuming whatever /readyz says: it routes every complaint whose
-    # deadline the calendar knows and parks the others with the reason. /readyz fails
-    # CALENDAR_HORIZON before the calendar ends (deadlines are days ahead of receipt) and
-    # carries a note a little earlier; ops alert on these metrics.
-    covered = Gauge(
-        "huiyin_calendar_covered_days",
-        "Days from today the official working-day calendar still covers",
-        registry=runtime.metrics.registry,
-    )
-    covered.set_function(lambda: (calendar.covered_until() - datetime.now(UTC).date()).days)
-    horizon = (datetime.now(UTC) + CALENDAR_HORIZON).date()
-    if not calendar.covers(horizon):
-        log.warning(
-            "the official calendar ends on %s; load the next year's holiday notice "
-            "(HUIYIN_CALENDAR_FILE) before deadlines reach it",
-            calendar.covered_until(),
-        )
-    refused = Gauge(
-        "huiyin_calendar_refused_dates",
-        "Deadline computations refused since start because the calendar does not cover "
-        "the date (each such complaint is parked with the reason)",
-        registry=runtime.metrics.registry,
-    )
-    refused.set_function(lambda: calendar.refusals)
-
-    async def calendar_covers_horizon() -> str | None:
-        """Not ready when today + CALENDAR_HORIZON is unknown; a note when the end is near."""
-        return calendar_readiness(calendar, datetime.now(UTC).date(), CALENDAR_HORIZON)
-
-    async def apply_stored_corrections() -> None:
-        stored = await calendar_store.corrections()
-        if stored:
-            years = {c.year for c in stored}
-            calendar.reload([c for c in corrections if c.year not in years] + stored)
+    async def calendar_note() -> str | None:
+        # A note, never a failure: see calendar_readiness for why.
+        return calendar_readiness(calendar, datetime.now(UTC).date(), watch.pending)
 
     runtime.check_readiness_of("region", region_loaded)
-    runtime.check_readiness_of("calendar", calendar_covers_horizon)
+    runtime.check_readiness_of("calendar", calendar_note)
     app = build_app(
         title="回音 Huiyin · routing",
         description="Routing decisions, working-day deadlines, SLA clocks; the calendar and "
         "staff-absence admin API.",
         runtime=runtime,
         routers=[admin_router],
-        on_start=[clocks.ensure_indexes, apply_stored_corrections],
+        # Stored years first, then the watch's first pass recounts what waited for them.
+        on_start=[clocks.ensure_indexes, watch.apply_stored, watch.start],
+        on_stop=[watch.stop],
     )
     app.state.clocks = clocks
     app.state.region = region
     app.state.calendar = calendar
     app.state.calendar_store = calendar_store
+    app.state.calendar_watch = watch
     app.state.rulebook = HospitalRulebook(region, settings)
     app.state.keyring = ApiKeyring(settings.api_keys)
     return app

@@ -10,18 +10,23 @@ through the lifecycle (lifecycle.py). One table, so the whole flow reads in one 
     extension_approved  → reply deadline + n working days (deadline_changed)
     reopened            → re-review deadline (deadline_changed); flagged → escalated
 
+A deadline the calendar cannot count yet never holds an event back: it waits on the clock
+for its year (lifecycle.py), and `refused` is told once per such deadline (ops metric).
 Nothing here touches its dependencies until an event arrives.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-
 from services.routing import lifecycle
 from services.routing.adapters.clocks import ClockStore
 from services.routing.adapters.region_store import RegionStore
 from services.routing.domain.calendar import WorkingCalendar
-from services.routing.service import CalendarGap, HospitalRulebook, route_complaint
+from services.routing.service import (
+    HospitalRulebook,
+    Refusals,
+    ignore_refusals,
+    route_complaint,
+)
 from services.routing.settings import RoutingSettings
 from shared.consumer import Handler
 from shared.runtime import ServiceRuntime
@@ -34,6 +39,7 @@ def handlers(
     region: RegionStore,
     calendar: WorkingCalendar,
     settings: RoutingSettings,
+    refused: Refusals = ignore_refusals,
 ) -> dict[str, Handler]:
     rulebook = HospitalRulebook(region, settings)
 
@@ -41,22 +47,31 @@ def handlers(
         return runtime.relay_for(clocks.collection)
 
     async def apply(envelope, decide) -> None:  # type: ignore[no-untyped-def]
-        await lifecycle.apply(envelope, decide, clocks=clocks, relay=relay())
+        await lifecycle.apply(envelope, decide, clocks=clocks, relay=relay(), refused=refused)
 
     async def on_received(envelope, payload) -> None:  # type: ignore[no-untyped-def]
         await route_complaint(
-            envelope, payload, clocks=clocks, rulebook=rulebook, calendar=calendar, relay=relay()
+            envelope,
+            payload,
+            clocks=clocks,
+            rulebook=rulebook,
+            calendar=calendar,
+            relay=relay(),
+            refused=refused,
         )
 
     async def on_accepted(envelope, payload) -> None:  # type: ignore[no-untyped-def]
         await apply(envelope, lifecycle.accepted(payload))
 
     async def on_supplement_requested(envelope, payload) -> None:  # type: ignore[no-untyped-def]
-        await apply(envelope, lifecycle.paused(payload))
+        await apply(envelope, lifecycle.paused(payload, recorded_at=envelope.occurred_at))
 
     async def on_supplemented(envelope, payload) -> None:  # type: ignore[no-untyped-def]
         rules = (await rulebook.of(envelope.hospital_id)).rules
-        await apply(envelope, lifecycle.restarted_from_supplement(payload, rules, calendar))
+        restart = lifecycle.restarted_from_supplement(
+            payload, rules, calendar, recorded_at=envelope.occurred_at
+        )
+        await apply(envelope, restart)
 
     def stop(outcome: str) -> Handler:
         async def on_end(envelope, payload) -> None:  # type: ignore[no-untyped-def]
@@ -88,22 +103,3 @@ def handlers(
         "complaint.extension_approved": on_extension,
         "complaint.reopened": on_reopened,
     }
-
-
-def counting_calendar_gaps(
-    table: Mapping[str, Handler], parked: Callable[[str], None]
-) -> dict[str, Handler]:
-    """Each handler, telling `parked(event_type)` when its event is parked for a calendar
-    gap (the consumer parks it; this only counts, for the ops metric)."""
-
-    def wrap(event_type: str, handler: Handler) -> Handler:
-        async def counted(envelope, payload) -> None:  # type: ignore[no-untyped-def]
-            try:
-                await handler(envelope, payload)
-            except CalendarGap:
-                parked(event_type)
-                raise
-
-        return counted
-
-    return {event_type: wrap(event_type, handler) for event_type, handler in table.items()}

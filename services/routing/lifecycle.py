@@ -13,21 +13,34 @@
 
 Each change is one write of the clock with its outgoing events (outbox), idempotent by
 event id (`applied_events`); an event for a clock not yet started is retried.
+
+A deadline the calendar cannot count (its year is not loaded) never stops a step: the clock
+records it as pending with the year it waits for, the deadline change says so, and
+`recounted` counts it when the bureau loads that year (calendar_loading.py).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
 from services.routing.adapters.clocks import OPEN, PAUSED, STOPPED, ClockStore
 from services.routing.adapters.region_store import RegionStore
-from services.routing.domain.calendar import CalendarNotCovered, WorkingCalendar
+from services.routing.domain.calendar import WorkingCalendar
 from services.routing.domain.case_rules import CaseType
-from services.routing.domain.deadline import CHINA, END_OF_DAY
+from services.routing.domain.deadline import CHINA
+from services.routing.domain.pending_deadline import Counted, DeadlineRule, count
 from services.routing.domain.region import Role
-from services.routing.service import CalendarGap, HospitalRulebook, deadlines, reroute_decision
+from services.routing.service import (
+    HospitalRulebook,
+    Refusals,
+    deadline_fields,
+    deadlines,
+    ignore_refusals,
+    reroute_decision,
+)
 from shared.consumer import PermanentFailure
 from shared.contracts import (
     ComplaintEscalated,
@@ -38,6 +51,10 @@ from shared.contracts import (
 )
 from shared.outbox import OutboxRelay, outbox_fields
 from shared.tracing import current_trace_context
+
+SUPPLEMENT_REASON = "材料补齐，自补齐之日起重新计算"
+RE_REVIEW_REASON = "投诉人对处理结果有异议，重新核实"
+CALENDAR_LOADED = "{year}年法定节假日安排已载入"
 
 
 class ClockNotStarted(LookupError):
@@ -53,16 +70,21 @@ async def apply(
     *,
     clocks: ClockStore,
     relay: OutboxRelay,
+    refused: Refusals = ignore_refusals,
 ) -> dict[str, Any] | None:
-    """Run `decide` on the clock once per event; write its fields and events together."""
+    """Run `decide` on the clock once per event; write its fields and events together.
+    A decision that leaves the deadline waiting for the calendar is counted once, after
+    its write (`refused`)."""
     event_id = str(envelope.event_id)
     produced: list[Envelope] = []
+    waiting: list[bool] = [False]
 
     def mutate(clock: dict[str, Any]) -> dict[str, Any] | None:
         if event_id in clock.get("applied_events", []):
             return None
         decision = decide(clock)
         fields, events = decision if decision else ({}, [])
+        waiting[0] = fields.get("deadline_pending") is not None
         envelopes = [
             event.envelope(
                 hospital_id=envelope.hospital_id,
@@ -84,37 +106,57 @@ async def apply(
         # acceptance at registration) may be consumed first: retry; after the delivery
         # limit it is parked (routing never saw, or parked, the complaint itself).
         raise ClockNotStarted(f"no SLA clock yet for complaint {envelope.complaint_id}")
-    if produced and str(envelope.event_id) in clock.get("applied_events", []):
-        relay.notify(clock["_id"], produced)
+    if str(envelope.event_id) in clock.get("applied_events", []):
+        if produced:
+            relay.notify(clock["_id"], produced)
+        if waiting[0]:
+            refused(envelope.type)
     return clock
 
 
-def _due_after(due_at: datetime, working_days: int, calendar: WorkingCalendar) -> datetime:
-    """`working_days` more working days after the current due date (an extension)."""
-    day = due_at.astimezone(CHINA).date()
-    try:
-        moved = calendar.add_working_days(day, working_days)
-    except CalendarNotCovered as gap:
-        raise CalendarGap(gap) from gap
-    return datetime.combine(moved, END_OF_DAY, tzinfo=CHINA).astimezone(UTC)
+def deadline_changed(
+    rule: DeadlineRule,
+    counted: Counted,
+    *,
+    previous_due_at: datetime | None,
+    working_days: int,
+    reason: str | None = None,
+) -> DeadlineChanged:
+    """The reply deadline routing now gives: a date, or the year it waits for."""
+    return DeadlineChanged(
+        due_at=counted.due_at,
+        deadline_pending_year=counted.reply_pending_year,
+        previous_due_at=previous_due_at,
+        working_days=working_days,
+        reason=reason or rule.reason,
+    )
 
 
-def paused(payload: Any) -> Decide:
-    """The clock stops running until the supplement arrives. A request older than a
-    supplement already applied (consumed out of order) changes nothing."""
+def _pending_rule(clock: dict[str, Any]) -> DeadlineRule | None:
+    pending = clock.get("deadline_pending")
+    return DeadlineRule.from_document(pending["rule"]) if pending else None
+
+
+def paused(payload: Any, *, recorded_at: datetime) -> Decide:
+    """The clock stops running until the supplement arrives. A request recorded before a
+    supplement already applied (consumed out of order) changes nothing. The order is
+    intake's order of recording (`recorded_at`, the envelope's time), not the supplement's
+    own date: a backlog may date a supplement before the request was entered."""
 
     def decide(clock: dict[str, Any]):  # type: ignore[no-untyped-def]
         if clock["status"] != OPEN:
             return None
-        supplemented = clock.get("supplemented_at")
-        if supplemented is not None and supplemented >= payload.at:
+        supplemented = clock.get("supplement_recorded_at") or clock.get("supplemented_at")
+        if supplemented is not None and supplemented >= recorded_at:
             return None
         return {"status": PAUSED, "paused_at": payload.at}, []
 
     return decide
 
 
-def restarted_from_supplement(payload: Any, rules: Any, calendar: WorkingCalendar) -> Decide:
+def restarted_from_supplement(
+    payload: Any, rules: Any, calendar: WorkingCalendar, *, recorded_at: datetime
+) -> Decide:
     """Counting starts again from the day the supplement arrived (DOMAIN.md "Deadlines"):
     the reply deadline, and the acceptance deadline while the case is not yet accepted
     (待补齐所需材料后受理, seed 001)."""
@@ -123,22 +165,25 @@ def restarted_from_supplement(payload: Any, rules: Any, calendar: WorkingCalenda
         if clock["status"] == STOPPED:
             return None
         case_type = CaseType(clock.get("case_type", CaseType.INVESTIGATION))
-        due = deadlines(payload.at, case_type, rules, calendar)
-        changed = DeadlineChanged(
-            due_at=due["due_at"],
+        rule, counted = deadlines(
+            payload.at,
+            case_type,
+            rules,
+            calendar,
+            reason=SUPPLEMENT_REASON,
+            acceptance=not clock.get("accepted_at"),
             previous_due_at=clock.get("due_at"),
-            working_days=due["working_days"],
-            reason="材料补齐，自补齐之日起重新计算",
+        )
+        changed = deadline_changed(
+            rule, counted, previous_due_at=clock.get("due_at"), working_days=rule.working_days
         )
         fields = {
             "status": OPEN,
-            "due_at": due["due_at"],
-            "counting_day": due["counting_day"].isoformat(),
+            **deadline_fields(rule, counted),
             "supplemented_at": payload.at,
+            "supplement_recorded_at": recorded_at,
             "overdue": False,
         }
-        if not clock.get("accepted_at"):
-            fields["acceptance_due_at"] = due["acceptance_due_at"]
         return fields, [changed]
 
     return decide
@@ -154,28 +199,52 @@ def accepted(payload: Any) -> Decide:
 
 
 def stopped(payload: Any, outcome: str) -> Decide:
+    """The clock stops; a deadline still waiting for the calendar is no longer needed."""
+
     def decide(clock: dict[str, Any]):  # type: ignore[no-untyped-def]
         if clock["status"] == STOPPED:
             return None
         at = getattr(payload, "at", None) or getattr(payload, "replied_at", None)
-        return {"status": STOPPED, "stopped_at": at, "outcome": outcome}, []
+        fields = {"status": STOPPED, "stopped_at": at, "outcome": outcome}
+        if clock.get("deadline_pending"):
+            fields["deadline_pending"] = None
+        return fields, []
 
     return decide
 
 
 def extended(payload: Any, calendar: WorkingCalendar) -> Decide:
+    """An approved extension adds working days after the current reply deadline; when that
+    deadline itself still waits for the calendar, the extension waits with it."""
+
     def decide(clock: dict[str, Any]):  # type: ignore[no-untyped-def]
         if clock["status"] == STOPPED:
             return None
-        due = _due_after(clock["due_at"], payload.working_days, calendar)
-        changed = DeadlineChanged(
-            due_at=due,
-            previous_due_at=clock["due_at"],
+        waiting = _pending_rule(clock)
+        if waiting is not None and waiting.reply:
+            rule = waiting.extended(payload.working_days, reason=payload.reason)
+        else:
+            due_day = clock["due_at"].astimezone(CHINA).date()
+            extension = {
+                "reason": payload.reason,
+                "after": due_day,
+                "extra_working_days": payload.working_days,
+                "reply": True,
+                "previous_due_at": clock["due_at"],
+            }
+            # An urgent case whose acceptance deadline still waits keeps waiting for it.
+            rule = (
+                replace(waiting, **extension) if waiting is not None else DeadlineRule(**extension)  # type: ignore[arg-type]
+            )
+        counted = count(rule, calendar)
+        changed = deadline_changed(
+            rule,
+            counted,
+            previous_due_at=clock.get("due_at") or rule.previous_due_at,
             working_days=payload.working_days,
-            reason=payload.reason,
         )
         fields = {
-            "due_at": due,
+            **deadline_fields(rule, counted),
             "overdue": False,
             "extended_days": int(clock.get("extended_days", 0)) + payload.working_days,
         }
@@ -192,14 +261,18 @@ def reopened(
 
     def decide(clock: dict[str, Any]):  # type: ignore[no-untyped-def]
         case_type = CaseType(clock.get("case_type", CaseType.INVESTIGATION))
-        target = deadlines(payload.at, case_type, rules, calendar)
-        due, working_days = target["due_at"], target["working_days"]
+        rule, counted = deadlines(
+            payload.at,
+            case_type,
+            rules,
+            calendar,
+            reason=RE_REVIEW_REASON,
+            acceptance=False,
+            previous_due_at=clock.get("due_at"),
+        )
         events: list[EventPayload] = [
-            DeadlineChanged(
-                due_at=due,
-                previous_due_at=clock.get("due_at"),
-                working_days=working_days,
-                reason="投诉人对处理结果有异议，重新核实",
+            deadline_changed(
+                rule, counted, previous_due_at=clock.get("due_at"), working_days=rule.working_days
             )
         ]
         if payload.flagged:
@@ -214,8 +287,7 @@ def reopened(
             )
         fields = {
             "status": OPEN,
-            "due_at": due,
-            "counting_day": target["counting_day"].isoformat(),
+            **deadline_fields(rule, counted),
             "reopened_at": payload.at,
             "overdue": False,
             "reopen_count": payload.reopen_count,
@@ -224,6 +296,91 @@ def reopened(
         return fields, events
 
     return decide
+
+
+def recounted(year: int, calendar: WorkingCalendar) -> Decide:
+    """The bureau loaded `year`: count the deadline that waited for it and tell intake the
+    date (or the later year it now waits for). A clock not waiting for `year`, or still
+    waiting for it (this process has not loaded it yet), is left as it is."""
+
+    def decide(clock: dict[str, Any]):  # type: ignore[no-untyped-def]
+        pending = clock.get("deadline_pending")
+        if clock["status"] == STOPPED or not pending or pending.get("year") != year:
+            return None
+        rule = DeadlineRule.from_document(pending["rule"])
+        counted = count(rule, calendar)
+        if counted.waits_for == year:
+            return None
+        events: list[EventPayload] = []
+        if rule.reply:
+            events.append(
+                deadline_changed(
+                    rule,
+                    counted,
+                    previous_due_at=rule.previous_due_at,
+                    working_days=rule.reply_working_days,
+                    reason=f"{CALENDAR_LOADED.format(year=year)}，{rule.reason}",
+                )
+            )
+        fields = {**deadline_fields(rule, counted), "overdue": False}
+        acceptance, accepted_at = fields.get("acceptance_due_at"), clock.get("accepted_at")
+        if acceptance is not None and accepted_at is not None:
+            # Accepted while its target was still waiting: judged now against the target.
+            fields["acceptance_late"] = accepted_at > acceptance
+        return fields, events
+
+    return decide
+
+
+async def recount(
+    complaint_id: str,
+    *,
+    year: int,
+    calendar: WorkingCalendar,
+    clocks: ClockStore,
+    relay: OutboxRelay,
+    refused: Refusals = ignore_refusals,
+) -> bool:
+    """Count one clock's waiting deadline now that `year` is loaded: one write of the clock
+    with its deadline change (outbox); True when it was counted (a date, or a later year to
+    wait for). Idempotent: a clock no longer waiting for `year` is not touched, so a
+    recount cut short is simply run again."""
+    decide = recounted(year, calendar)
+    produced: list[Envelope] = []
+    waiting: list[bool] = [False]
+
+    def mutate(clock: dict[str, Any]) -> dict[str, Any] | None:
+        decision = decide(clock)
+        if decision is None:
+            return None
+        fields, events = decision
+        envelopes = [
+            event.envelope(
+                hospital_id=clock["hospital_id"],
+                complaint_id=clock["_id"],
+                trace_context=current_trace_context(),
+            )
+            for event in events
+        ]
+        produced[:] = envelopes
+        waiting[0] = fields.get("deadline_pending") is not None
+        return {"$set": {**fields, **outbox_fields(envelopes, now=datetime.now(UTC))}}
+
+    written: list[bool] = [False]
+
+    def counting(clock: dict[str, Any]) -> dict[str, Any] | None:
+        update = mutate(clock)
+        written[0] = update is not None
+        return update
+
+    after = await clocks.change(complaint_id, counting)
+    if after is None or not written[0]:
+        return False
+    if produced:
+        relay.notify(after["_id"], produced)
+    if waiting[0]:
+        refused("recount")
+    return True
 
 
 async def leadership_of(region: RegionStore, hospital_id: str) -> list[Person]:

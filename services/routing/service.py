@@ -7,14 +7,14 @@ deciding, starting the clock and queueing complaint.routed are one write.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from services.routing.adapters.clocks import OPEN, ClockStore
 from services.routing.adapters.region_store import RegionStore
-from services.routing.domain.calendar import CalendarNotCovered, WorkingCalendar
+from services.routing.domain.calendar import WorkingCalendar
 from services.routing.domain.case_rules import (
     CaseType,
     EffectiveRules,
@@ -30,8 +30,8 @@ from services.routing.domain.categories import (
     Category,
     KeywordClassifier,
 )
-from services.routing.domain.deadline import counting_day, reply_due_at
 from services.routing.domain.handler_choice import choose_handler
+from services.routing.domain.pending_deadline import Counted, DeadlineRule, count
 from services.routing.domain.region import Hospital
 from services.routing.settings import RoutingSettings
 from shared.consumer import PermanentFailure
@@ -40,6 +40,14 @@ from shared.outbox import OutboxRelay, new_outbox
 from shared.tracing import current_trace_context
 
 FALLBACK_DEPARTMENT = "complaint_office"
+
+Refusals = Callable[[str], None]
+"""Told once per deadline the calendar could not count (a refusal), with its cause: the
+event type, or `recount` when a loaded year still leaves it waiting (ops metric)."""
+
+
+def ignore_refusals(cause: str) -> None:
+    return None
 
 
 @dataclass(frozen=True)
@@ -119,43 +127,97 @@ class HospitalRulebook:
         return built
 
 
-class CalendarGap(PermanentFailure):
-    """A deadline falls in a year the calendar does not cover: the event is parked with
-    the reason (and counted) until the bureau loads that year and the event is replayed."""
-
-    def __init__(self, gap: CalendarNotCovered) -> None:
-        super().__init__(f"{gap}; load the calendar for that year and replay")
-        self.day = gap.day
-
-
 def _person(member: Any) -> Person | None:
     return Person(staff_id=member.id, name=member.name, email=member.email) if member else None
 
 
-def deadlines(
-    received_at: datetime, case_type: CaseType, rules: EffectiveRules, calendar: WorkingCalendar
-) -> dict[str, Any]:
-    """Counting day, acceptance and reply deadlines for a case counted from `received_at`."""
+RECEIPT_REASON = "自登记之日起计算"
+
+
+def deadline_rule(
+    moment: datetime,
+    case_type: CaseType,
+    rules: EffectiveRules,
+    *,
+    reason: str,
+    acceptance: bool = True,
+    previous_due_at: datetime | None = None,
+) -> DeadlineRule:
+    """How the case type's deadlines are counted from `moment` (receipt, supplement,
+    dispute): the acceptance deadline too while the case is not yet accepted."""
     target = rules.targets[case_type]
-    try:
-        counting = counting_day(received_at, calendar)
-        acceptance = reply_due_at(received_at, target.acceptance_working_days, calendar)
-        if target.reply_hours:
-            due = received_at.astimezone(UTC) + timedelta(hours=target.reply_hours)
-        else:
-            due = reply_due_at(received_at, target.reply_working_days, calendar)
-    except CalendarNotCovered as gap:
-        raise CalendarGap(gap) from gap
-    return {
-        "counting_day": counting,
-        "working_days": target.reply_working_days,
-        "acceptance_due_at": acceptance,
-        "due_at": due,
+    return DeadlineRule(
+        reason=reason,
+        counted_from=moment,
+        working_days=target.reply_working_days,
+        reply_hours=target.reply_hours or None,
+        acceptance_working_days=target.acceptance_working_days if acceptance else None,
+        previous_due_at=previous_due_at,
+    )
+
+
+def deadlines(
+    moment: datetime,
+    case_type: CaseType,
+    rules: EffectiveRules,
+    calendar: WorkingCalendar,
+    *,
+    reason: str = RECEIPT_REASON,
+    acceptance: bool = True,
+    previous_due_at: datetime | None = None,
+) -> tuple[DeadlineRule, Counted]:
+    """The case's deadlines counted from `moment`, as far as the calendar allows; what it
+    cannot count yet waits in `Counted.rule` (pending_deadline.py)."""
+    rule = deadline_rule(
+        moment,
+        case_type,
+        rules,
+        reason=reason,
+        acceptance=acceptance,
+        previous_due_at=previous_due_at,
+    )
+    return rule, count(rule, calendar)
+
+
+def deadline_fields(rule: DeadlineRule, counted: Counted) -> dict[str, Any]:
+    """The clock fields `counted` sets: only what `rule` was asked to count, so that
+    counting the acceptance deadline later never erases a known reply deadline. A deadline
+    still waiting is recorded in `deadline_pending` with the year it waits for (the
+    pending index, adapters/clocks.py, follows that field)."""
+    fields: dict[str, Any] = {
+        "deadline_pending": {"year": counted.waits_for, "rule": counted.rule.to_document()}
+        if counted.rule is not None
+        else None
     }
+    if rule.counted_from is not None:
+        day = counted.counting_day
+        fields["counting_day"] = day.isoformat() if day else None
+    if rule.acceptance_working_days is not None:
+        fields["acceptance_due_at"] = counted.acceptance_due_at
+    if rule.reply:
+        fields["due_at"] = counted.due_at
+    return fields
+
+
+def pending_year_of(clock: dict[str, Any]) -> int | None:
+    """The year the clock's reply deadline waits for; None when it is a date."""
+    if clock.get("due_at") is not None:
+        return None
+    return (clock.get("deadline_pending") or {}).get("year")
 
 
 def complaint_text(received: ComplaintReceived) -> str:
     return " ".join(filter(None, [received.content, received.demand]))
+
+
+@dataclass(frozen=True)
+class FirstDecision:
+    """Revision 1 of the decision, and how its deadlines were counted (`rule`; `counted`
+    says what still waits for the calendar)."""
+
+    routed: ComplaintRouted
+    rule: DeadlineRule
+    counted: Counted
 
 
 def first_decision(
@@ -165,10 +227,11 @@ def first_decision(
     *,
     departments: Departments,
     open_cases: Mapping[str, int],
-) -> ComplaintRouted:
+) -> FirstDecision:
     """Routing's first decision (revision 1), pure: priority from the danger signals and
     the receipt's facts, case type and its deadlines, the handler of the lead department
-    (`open_cases`: its handlers' loads) with recusal. Raises CalendarGap."""
+    (`open_cases`: its handlers' loads) with recusal. Never held back by the calendar: a
+    deadline it cannot count yet is pending (`deadline_pending_year`)."""
     text = complaint_text(received)
     danger = danger_signals_in(text, routing.rules.danger_signals)
     priority = priority_of(
@@ -192,13 +255,13 @@ def first_decision(
             department=departments.lead,
         ),
     )
-    due = deadlines(received.received_at, case_type, routing.rules, calendar)
+    rule, counted = deadlines(received.received_at, case_type, routing.rules, calendar)
     action_due_at = None
     if danger:
         action_due_at = received.received_at.astimezone(UTC) + timedelta(
             hours=routing.rules.urgent_action_hours
         )
-    return ComplaintRouted(
+    routed = ComplaintRouted(
         revision=1,
         category=departments.category.value,
         category_label=CATEGORY_LABELS[departments.category],
@@ -214,8 +277,13 @@ def first_decision(
         priority=priority.value,
         case_type=case_type.value,
         action_due_at=action_due_at,
-        **due,
+        counting_day=counted.counting_day,
+        working_days=rule.working_days,
+        acceptance_due_at=counted.acceptance_due_at,
+        due_at=counted.due_at,
+        deadline_pending_year=counted.reply_pending_year,
     )
+    return FirstDecision(routed, rule, counted)
 
 
 async def route_complaint(
@@ -226,21 +294,21 @@ async def route_complaint(
     rulebook: HospitalRulebook,
     calendar: WorkingCalendar,
     relay: OutboxRelay,
+    refused: Refusals = ignore_refusals,
 ) -> None:
     complaint_id, hospital_id = envelope.complaint_id, envelope.hospital_id
     # A redelivery decides again and then fails to insert a second clock (its _id is the
     # complaint id): one insert is cheaper than a lookup before every decision.
     routing = await rulebook.of(hospital_id)
     departments = routing.departments(complaint_text(received), received.target_department)
-    routed = first_decision(
+    decision = first_decision(
         received,
         routing,
         calendar,
         departments=departments,
         open_cases=await clocks.open_cases_by_handler(hospital_id, departments.lead),
     )
-    department, co_departments = routed.department, list(departments.co)
-    action_due_at = routed.action_due_at
+    routed = decision.routed
     event = routed.envelope(
         hospital_id=hospital_id, complaint_id=complaint_id, trace_context=current_trace_context()
     )
@@ -250,20 +318,18 @@ async def route_complaint(
             "_id": complaint_id,
             "hospital_id": hospital_id,
             "revision": 1,
-            "department": department,
-            "co_departments": co_departments,
+            "department": routed.department,
+            "co_departments": list(departments.co),
             "handler_id": routed.handler.staff_id if routed.handler else None,
             "category": routed.category,
             "priority": routed.priority,
             "case_type": routed.case_type,
             "working_days": routed.working_days,
-            "counting_day": routed.counting_day.isoformat(),
             "recused": list(routed.recused),
             "target_staff_id": received.target_staff_id,
             "received_at": received.received_at,
-            "acceptance_due_at": routed.acceptance_due_at,
-            "action_due_at": action_due_at,
-            "due_at": routed.due_at,
+            "action_due_at": routed.action_due_at,
+            **deadline_fields(decision.rule, decision.counted),
             "status": OPEN,
             "overdue": False,
             "routed_at": now,
@@ -273,6 +339,8 @@ async def route_complaint(
     )
     if started:
         relay.notify(complaint_id, [event])
+        if decision.counted.waits_for is not None:
+            refused(envelope.type)
 
 
 def reroute_decision(
@@ -327,11 +395,14 @@ def reroute_decision(
         recused=recused,
         priority=clock.get("priority", "normal"),
         case_type=clock.get("case_type", CaseType.INVESTIGATION.value),
-        counting_day=date.fromisoformat(clock["counting_day"]),
+        counting_day=date.fromisoformat(clock["counting_day"])
+        if clock.get("counting_day")
+        else None,
         working_days=int(clock.get("working_days", 5)),
         acceptance_due_at=clock.get("acceptance_due_at"),
         action_due_at=clock.get("action_due_at"),
-        due_at=clock["due_at"],
+        due_at=clock.get("due_at"),
+        deadline_pending_year=pending_year_of(clock),
     )
     fields = {
         "revision": revision,

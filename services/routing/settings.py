@@ -25,3 +25,9 @@ class RoutingSettings(ServiceSettings):
     )
     celery_broker_url: str = "amqp://guest:guest@127.0.0.1:5672/huiyin-celery"
     sla_scan_seconds: float = Field(default=60.0, gt=0)
+    calendar_watch_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="how often routing picks up years another replica loaded and counts "
+        "the deadlines waiting for a loaded year (a load here wakes it at once)",
+    )

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any, ClassVar
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field, model_validator
 
 from shared.contracts.envelope import Envelope
 
@@ -74,11 +74,32 @@ class DepartmentRef(BaseModel):
     label: str
 
 
-class ComplaintRouted(EventPayload):
+class WaitsForCalendar(BaseModel):
+    """A reply deadline is either a date or waits for a year's official holiday arrangement
+    (`deadline_pending_year`): routing never guesses working days, and never holds a
+    complaint back for want of them. v2 of the events that carry a deadline."""
+
+    due_at: AwareDatetime | None = None
+    deadline_pending_year: int | None = Field(
+        default=None,
+        description="the reply deadline waits for this year's holiday arrangement; routing "
+        "sends the date (complaint.deadline_changed) once the bureau loads it",
+    )
+
+    @model_validator(mode="after")
+    def _a_date_or_the_year_it_waits_for(self):  # type: ignore[no-untyped-def]
+        if (self.due_at is None) == (self.deadline_pending_year is None):
+            raise ValueError("due_at: give the deadline, or the year it waits for, not both")
+        return self
+
+
+class ComplaintRouted(WaitsForCalendar, EventPayload):
     """Routing's decision. `revision` grows with each new decision for one complaint
-    (re-routing, delegation, re-review), so intake applies only the newest."""
+    (re-routing, delegation, re-review), so intake applies only the newest. A decision is
+    never held back by the calendar: a deadline it cannot count yet is pending."""
 
     event_type: ClassVar[str] = "complaint.routed"
+    schema_version: ClassVar[int] = 2  # v2: due_at, counting_day may wait for the calendar
     revision: int = 1
     reason: str | None = None  # why a later revision was made (re-route, delegation, ...)
     category: str
@@ -91,15 +112,15 @@ class ComplaintRouted(EventPayload):
     recused: list[str] = Field(default_factory=list)
     priority: str = "normal"
     case_type: str = "investigation"
-    counting_day: date
+    counting_day: date | None = None  # None while the receipt's own year is not loaded
     working_days: int
     acceptance_due_at: AwareDatetime | None = None
     action_due_at: AwareDatetime | None = None  # urgent cases: act within hours
-    due_at: AwareDatetime
 
 
-class ComplaintAssigned(EventPayload):
+class ComplaintAssigned(WaitsForCalendar, EventPayload):
     event_type: ClassVar[str] = "complaint.assigned"
+    schema_version: ClassVar[int] = 2  # v2: due_at may wait for the calendar
     case_number: str
     tracking_code: str
     category: str
@@ -108,7 +129,6 @@ class ComplaintAssigned(EventPayload):
     department_label: str
     handler: Person | None
     received_at: AwareDatetime
-    due_at: AwareDatetime
     summary: str
     complainant_email: EmailStr | None = None
     revision: int = 1
@@ -197,11 +217,12 @@ class ExtensionApproved(LifecycleEvent):
     reason: str
 
 
-class DeadlineChanged(EventPayload):
-    """Routing's new reply deadline after an approved extension."""
+class DeadlineChanged(WaitsForCalendar, EventPayload):
+    """Routing's new reply deadline: supplement arrived, extension approved, re-review; or
+    the deadline now waits for a year's calendar, or the bureau loaded that year."""
 
     event_type: ClassVar[str] = "complaint.deadline_changed"
-    due_at: AwareDatetime
+    schema_version: ClassVar[int] = 2  # v2: due_at may wait for the calendar
     previous_due_at: AwareDatetime | None = None
     working_days: int
     reason: str
@@ -213,6 +234,17 @@ class ComplaintExtended(LifecycleEvent):
     event_type: ClassVar[str] = "complaint.extended"
     due_at: AwareDatetime
     reason: str
+    handler: Person | None = None
+    complainant_email: EmailStr | None = None
+
+
+class DeadlineSet(LifecycleEvent):
+    """A deadline that waited for a year's calendar now has its date: the handler, told at
+    assignment that it was pending, and the complainant, told so with the receipt, learn
+    it. (An extension that waited is told as complaint.extended instead.)"""
+
+    event_type: ClassVar[str] = "complaint.deadline_set"
+    due_at: AwareDatetime
     handler: Person | None = None
     complainant_email: EmailStr | None = None
 
@@ -261,6 +293,9 @@ class NotificationSent(EventPayload):
     recipient_role: str
     channel: str = "email"
     attempts: int
+    # An earlier attempt's outcome was unknown: the recipient may have this mail twice
+    # (same Message-ID).
+    after_unknown_outcome: bool = False
 
 
 class NotificationFailed(EventPayload):
@@ -270,7 +305,9 @@ class NotificationFailed(EventPayload):
     recipient_role: str
     channel: str = "email"
     attempts: int
-    error: str
+    error: str  # the reason, for people; addresses in it are masked
+    reason_code: str = "unexpected"  # services/notification/delivery_policy.py REASON_LABELS
+    recipient: str | None = None  # masked (z***@example.org)
 
 
 EVENT_TYPES: dict[str, type[EventPayload]] = {
@@ -290,6 +327,7 @@ EVENT_TYPES: dict[str, type[EventPayload]] = {
         ExtensionApproved,
         DeadlineChanged,
         ComplaintExtended,
+        DeadlineSet,
         ComplaintClosed,
         ComplaintReopened,
         ComplaintEscalated,

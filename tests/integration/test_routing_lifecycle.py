@@ -2,7 +2,7 @@
 the exchange move the SLA clock, and routing's answers come back on the exchange —
 a re-route is revision 2, an approved extension a deadline change, a second dispute an
 escalation to the hospital's leadership; delegation is the next revision; a deadline in
-a year the calendar lacks is parked and counted."""
+a year the calendar lacks waits (routed at once, nothing parked) and is counted."""
 
 from __future__ import annotations
 
@@ -25,8 +25,8 @@ from shared.contracts import (
     RerouteRequested,
 )
 from shared.publisher import to_message
-from shared.topology import PARK_REASON_HEADER, parking_queue_name
 from tests.support.mail import MailSink
+from tests.support.parked import wait_for_parked
 from tests.support.platform import Platform, running_platform
 
 HOSPITAL = "hz-001"
@@ -181,9 +181,11 @@ async def test_reroute_extension_dispute_and_delegation_answer_on_the_exchange(
         assert third.payload["handler"]["staff_id"] == colleague
         assert third.payload["reason"].startswith("委托：")
 
-        # A receipt in a year no calendar covers is parked with the reason, and counted.
+        # A receipt in a year no calendar covers is routed all the same, its deadline
+        # pending (nothing parked), and the refusal counted once.
         calendar = platform.services["routing"].app.state.calendar
         uncovered = calendar.covered_until().year + 1
+        waiting_id = str(uuid4())
         await bus.publish(
             ComplaintReceived(
                 case_number="HZ1-209901-0001",
@@ -193,16 +195,13 @@ async def test_reroute_extension_dispute_and_delegation_answer_on_the_exchange(
                 received_at=datetime(uncovered, 3, 2, 1, tzinfo=UTC),
                 content="挂号排队太久。",
             ),
-            str(uuid4()),
+            waiting_id,
         )
-        parking = await channel.get_queue(parking_queue_name(platform.names.prefix, "routing"))
-        deadline = time.monotonic() + 20
-        while (parked := await parking.get(fail=False, no_ack=True)) is None:
-            assert time.monotonic() < deadline, "the uncovered receipt was not parked"
-            await asyncio.sleep(0.05)
-        reason = str((parked.headers or {}).get(PARK_REASON_HEADER, ""))
-        assert f"{uncovered} is not loaded" in reason and "load the calendar" in reason
-        assert await metric(platform, "huiyin_calendar_gaps_total{") == 1
+        [waiting] = await bus.answer("complaint.routed", deadline_pending_year=uncovered)
+        assert waiting.complaint_id == waiting_id and waiting.payload["due_at"] is None
+        assert waiting.payload["handler"] is not None
+        assert await wait_for_parked(platform, "routing", 0) == []
+        assert await metric(platform, "huiyin_calendar_refusals_total{") == 1
 
     async with platform.client("routing") as client:
         ready = (await client.get("/readyz")).json()

@@ -7,19 +7,33 @@ notice. Staff appear at most as a department, never by name, id or address.
 
 from __future__ import annotations
 
-from services.notification.domain.messages import Message, RecipientRole, local_time
+from services.notification.domain.messages import (
+    Message,
+    RecipientRole,
+    deadline_waits,
+    local_time,
+)
 from shared.contracts import (
     ComplaintAssigned,
     ComplaintExtended,
     ComplaintNotAccepted,
     ComplaintReplied,
     ComplaintTransferred,
+    DeadlineSet,
     SupplementRequested,
 )
 
 
 def _tracking(tracking_code: str, tracking_url: str) -> str:
     return f"查询码：{tracking_code}\n查询进度：{tracking_url}{tracking_code}\n"
+
+
+def _when_we_answer(event: ComplaintAssigned) -> str:
+    if event.due_at is not None:
+        return f"我们将在{local_time(event.due_at)}前答复您。"
+    year = event.deadline_pending_year
+    waits = deadline_waits(year) if year else "办理时限待定"
+    return f"您的投诉已交承办科室办理，{waits}，届时可凭查询码查询答复期限。"
 
 
 def receipt_for_complainant(event: ComplaintAssigned, *, tracking_url: str) -> Message | None:
@@ -32,7 +46,7 @@ def receipt_for_complainant(event: ComplaintAssigned, *, tracking_url: str) -> M
         body=(
             "您好：\n\n"
             f"您的投诉已于{local_time(event.received_at)}登记，案件编号 {event.case_number}。\n"
-            f"我们将在{local_time(event.due_at)}前答复您。\n"
+            f"{_when_we_answer(event)}\n"
             f"{_tracking(event.tracking_code, tracking_url)}\n"
             "感谢您的监督。\n"
         ),
@@ -109,6 +123,23 @@ def transfer_for_complainant(event: ComplaintTransferred) -> Message | None:
             f"您的投诉（案件编号 {event.case_number}）不属于本院职责范围，"
             f"已转交{event.to_body}处理。\n{note}\n"
             "感谢您的监督。\n"
+        ),
+    )
+
+
+def deadline_set_for_complainant(event: DeadlineSet, *, tracking_url: str) -> Message | None:
+    """The receipt said the deadline waited for the year's holiday arrangement: its date."""
+    if event.complainant_email is None:
+        return None
+    return Message(
+        role=RecipientRole.COMPLAINANT,
+        to=str(event.complainant_email),
+        subject=f"【回音】投诉答复期限告知 {event.case_number}",
+        body=(
+            "您好：\n\n"
+            f"您的投诉（案件编号 {event.case_number}）答复期限已确定：\n"
+            f"我们将在{local_time(event.due_at)}前答复您。\n\n"
+            f"{_tracking(event.tracking_code, tracking_url)}"
         ),
     )
 

@@ -36,6 +36,12 @@ def local_time(moment: datetime) -> str:
     return moment.astimezone(CHINA).strftime("%Y年%m月%d日 %H:%M")
 
 
+def deadline_waits(year: int) -> str:
+    """What people read while a deadline waits for a year's official holiday arrangement
+    (routing never guesses working days)."""
+    return f"办理时限待{year}年法定节假日安排载入后确定"
+
+
 def mask_address(address: str) -> str:
     """Delivery logs keep enough to audit, not enough to identify: z***@example.org."""
     local, _, domain = address.partition("@")

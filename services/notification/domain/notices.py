@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from services.notification.domain.complainant_notices import (
+    deadline_set_for_complainant,
     extension_for_complainant,
     not_accepted_for_complainant,
     receipt_for_complainant,
@@ -17,6 +18,7 @@ from services.notification.domain.complainant_notices import (
 from services.notification.domain.messages import Message
 from services.notification.domain.staff_notices import (
     assignment_for_handler,
+    deadline_set_for_handler,
     escalation_for,
     extension_for_handler,
 )
@@ -27,6 +29,7 @@ from shared.contracts import (
     ComplaintNotAccepted,
     ComplaintReplied,
     ComplaintTransferred,
+    DeadlineSet,
     EventPayload,
     SupplementRequested,
 )
@@ -46,6 +49,10 @@ NOTICES: dict[type[EventPayload], Notices] = {
     ComplaintExtended: lambda e, url: [
         extension_for_complainant(e, tracking_url=url),
         extension_for_handler(e),
+    ],
+    DeadlineSet: lambda e, url: [
+        deadline_set_for_handler(e),
+        deadline_set_for_complainant(e, tracking_url=url),
     ],
     ComplaintEscalated: lambda e, url: [escalation_for(e, person) for person in e.recipients],
 }

@@ -4,8 +4,19 @@ beyond an optional complainant e-mail, which no staff notice ever reads."""
 
 from __future__ import annotations
 
-from services.notification.domain.messages import Message, RecipientRole, local_time
-from shared.contracts import ComplaintAssigned, ComplaintEscalated, ComplaintExtended, Person
+from services.notification.domain.messages import (
+    Message,
+    RecipientRole,
+    deadline_waits,
+    local_time,
+)
+from shared.contracts import (
+    ComplaintAssigned,
+    ComplaintEscalated,
+    ComplaintExtended,
+    DeadlineSet,
+    Person,
+)
 
 # Routing's priority codes (DOMAIN.md "Routing"), as the handler reads them.
 PRIORITY_LABELS = {"urgent": "紧急", "high": "优先", "normal": "一般"}
@@ -38,6 +49,14 @@ def _assignment_notes(event: ComplaintAssigned) -> str:
     return notes
 
 
+def _reply_deadline(event: ComplaintAssigned) -> str:
+    if event.due_at is not None:
+        return local_time(event.due_at)
+    # Routing could not count the working days yet; the case is the handler's all the same.
+    year = event.deadline_pending_year
+    return f"{deadline_waits(year)}（案件已分派，请即着手办理）" if year else "待定"
+
+
 def assignment_for_handler(event: ComplaintAssigned) -> Message | None:
     if event.handler is None or event.handler.email is None:
         return None
@@ -53,7 +72,7 @@ def assignment_for_handler(event: ComplaintAssigned) -> Message | None:
             f"类别：{event.category_label}\n"
             f"承办科室：{event.department_label}\n"
             f"登记时间：{local_time(event.received_at)}\n"
-            f"答复期限：{local_time(event.due_at)}\n"
+            f"答复期限：{_reply_deadline(event)}\n"
             f"摘要：{event.summary}\n"
             f"{_assignment_notes(event)}\n"
             f"请在期限内调查核实并答复。投诉人信息依规保密，请勿向被投诉人透露。\n"
@@ -73,6 +92,22 @@ def extension_for_handler(event: ComplaintExtended) -> Message | None:
             f"案件 {event.case_number} 的延期申请已获批准。\n"
             f"新的答复期限：{local_time(event.due_at)}\n"
             f"理由：{event.reason}\n"
+        ),
+    )
+
+
+def deadline_set_for_handler(event: DeadlineSet) -> Message | None:
+    """The deadline the assignment said was waiting for the calendar now has its date."""
+    if event.handler is None or event.handler.email is None:
+        return None
+    return Message(
+        role=RecipientRole.HANDLER,
+        to=str(event.handler.email),
+        subject=f"【回音】答复期限已确定 {event.case_number}",
+        body=(
+            f"{event.handler.name}：\n\n"
+            f"案件 {event.case_number} 的法定节假日安排已载入，答复期限已确定。\n"
+            f"答复期限：{local_time(event.due_at)}\n"
         ),
     )
 

@@ -92,6 +92,12 @@ def _assignment(event: ComplaintAssigned | ComplaintRouted) -> dict[str, Any]:
     }
 
 
+def _deadline(event: ComplaintAssigned | DeadlineChanged) -> dict[str, Any]:
+    """A deadline waiting for a year's calendar has no date (due_at None): such a case is
+    neither overdue nor on time until routing counts it."""
+    return {"due_at": event.due_at, "deadline_pending_year": event.deadline_pending_year}
+
+
 def change_for(event: EventPayload, *, occurred_at: datetime) -> FactChange:
     """The facts one event records; an event type reporting only counts changes nothing."""
     if isinstance(event, ComplaintReceived):
@@ -107,7 +113,7 @@ def change_for(event: EventPayload, *, occurred_at: datetime) -> FactChange:
         return FactChange(
             fields={"received_at": event.received_at},
             status="assigned",
-            latest={ASSIGNMENT: _assignment(event), DEADLINE: {"due_at": event.due_at}},
+            latest={ASSIGNMENT: _assignment(event), DEADLINE: _deadline(event)},
         )
     if isinstance(event, ComplaintReplied):
         first = (
@@ -160,9 +166,12 @@ def change_for(event: EventPayload, *, occurred_at: datetime) -> FactChange:
             highest={"reopen_count": event.reopen_count, "flagged": event.flagged},
         )
     if isinstance(event, ComplaintExtended):
-        return FactChange(latest={DEADLINE: {"due_at": event.due_at}}, tallies=("extensions",))
+        return FactChange(
+            latest={DEADLINE: {"due_at": event.due_at, "deadline_pending_year": None}},
+            tallies=("extensions",),
+        )
     if isinstance(event, DeadlineChanged):
-        return FactChange(latest={DEADLINE: {"due_at": event.due_at}})
+        return FactChange(latest={DEADLINE: _deadline(event)})
     if isinstance(event, ComplaintEscalated):
         return FactChange(
             latest={ESCALATION: {"last_escalation": event.level}},

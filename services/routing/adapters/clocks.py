@@ -3,6 +3,13 @@
 The clock document is also the routing decision's idempotency key (its _id is the
 complaint id) and carries routing's outbox, so deciding, starting the clock and queueing
 complaint.routed are one insert.
+
+Deadlines waiting for a year's calendar are found without a scan: `pending_deadlines` holds
+one document per year (`_id` the year) listing the clocks that wait for it. The store keeps
+it in step with every write of `deadline_pending`, in the order that survives a crash: the
+entry is added before the clock says it waits, and removed after the clock stops waiting.
+So an entry may outlive its clock's wait (the recount drops it), but a waiting clock always
+has its entry.
 """
 
 from __future__ import annotations
@@ -10,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import weakref
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pymongo import ASCENDING, ReturnDocument
@@ -25,14 +32,60 @@ STOPPED = "stopped"
 Mutation = Callable[[dict[str, Any]], dict[str, Any] | None]
 
 
+# An index entry younger than this is never dropped as stale: its clock may be about to
+# say it waits (the entry is written first), in this process or another.
+STALE_AFTER = timedelta(minutes=2)
+
+
+def pending_year(clock: dict[str, Any] | None) -> int | None:
+    """The year a clock's deadline waits for (reply or acceptance), if any."""
+    pending = (clock or {}).get("deadline_pending")
+    return int(pending["year"]) if pending else None
+
+
+class PendingIndex:
+    """Which clocks wait for which year: `{_id: year, clocks: {complaint_id: {hospital_id,
+    since}}}`. Read by `_id` only; one document per year stays small (the clocks of the
+    weeks before a year's calendar is published)."""
+
+    def __init__(self, db: AsyncDatabase) -> None:
+        self.collection: AsyncCollection = db["pending_deadlines"]
+
+    async def add(self, year: int, complaint_id: str, hospital_id: str) -> None:
+        await self.collection.update_one(
+            {"_id": year},
+            {
+                "$set": {
+                    f"clocks.{complaint_id}": {
+                        "hospital_id": hospital_id,
+                        "since": datetime.now(UTC),
+                    }
+                }
+            },
+            upsert=True,
+        )
+
+    async def remove(self, year: int, complaint_id: str) -> None:
+        await self.collection.update_one({"_id": year}, {"$unset": {f"clocks.{complaint_id}": ""}})
+
+    async def waiting(self, year: int) -> dict[str, dict[str, Any]]:
+        """The clocks listed as waiting for `year` (with the time each entry was made)."""
+        document = await self.collection.find_one({"_id": year})
+        return dict((document or {}).get("clocks") or {})
+
+    async def counts(self, years: list[int]) -> dict[int, int]:
+        return {year: len(await self.waiting(year)) for year in years}
+
+
 class ClockStore:
     """Clocks, plus a small load document per department (`_id` hospital:department,
     `open.<handler_id>` counts) so that choosing the least-loaded handler is one lookup by
-    `_id` instead of a count over every open clock."""
+    `_id` instead of a count over every open clock, and the pending index (above)."""
 
     def __init__(self, db: AsyncDatabase) -> None:
         self.collection: AsyncCollection = db["sla_clocks"]
         self.load: AsyncCollection = db["department_load"]
+        self.pending = PendingIndex(db)
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 
     async def ensure_indexes(self) -> None:
@@ -43,6 +96,9 @@ class ClockStore:
 
     async def start(self, document: dict[str, Any]) -> bool:
         """Insert a new clock; False if this complaint already has one (a redelivery)."""
+        year = pending_year(document)
+        if year is not None:
+            await self.pending.add(year, document["_id"], document["hospital_id"])
         try:
             await self.collection.insert_one(document)
         except DuplicateKeyError:
@@ -82,12 +138,36 @@ class ClockStore:
             update = mutate(current)
             if update is None:
                 return current
+            pending = (update.get("$set") or {}).get("deadline_pending")
+            if pending:  # listed before the clock says it waits (see the module note)
+                await self.pending.add(int(pending["year"]), complaint_id, current["hospital_id"])
             after = await self.collection.find_one_and_update(
                 {"_id": complaint_id}, update, return_document=ReturnDocument.AFTER
             )
+            if after is not None:
+                before_year = pending_year(current)
+                if before_year is not None and before_year != pending_year(after):
+                    await self.pending.remove(before_year, complaint_id)
         if after is not None:
             await self._moved(current, after)
         return after
+
+    async def drop_stale(self, year: int, complaint_id: str, since: datetime) -> bool:
+        """Drop an index entry whose clock does not wait for `year` (a crash between the two
+        writes, or a clock gone), unless the entry is recent: its clock may be about to."""
+        if since.tzinfo is None:
+            since = since.replace(tzinfo=UTC)
+        if datetime.now(UTC) - since < STALE_AFTER:
+            return False
+        lock = self._locks.get(complaint_id)
+        if lock is None:
+            lock = self._locks[complaint_id] = asyncio.Lock()
+        async with lock:
+            clock = await self.collection.find_one({"_id": complaint_id}, {"deadline_pending": 1})
+            if pending_year(clock) == year:
+                return False
+            await self.pending.remove(year, complaint_id)
+        return True
 
     async def _moved(self, before: dict[str, Any], after: dict[str, Any]) -> None:
         """Keep the department load in step when a clock stops, restarts or changes hands."""

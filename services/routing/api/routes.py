@@ -10,9 +10,10 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from services.routing import lifecycle
+from services.routing.calendar_loading import UnlawfulYear
 from services.routing.domain.calendar import CalendarCorrection
 from shared.auth import CurrentPrincipal
-from shared.errors import error_responses, forbidden, invalid, not_found
+from shared.errors import ApiError, ErrorItem, error_responses, forbidden, invalid, not_found
 
 router = APIRouter(prefix="/v1/admin", responses=error_responses(401, 422, 503))
 CALENDAR_HORIZON = timedelta(days=45)
@@ -26,11 +27,35 @@ class YearArrangement(BaseModel):
     workdays: list[date] = Field(default_factory=list, description="weekend days worked (调休)")
 
 
+class PendingYear(BaseModel):
+    year: int
+    deadlines: int = Field(description="clocks whose deadline waits for this year's calendar")
+
+
 class CalendarCoverage(BaseModel):
     covered_until: date
     corrected_years: list[int]
     horizon_days: int
     warning: str | None
+    pending: list[PendingYear] = Field(
+        default_factory=list,
+        description="deadlines waiting for a year's calendar (as of the last recount pass)",
+    )
+
+
+class YearVersion(BaseModel):
+    version: int
+    by: str
+    at: datetime | None
+    holidays: list[date]
+    workdays: list[date]
+
+
+class YearHistory(BaseModel):
+    year: int
+    source: str = Field(description="bureau (loaded here), package (chinese-calendar) or none")
+    version: int | None = Field(description="the bureau's version in force")
+    versions: list[YearVersion]
 
 
 def calendar_warning(calendar: Any, today: date) -> str | None:
@@ -39,37 +64,84 @@ def calendar_warning(calendar: Any, today: date) -> str | None:
         return None
     until = calendar.covered_until()
     return (
-        f"the official calendar ends on {until}; deadlines after it are refused until the "
-        f"bureau loads {until.year + 1} (PUT /v1/admin/calendar/{until.year + 1})"
+        f"the official calendar ends on {until}; deadlines after it wait (pending) until "
+        f"the bureau loads {until.year + 1} (PUT /v1/admin/calendar/{until.year + 1})"
     )
 
 
-def calendar_readiness(calendar: Any, today: date, horizon: timedelta) -> str | None:
-    """/readyz: fails when `today + horizon` is not covered (deadlines set today may reach
-    it), with what to do; otherwise the note of `calendar_warning`, if any."""
-    if not calendar.covers(today + horizon):
-        until = calendar.covered_until()
-        raise LookupError(
-            f"the working-day calendar ends on {until}, less than {horizon.days} days ahead: "
-            f"deadlines after it are refused and their complaints parked; the bureau loads "
-            f"{until.year + 1} with PUT /v1/admin/calendar/{until.year + 1}"
+def calendar_readiness(
+    calendar: Any, today: date, pending: dict[int, int] | None = None
+) -> str | None:
+    """/readyz's calendar check: a note, never a failure. Readiness takes a replica out of
+    the load balancer, and routing can do all its work without next year's calendar: it
+    routes every complaint at once and keeps the deadline it cannot count pending, counted
+    the moment the year is loaded. Failing here would take every replica out together and
+    with them this admin API, through which the bureau loads the missing year. So it says
+    how far the calendar reaches and how many deadlines wait; the alerts
+    (HuiyinCalendarEndingSoon, HuiyinDeadlinesPendingCalendar) page the people who act."""
+    notes = [note] if (note := calendar_warning(calendar, today)) else []
+    waiting = {year: n for year, n in (pending or {}).items() if n}
+    if waiting:
+        notes.append(
+            "deadlines waiting for the calendar: "
+            + ", ".join(f"{n} for {year}" for year, n in sorted(waiting.items()))
         )
-    return calendar_warning(calendar, today)
+    return "; ".join(notes) or None
 
 
-def coverage(calendar: Any) -> CalendarCoverage:
+def coverage(calendar: Any, pending: dict[int, int] | None = None) -> CalendarCoverage:
     today = datetime.now(UTC).date()
     return CalendarCoverage(
         covered_until=calendar.covered_until(),
         corrected_years=sorted(c.year for c in calendar.corrections),
         horizon_days=(calendar.covered_until() - today).days,
         warning=calendar_warning(calendar, today),
+        pending=[PendingYear(year=y, deadlines=n) for y, n in sorted((pending or {}).items()) if n],
     )
 
 
 @router.get("/calendar", response_model=CalendarCoverage, summary="Working-day calendar coverage")
 async def read_calendar(request: Request, principal: CurrentPrincipal) -> CalendarCoverage:
-    return coverage(request.app.state.calendar)
+    state = request.app.state
+    return coverage(state.calendar, state.calendar_watch.pending)
+
+
+def _check_year(year: int) -> None:
+    if not 2000 <= year <= 2100:
+        raise invalid("year", "between 2000 and 2100", location="path")
+
+
+@router.get(
+    "/calendar/{year}",
+    response_model=YearHistory,
+    summary="One year's arrangement: every version the bureau loaded, who and when",
+)
+async def read_calendar_year(
+    year: int, request: Request, principal: CurrentPrincipal
+) -> YearHistory:
+    _check_year(year)
+    state = request.app.state
+    stored = await state.calendar_store.year(year)
+    versions = [
+        YearVersion(
+            version=v["version"],
+            by=v.get("by") or "?",
+            at=v.get("at"),
+            holidays=[date.fromisoformat(d) for d in v.get("holidays", [])],
+            workdays=[date.fromisoformat(d) for d in v.get("workdays", [])],
+        )
+        for v in (stored.versions if stored else [])
+    ]
+    if stored is not None:
+        source = "bureau"
+    else:
+        source = "package" if state.calendar.covers(date(year, 1, 1)) else "none"
+    return YearHistory(
+        year=year,
+        source=source,
+        version=state.calendar_watch.applied.get(year) if stored else None,
+        versions=versions,
+    )
 
 
 @router.put(
@@ -77,25 +149,34 @@ async def read_calendar(request: Request, principal: CurrentPrincipal) -> Calend
     response_model=CalendarCoverage,
     responses=error_responses(403),
     summary="Load or correct one year's holidays and make-up working days (bureau only)",
+    description="The year must keep 国务院《全国年节及纪念日放假办法》: every statutory "
+    "festival day a rest day and at least the law's number of rest days (13 from 2025); "
+    "otherwise 422 naming the festival, and the version in force stays. Each load is kept "
+    "as a new version (GET /v1/admin/calendar/{year}); deadlines waiting for the year are "
+    "counted at once and sent to intake.",
 )
 async def put_calendar_year(
     year: int, body: YearArrangement, request: Request, principal: CurrentPrincipal
 ) -> CalendarCoverage:
     if not principal.is_bureau:
         raise forbidden("only the bureau loads the calendar")
-    if not 2000 <= year <= 2100:
-        raise invalid("year", "between 2000 and 2100", location="path")
+    _check_year(year)
     try:
         correction = CalendarCorrection(
             year=year, holidays=frozenset(body.holidays), workdays=frozenset(body.workdays)
         )
     except ValueError as error:
         raise invalid("holidays", str(error)) from error
-    calendar = request.app.state.calendar
-    others = [c for c in calendar.corrections if c.year != year]
-    calendar.reload([*others, correction])
-    await request.app.state.calendar_store.save(correction, by=principal.name)
-    return coverage(calendar)
+    watch = request.app.state.calendar_watch
+    try:
+        await watch.load(correction, by=principal.name)
+    except UnlawfulYear as unlawful:
+        problems = [
+            ErrorItem(field="holidays", location="body", message=p.message, code="unlawful")
+            for p in unlawful.problems
+        ]
+        raise ApiError(422, "invalid_request", str(unlawful), errors=problems) from unlawful
+    return coverage(request.app.state.calendar, watch.pending)
 
 
 class Absence(BaseModel):

@@ -5,7 +5,8 @@ load and correct it. Built on the chinese-calendar package, which encodes the St
 Council's yearly holiday notices. A year the package does not know is *not covered*:
 guessing weekends-only would silently set wrong deadlines around the next Spring Festival,
 so callers get CalendarNotCovered until the bureau loads that year's notice as a
-CalendarCorrection.
+CalendarCorrection (the deadline then waits: pending_deadline.py; refusals are counted once
+per deadline by routing, not here, where one deadline asks several questions).
 
 Working days are precomputed once as a sorted list of ordinals, so every question is a set
 lookup or a bisect, never a day-by-day walk: the SLA scan asks for every open clock.
@@ -89,13 +90,11 @@ class WorkingCalendar:
         self._working = ordinals
         self._working_set = frozenset(ordinals)
         self.corrections: tuple[CalendarCorrection, ...] = tuple(corrections)
-        self.refusals = getattr(self, "refusals", 0)  # questions refused for a missing year
 
     def reload(self, corrections: Iterable[CalendarCorrection]) -> None:
         """Replace the bureau's corrections in place (validated first, so a bad set leaves
         the calendar as it was); everyone holding this calendar sees the new years."""
         fresh = WorkingCalendar(corrections)
-        fresh.refusals = self.refusals
         self.__dict__.update(fresh.__dict__)
 
     def covers(self, day: date) -> bool:
@@ -112,12 +111,10 @@ class WorkingCalendar:
         """Every year from `first` to `last` must be covered: none may be skipped over."""
         for year in range(first.year, (last or first).year + 1):
             if year not in self._years:
-                self.refusals += 1
                 raise CalendarNotCovered(first if year == first.year else date(year, 1, 1))
 
     def _working_at(self, index: int) -> date:
         if index >= len(self._working):
-            self.refusals += 1
             raise CalendarNotCovered(date(self._last_year + 1, 1, 1))
         return date.fromordinal(self._working[index])
 

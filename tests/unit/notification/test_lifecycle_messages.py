@@ -133,7 +133,7 @@ def _text(message: Message) -> str:
 
 def test_the_consumer_table_and_the_notice_table_name_the_same_events() -> None:
     assert set(NOTIFIED) == set(NOTIFIED_EVENTS)
-    assert len(NOTIFIED) == len(set(NOTIFIED)) == 7
+    assert len(NOTIFIED) == len(set(NOTIFIED)) == 8
 
 
 def test_an_event_without_notices_is_a_programming_error() -> None:

@@ -17,11 +17,11 @@ from hypothesis import strategies as st
 
 from services.routing import lifecycle
 from services.routing.adapters.clocks import OPEN, PAUSED, STOPPED
-from services.routing.consumers import counting_calendar_gaps, handlers
+from services.routing.consumers import handlers
 from services.routing.domain.calendar import WorkingCalendar
 from services.routing.domain.deadline import CHINA, counting_day, reply_due_at
 from services.routing.domain.region import Role
-from services.routing.service import CalendarGap, HospitalRulebook
+from services.routing.service import HospitalRulebook
 from shared.consumer import PermanentFailure
 from shared.contracts import (
     ComplaintAccepted,
@@ -58,16 +58,21 @@ class Runtime:
 class Routing:
     """Routing's handler table over fake stores, and what it published."""
 
-    def __init__(self, region: FakeRegion | None = None) -> None:
+    def __init__(
+        self, region: FakeRegion | None = None, calendar: WorkingCalendar = CALENDAR
+    ) -> None:
         self.clocks = FakeClocks()
         self.relay = FakeRelay()
         self.region = region or FakeRegion()
+        self.calendar = calendar
+        self.refusals: list[str] = []  # one cause per deadline the calendar could not count
         self.table = handlers(
             runtime=Runtime(self.relay),  # type: ignore[arg-type]
             clocks=self.clocks,  # type: ignore[arg-type]
             region=self.region,  # type: ignore[arg-type]
-            calendar=CALENDAR,
+            calendar=calendar,
             settings=Settings(),  # type: ignore[arg-type]
+            refused=self.refusals.append,
         )
         self.complaint_id = str(uuid4())
 
@@ -131,20 +136,6 @@ def test_an_event_before_its_clock_is_retried_not_parked() -> None:
         routing.send(step(ComplaintAccepted, MONDAY_9AM))
 
 
-def test_a_deadline_in_an_uncovered_year_is_parked_and_counted() -> None:
-    after = CALENDAR.covered_until() + timedelta(days=1)
-    routing = Routing()
-    gaps: list[str] = []
-    table = counting_calendar_gaps(routing.table, gaps.append)
-    payload = received(received_at=datetime(after.year, 3, 2, 1, tzinfo=UTC))
-    envelope = payload.envelope(hospital_id=HOSPITAL, complaint_id=routing.complaint_id)
-    with pytest.raises(CalendarGap, match=f"{after.year} is not loaded") as parked:
-        asyncio.run(table["complaint.received"](envelope, payload))
-    assert isinstance(parked.value, PermanentFailure)  # parked with the reason
-    assert gaps == ["complaint.received"]
-    assert routing.clocks.clocks == {}
-
-
 # --- acceptance, supplement, stops --------------------------------------------------------
 
 
@@ -182,10 +173,33 @@ def test_a_supplement_after_acceptance_keeps_the_acceptance() -> None:
     assert routing.clock["acceptance_due_at"] == target
 
 
+def test_a_backdated_supplement_consumed_before_its_request_keeps_the_clock_running() -> None:
+    """A hospital recording its backlog: the request is entered on Thursday, the supplement
+    that came in on Tuesday right after it. Consumed out of order, the request must not
+    pause the clock for good (issue 9, finding 6): intake's order of recording decides."""
+    routing = routed_case()
+    entered = MONDAY_9AM + timedelta(days=3)
+    request = step(SupplementRequested, entered, missing="票据")
+    supplement = step(ComplaintSupplemented, MONDAY_9AM + timedelta(days=1))
+    later = timedelta(minutes=1)
+
+    def envelope(payload: EventPayload, occurred_at: datetime) -> Envelope:
+        return payload.envelope(
+            hospital_id=HOSPITAL, complaint_id=routing.complaint_id, occurred_at=occurred_at
+        )
+
+    routing.send(supplement, envelope(supplement, entered + later))
+    routing.send(request, envelope(request, entered))
+    assert routing.clock["status"] == OPEN
+    assert routing.clock["counting_day"] == "2026-11-03"  # counting from Tuesday's supplement
+
+
 def test_a_stale_pause_consumed_after_the_supplement_changes_nothing() -> None:
     routing = routed_case()
+    request = step(SupplementRequested, MONDAY_9AM + timedelta(days=1), missing="票据")
+    recorded = request.envelope(hospital_id=HOSPITAL, complaint_id=routing.complaint_id)
     routing.send(step(ComplaintSupplemented, MONDAY_9AM + timedelta(days=2)))
-    routing.send(step(SupplementRequested, MONDAY_9AM + timedelta(days=1), missing="票据"))
+    routing.send(request, recorded)  # recorded first by intake, consumed last
     assert routing.clock["status"] == OPEN
 
 

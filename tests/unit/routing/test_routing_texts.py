@@ -40,7 +40,7 @@ def decide(
     departments = routing.departments(text, received.target_department)
     return first_decision(
         received, routing, CALENDAR, departments=departments, open_cases=open_cases or {}
-    )
+    ).routed
 
 
 # --- mixed categories: one lead (牵头), co-handlers (配合) ---------------------------------

@@ -29,6 +29,7 @@ from shared.contracts import (
     ComplaintSupplemented,
     ComplaintTransferred,
     DeadlineChanged,
+    DeadlineSet,
     DepartmentRef,
     Envelope,
     EventPayload,
@@ -130,6 +131,7 @@ SAMPLES: dict[str, EventPayload] = {
     "complaint.extended": ComplaintExtended(
         **STEP, due_at=DUE + timedelta(days=7), reason="需调取病历", handler=HANDLER
     ),
+    "complaint.deadline_set": DeadlineSet(**STEP, due_at=DUE + timedelta(days=7), handler=HANDLER),
     "complaint.closed": ComplaintClosed(
         **STEP,
         satisfaction="satisfied",
@@ -244,7 +246,7 @@ def test_the_envelope_is_built_from_the_payload_class() -> None:
     for name, sample in SAMPLES.items():
         envelope = _envelope(sample)
         assert envelope.type == name == type(sample).event_type
-        assert envelope.schema_version == type(sample).schema_version == 1
+        assert envelope.schema_version == type(sample).schema_version >= 1
         assert envelope.payload == sample.model_dump(mode="json")
         assert isinstance(envelope.event_id, UUID)
 
@@ -400,6 +402,7 @@ def test_only_the_events_notification_needs_carry_the_complainant_address() -> N
         "complaint.not_accepted",
         "complaint.transferred",
         "complaint.extended",
+        "complaint.deadline_set",
     }
     [notification] = [q for q in CONSUMER_QUEUES if q.service == "notification"]
     assert carriers <= set(notification.bindings)

@@ -1,0 +1,23 @@
+"""The calendar alerts, checked by promtool (Debian's `prometheus` package has it;
+HUIYIN_PROMTOOL names another binary): deadlines waiting for a year's calendar page at once
+with their count and year, and clear when it is loaded; the calendar's end warns 45 days
+ahead (calendar_alerts_test.yml)."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+def test_the_calendar_alerts_fire_and_clear(promtool: str) -> None:
+    tested = subprocess.run(
+        [promtool, "test", "rules", "calendar_alerts_test.yml"],
+        cwd=HERE,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert tested.returncode == 0, tested.stdout + tested.stderr
