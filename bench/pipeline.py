@@ -30,13 +30,15 @@ import aio_pika
 import httpx
 from aiosmtpd.controller import Controller
 from bson import ObjectId
+from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from deploy.admin import load_region
-from deploy.demo import REGION_FILE, start_service, stop_services, wait_ready
+from deploy.demo import AUDIENCE, REGION_FILE, start_service, stop_services, wait_ready
 from deploy.servers import Infrastructure, free_port, native, provide_infrastructure
 from services.routing.settings import RoutingSettings
 from shared.auth import hash_key
 from shared.runtime import mongo_client
+from shared.staff_assertion import ASSERTION_HEADER, public_pem, sign_staff_assertion, thumbprint
 
 HOSPITALS = ("hz-001", "hz-002", "hz-003")
 TEXTS = (
@@ -46,6 +48,8 @@ TEXTS = (
     "门诊挂号排队时间太长，等候两个小时。",
 )
 CASE = re.compile(r"HZ-\d{3}-\d{6}-\d{5}")
+# Each hospital system's staff-assertion key; the bureau registers the public halves.
+STAFF_KEYS = {hospital: ed25519.Ed25519PrivateKey.generate() for hospital in HOSPITALS}
 
 
 class HandlerMailClock:
@@ -79,6 +83,30 @@ def complaint(n: int, hospital: str = "hz-001") -> dict[str, object]:
         "received_by": f"{hospital}-complaint_office-1",
         "accepted": True,
     }
+
+
+def register_staff_keys(url: str, keys: dict[str, str]) -> None:
+    for hospital, key in STAFF_KEYS.items():
+        httpx.post(
+            f"{url}/v1/admin/hospitals/{hospital}/assertion-keys",
+            json={"public_key": public_pem(key.public_key())},
+            headers={"Authorization": f"Bearer {keys['bureau']}"},
+            timeout=10,
+        ).raise_for_status()
+
+
+def office_headers(keys: dict[str, str], hospital: str) -> dict[str, str]:
+    """The hospital system's headers for its complaint office, which accepts at
+    registration: a fresh signed assertion per request, as in production."""
+    key = STAFF_KEYS[hospital]
+    assertion = sign_staff_assertion(
+        private_key=key,
+        kid=thumbprint(key.public_key()),
+        hospital_id=hospital,
+        staff_id=f"{hospital}-complaint_office-1",
+        audience=AUDIENCE,
+    )
+    return {"Authorization": f"Bearer {keys[hospital]}", ASSERTION_HEADER: assertion}
 
 
 async def baseline(infra: Infrastructure, total: int, concurrency: int) -> float:
@@ -133,7 +161,7 @@ async def intake_throughput(url: str, keys: dict[str, str], total: int, concurre
                 response = await http.post(
                     "/v1/complaints",
                     json=complaint(n, hospital),
-                    headers={"Authorization": f"Bearer {keys[hospital]}"},
+                    headers=office_headers(keys, hospital),
                 )
                 response.raise_for_status()
 
@@ -158,7 +186,7 @@ async def post_to_mail_latency(
                 response = await http.post(
                     "/v1/complaints",
                     json=complaint(100_000 + n, hospital),
-                    headers={"Authorization": f"Bearer {keys[hospital]}"},
+                    headers=office_headers(keys, hospital),
                 )
                 response.raise_for_status()
             except httpx.HTTPError:
@@ -202,6 +230,7 @@ def main() -> None:
         "HUIYIN_SMTP_PORT": str(smtp.port),
         "HUIYIN_LOG_LEVEL": "WARNING",
         "HUIYIN_IDENTITY_KEY": base64.b64encode(os.urandom(32)).decode(),
+        "HUIYIN_ASSERTION_AUDIENCE": AUDIENCE,
     }
     processes: dict[str, subprocess.Popen[bytes]] = {}
     try:
@@ -209,6 +238,7 @@ def main() -> None:
         for name, port in ports.items():
             processes[name] = start_service(name, env | {"HUIYIN_HTTP_PORT": str(port)})
         wait_ready(urls, processes)
+        register_staff_keys(urls["intake"], keys)
         print(f"infrastructure: {infra.kind}; 4 services, broker, database and SMTP on this host")
 
         floor = asyncio.run(baseline(infra, args.requests, args.concurrency))

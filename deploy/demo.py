@@ -3,7 +3,10 @@
 Starts the broker and the MongoDB-wire server (deploy.servers), a local SMTP server that
 files every e-mail into a maildir, the four services as separate processes, loads the demo
 region and a handful of complaints, then prints where to look. Ctrl-C stops everything.
-Demo API keys are generated once and kept in .huiyin/demo-keys.json (never committed).
+Demo API keys are generated once and kept in .huiyin/demo-keys.json (never committed), and
+so is each demo hospital system's staff-assertion signing key (.huiyin/staff-keys/), whose
+public half the demo registers with the bureau's key. `--assertion HOSPITAL STAFF` prints a
+fresh assertion for curl.
 """
 
 from __future__ import annotations
@@ -27,15 +30,20 @@ from pathlib import Path
 import httpx
 from aiosmtpd.controller import Controller
 from aiosmtpd.handlers import Mailbox
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from deploy.admin import load_region
 from deploy.servers import REPO, Infrastructure, native
 from services.routing.settings import RoutingSettings
 from shared.auth import hash_key
+from shared.staff_assertion import ASSERTION_HEADER, public_pem, sign_staff_assertion, thumbprint
 
 STATE = REPO / ".huiyin"
 REGION_FILE = REPO / "deploy" / "region.example.yaml"
 PRINCIPALS = ("bureau", "hz-001", "hz-002", "hz-003")
+HOSPITALS = PRINCIPALS[1:]
+AUDIENCE = "huiyin"  # HUIYIN_ASSERTION_AUDIENCE of the demo's intake
 SERVICES = {"intake": 8001, "routing": 8002, "notification": 8003, "reporting": 8004}
 
 DEMO_COMPLAINTS = [
@@ -119,6 +127,61 @@ def demo_keys() -> dict[str, str]:
     return keys
 
 
+def demo_staff_keys() -> dict[str, ed25519.Ed25519PrivateKey]:
+    """Each demo hospital system's signing key for staff assertions (its private key stays
+    with the hospital: here, .huiyin/staff-keys/)."""
+    folder = STATE / "staff-keys"
+    folder.mkdir(parents=True, exist_ok=True)
+    keys = {}
+    for hospital in HOSPITALS:
+        path = folder / f"{hospital}.pem"
+        if not path.exists():
+            pem = ed25519.Ed25519PrivateKey.generate().private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+            path.touch(mode=0o600)
+            path.write_bytes(pem)
+        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+        assert isinstance(key, ed25519.Ed25519PrivateKey)
+        keys[hospital] = key
+    return keys
+
+
+def register_staff_keys(
+    intake: str, keys: dict[str, str], staff_keys: dict[str, ed25519.Ed25519PrivateKey]
+) -> None:
+    """What the bureau does with `huiyin-admin assertion-keys register` (same key again:
+    200, so running `up` twice is fine)."""
+    for hospital, key in staff_keys.items():
+        response = httpx.post(
+            f"{intake}/v1/admin/hospitals/{hospital}/assertion-keys",
+            json={"public_key": public_pem(key.public_key()), "note": "demo"},
+            headers={"Authorization": f"Bearer {keys['bureau']}"},
+            timeout=10,
+        )
+        response.raise_for_status()
+
+
+def acting_as(
+    keys: dict[str, str],
+    staff_keys: dict[str, ed25519.Ed25519PrivateKey],
+    hospital: str,
+    staff_id: str,
+) -> dict[str, str]:
+    """The hospital system's headers for one request of one staff member."""
+    key = staff_keys[hospital]
+    assertion = sign_staff_assertion(
+        private_key=key,
+        kid=thumbprint(key.public_key()),
+        hospital_id=hospital,
+        staff_id=staff_id,
+        audience=AUDIENCE,
+    )
+    return {"Authorization": f"Bearer {keys[hospital]}", ASSERTION_HEADER: assertion}
+
+
 def demo_identity_key() -> str:
     """The key that encrypts complainants' identity in the demo database; kept with the
     data it protects (.huiyin/), because a lost key makes that data unreadable."""
@@ -177,20 +240,21 @@ def wait_ready(urls: dict[str, str], processes: dict[str, subprocess.Popen[bytes
         time.sleep(0.3)
 
 
-def post_demo_complaints(intake: str, keys: dict[str, str]) -> list[dict[str, str]]:
-    """Registered and accepted at once by each hospital's complaint office, so every
-    handler is told; `walk_one_case` then takes the first one to closure."""
+def post_demo_complaints(
+    intake: str, keys: dict[str, str], staff_keys: dict[str, ed25519.Ed25519PrivateKey]
+) -> list[dict[str, str]]:
+    """Registered and accepted at once by each hospital's complaint office (proven by the
+    hospital's signature), so every handler is told; `walk_one_case` then takes the first
+    one to closure."""
     receipts = []
     for n, (hospital, body) in enumerate(DEMO_COMPLAINTS):
         office = f"{hospital}-complaint_office-1"
         response = httpx.post(
             f"{intake}/v1/complaints",
             json=body | {"received_by": office, "accepted": True},
-            headers={
-                "Authorization": f"Bearer {keys[hospital]}",
-                # Running `up` again adds no duplicates ("v2": the demo accepts at registration).
-                "Idempotency-Key": f"demo-v2-{n}",
-            },
+            headers=acting_as(keys, staff_keys, hospital, office)
+            # Running `up` again adds no duplicates ("v2": the demo accepts at registration).
+            | {"Idempotency-Key": f"demo-v2-{n}"},
             timeout=10,
         )
         response.raise_for_status()
@@ -198,13 +262,17 @@ def post_demo_complaints(intake: str, keys: dict[str, str]) -> list[dict[str, st
     return receipts
 
 
-def walk_one_case(intake: str, keys: dict[str, str], receipt: dict[str, str]) -> str:
+def walk_one_case(
+    intake: str,
+    keys: dict[str, str],
+    staff_keys: dict[str, ed25519.Ed25519PrivateKey],
+    receipt: dict[str, str],
+) -> str:
     """Finding, reply and closure of the first demo case, so the timeline shows a whole
     lifecycle. Returns the case's status (already closed when `up` runs again)."""
-    headers = {"Authorization": f"Bearer {keys['hz-001']}"}
     office = "hz-001-complaint_office-1"
     url = f"{intake}/v1/complaints/{receipt['id']}"
-    case = httpx.get(url, headers=headers | {"X-Huiyin-Staff": office}, timeout=10).json()
+    case = httpx.get(url, headers=acting_as(keys, staff_keys, "hz-001", office), timeout=10).json()
     if case["status"] not in ("assigned", "in_progress") or not case["assignment"]:
         return str(case["status"])
     handler = case["assignment"]["handler"]["staff_id"]
@@ -230,6 +298,7 @@ def walk_one_case(intake: str, keys: dict[str, str], receipt: dict[str, str]) ->
         ),
     ]
     for action, body in steps:
+        headers = acting_as(keys, staff_keys, "hz-001", str(body["actor"]))
         httpx.post(f"{url}/{action}", json=body, headers=headers, timeout=10).raise_for_status()
     return "closed"
 
@@ -246,7 +315,20 @@ def all_handlers_mailed(maildir: Path, receipts: list[dict[str, str]]) -> bool:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="./huiyin up", description=__doc__)
     parser.add_argument("--once", action="store_true", help="exit after the demo (smoke test)")
+    parser.add_argument(
+        "--assertion",
+        nargs=2,
+        metavar=("HOSPITAL", "STAFF"),
+        help="print a fresh staff assertion of a demo hospital and exit (for curl)",
+    )
     args = parser.parse_args(argv)
+    if args.assertion:
+        hospital, staff_id = args.assertion
+        if hospital not in HOSPITALS:
+            parser.error(f"HOSPITAL is one of {', '.join(HOSPITALS)}")
+        headers = acting_as(demo_keys(), demo_staff_keys(), hospital, staff_id)
+        print(headers[ASSERTION_HEADER])
+        return 0
     (STATE / "logs").mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
 
@@ -256,6 +338,7 @@ def main(argv: list[str] | None = None) -> int:
     smtp = Controller(Mailbox(maildir), hostname="127.0.0.1", port=port_or_free(1025))
     smtp.start()
     keys = demo_keys()
+    staff_keys = demo_staff_keys()
     spec = ",".join(f"{name}:{hash_key(key)}" for name, key in keys.items())
     ports = {name: port_or_free(port) for name, port in SERVICES.items()}
     urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
@@ -269,6 +352,7 @@ def main(argv: list[str] | None = None) -> int:
         "HUIYIN_TRACKING_URL": f"{urls['intake']}/v1/track/",
         "HUIYIN_REGION_FILE": str(REGION_FILE),
         "HUIYIN_IDENTITY_KEY": demo_identity_key(),
+        "HUIYIN_ASSERTION_AUDIENCE": AUDIENCE,
     }
     processes: dict[str, subprocess.Popen[bytes]] = {}
     try:
@@ -276,11 +360,12 @@ def main(argv: list[str] | None = None) -> int:
         for name, port in ports.items():
             processes[name] = start_service(name, base_env | {"HUIYIN_HTTP_PORT": str(port)})
         wait_ready(urls, processes)
-        receipts = post_demo_complaints(urls["intake"], keys)
+        register_staff_keys(urls["intake"], keys, staff_keys)
+        receipts = post_demo_complaints(urls["intake"], keys, staff_keys)
         deadline = time.monotonic() + 30
         while not all_handlers_mailed(maildir, receipts) and time.monotonic() < deadline:
             time.sleep(0.2)
-        walked = walk_one_case(urls["intake"], keys, receipts[0])
+        walked = walk_one_case(urls["intake"], keys, staff_keys, receipts[0])
         print(f"  first demo case walked to: {walked}", flush=True)
         print_where_to_look(infra, urls, keys, counts, receipts, maildir, started)
         if args.once:
@@ -331,7 +416,9 @@ def print_where_to_look(
     print(f"    curl '{urls['intake']}/v1/track/{receipts[0]['tracking_code']}'")
     hz1 = f"-H 'Authorization: Bearer {keys['hz-001']}'"
     case = f"{urls['intake']}/v1/complaints/{receipts[0]['id']}"
-    print(f"    curl {hz1} -H 'X-Huiyin-Staff: hz-001-complaint_office-1' '{case}'")
+    sign = "uv run --frozen python -m deploy.demo --assertion hz-001 hz-001-complaint_office-1"
+    print(f"    curl {hz1} '{case}'   # masked: the hospital's key alone proves no one")
+    print(f"    curl {hz1} -H \"{ASSERTION_HEADER}: $({sign})\" \\\n        '{case}'")
     print(f"    curl {hz1} '{case}/timeline/verify'")
     print(f"  logs in {STATE / 'logs'}; Ctrl-C stops everything.", flush=True)
 

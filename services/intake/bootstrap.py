@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from datetime import timedelta
+
 from fastapi import FastAPI
 
 from services.intake.adapters.complaints import ComplaintRepository
+from services.intake.adapters.identity_reads import IdentityReadLog
+from services.intake.adapters.staff_assertions import AssertionKeyStore, SpentAssertions
 from services.intake.adapters.staff_directory import StaffDirectory
+from services.intake.api.admin import router as admin_router
 from services.intake.api.routes import router
 from services.intake.consumers import handlers
 from services.intake.domain.confidentiality import IdentityCipher
@@ -15,6 +22,7 @@ from shared.app import build_app
 from shared.auth import ApiKeyring
 from shared.metrics import ServiceMetrics
 from shared.runtime import ServiceRuntime
+from shared.staff_assertion import AssertionPolicy, StaffAssertionVerifier
 
 
 def identity_cipher(settings: IntakeSettings) -> IdentityCipher:
@@ -39,25 +47,55 @@ def create_app(settings: IntakeSettings | None = None) -> FastAPI:
     repository = ComplaintRepository(runtime.db)
     directory = StaffDirectory(runtime.db)
     runtime.relay_outbox_of(repository.collection)
+    received_window = timedelta(days=settings.received_at_max_age_days)
 
     def ports() -> IntakePorts:
         relay = runtime.relay_for(repository.collection)
-        return IntakePorts(repository, directory, identity, relay)
+        return IntakePorts(repository, directory, identity, relay, received_window)
 
     runtime.consume(handlers(ports=ports))
 
     async def upgrade() -> None:
         await upgrade_earlier_complaints(ports())
 
+    assertion_keys = AssertionKeyStore(runtime.db)
+    spent = SpentAssertions(runtime.db)
+    purging: list[asyncio.Task[None]] = []
+
+    async def start_assertions() -> None:
+        await assertion_keys.ensure_indexes()
+        await spent.ensure_indexes()
+        purging.append(asyncio.create_task(spent.purge_every(settings.assertion_purge_seconds)))
+
+    async def stop_assertions() -> None:
+        for task in purging:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        purging.clear()
+
     app = build_app(
         title="回音 Huiyin · intake",
         description="Complaint registration, the complaint lifecycle and complainant tracking.",
         runtime=runtime,
-        routers=[router],
-        on_start=[repository.ensure_indexes, upgrade],
+        routers=[router, admin_router],
+        on_start=[repository.ensure_indexes, upgrade, start_assertions],
+        on_stop=[stop_assertions],
     )
     app.state.repository = repository
     app.state.directory = directory
     app.state.identity = identity
+    app.state.received_window = received_window
     app.state.keyring = ApiKeyring(settings.api_keys)
+    app.state.assertion_keys = assertion_keys
+    app.state.identity_reads = IdentityReadLog(runtime.db)
+    app.state.staff_assertions = StaffAssertionVerifier(
+        keys=assertion_keys,
+        spent=spent,
+        policy=AssertionPolicy(
+            audience=settings.assertion_audience,
+            max_lifetime=timedelta(seconds=settings.assertion_max_lifetime_seconds),
+            leeway=timedelta(seconds=settings.assertion_leeway_seconds),
+        ),
+    )
     return app

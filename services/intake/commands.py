@@ -1,15 +1,15 @@
 """The lifecycle commands people take on a case (受理审查, 调查处理, 答复, 延期, 回访办结, 复核).
 
-Every command runs the same way (`perform`): the hospital's own case only, a known staff
-member as the actor, the state machine's transition, the authority rule, then the
-command's own decision, all written in one document update with hash-chained timeline
-entries and the events it causes.
+Every command runs the same way (`perform`): the hospital's own case only, the staff
+member proven by the request's signed assertion as the actor, the state machine's
+transition, the authority rule, then the command's own decision, all written in one
+document update with hash-chained timeline entries and the events it causes.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -39,6 +39,7 @@ from services.intake.service import (
     _lifecycle,
     assigned_event,
 )
+from shared import dates
 from shared.contracts import (
     ComplaintAccepted,
     ComplaintClosed,
@@ -52,6 +53,7 @@ from shared.contracts import (
     RerouteRequested,
     SupplementRequested,
 )
+from shared.staff_assertion import StaffAssertion
 
 
 class Refused(Exception):
@@ -99,13 +101,15 @@ async def resolve_actor(hospital_id: str | None, staff_id: str, ports: IntakePor
 async def perform(
     complaint_id: str,
     action: Action,
-    command: schemas.Command,
     decide: Decide,
     *,
     hospital_id: str | None,
+    proven: StaffAssertion,
     ports: IntakePorts,
 ) -> dict[str, Any]:
-    actor = await resolve_actor(hospital_id, command.actor, ports)
+    """`proven` is the staff member the request's assertion proves: the actor, recorded
+    with the assertion's key and id on every timeline entry they make."""
+    actor = await resolve_actor(hospital_id, proven.staff_id, ports)
     produced: list[Any] = []
 
     def mutate(document: dict[str, Any]) -> dict[str, Any]:
@@ -119,6 +123,7 @@ async def perform(
         now = datetime.now(UTC)
         step = decide(Situation(document, actor, now, status_after, ports.identity))
         step.set.setdefault("status", status_after.value)
+        step.entries[:] = [_with_proof(entry, actor, proven) for entry in step.entries]
         update, envelopes = step.write(document, now=now)
         produced[:] = envelopes
         return update
@@ -129,6 +134,12 @@ async def perform(
     if produced:
         ports.relay.notify(document["_id"], produced)
     return document
+
+
+def _with_proof(entry: Entry, actor: Actor, proven: StaffAssertion) -> Entry:
+    if entry.by != actor.staff_id:
+        return entry
+    return replace(entry, data={**(entry.data or {}), "proof": proven.proof()})
 
 
 def _text_of(document: dict[str, Any]) -> str:
@@ -190,6 +201,16 @@ def request_supplement(command: schemas.SupplementRequest) -> Decide:
 def supplement(command: schemas.SupplementReceived) -> Decide:
     def decide(s: Situation) -> Change:
         arrived = (command.received_at or s.now).astimezone(UTC)
+        # A hospital recording its history may date a supplement before the request was
+        # entered here, but never before the complaint itself.
+        problem = dates.problem_with(
+            arrived,
+            now=s.now,
+            not_before=s.document["received_at"],
+            not_before_what="the complaint was received",
+        )
+        if problem:
+            raise InvalidField("received_at", problem)
         step = Change(
             set={"supplement.supplied_at": arrived, "supplement.content": command.content},
             entries=[Entry("supplemented", _by(s), command.note, {"content": command.content})],
@@ -477,6 +498,14 @@ def close(command: schemas.Closure) -> Decide:
     def decide(s: Situation) -> Change:
         visit = command.return_visit.model_dump(mode="python")
         visit["at"] = (visit.get("at") or s.now).astimezone(UTC)
+        problem = dates.problem_with(
+            visit["at"],
+            now=s.now,
+            not_before=s.document["received_at"],
+            not_before_what="the complaint was received",
+        )
+        if problem:
+            raise InvalidField("return_visit.at", problem)
         assignment = s.document.get("assignment") or {}
         finding = s.document.get("finding") or {}
         return Change(

@@ -9,7 +9,7 @@ write (case_record.Change), then nudges the outbox relay.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import uuid4
 
@@ -19,11 +19,12 @@ from services.intake.adapters.complaints import ComplaintRepository
 from services.intake.adapters.staff_directory import StaffDirectory
 from services.intake.api.schemas import ComplaintCreate
 from services.intake.case_record import Change, Entry, complainant_email, envelope_of, handler_of
-from services.intake.domain import idempotency, timeline
-from services.intake.domain.authority import OFFICE
+from services.intake.domain import authority, idempotency, timeline
+from services.intake.domain.authority import Actor, CaseParties
 from services.intake.domain.complaint import TRANSITIONS, Action, ComplaintStatus, next_status
 from services.intake.domain.confidentiality import IdentityCipher, is_sealed
 from services.intake.domain.numbering import case_number, tracking_code
+from shared import dates
 from shared.consumer import PermanentFailure
 from shared.contracts import (
     ComplaintAccepted,
@@ -32,9 +33,11 @@ from shared.contracts import (
     ComplaintReceived,
     ComplaintRouted,
     DeadlineChanged,
+    DeadlineSet,
     Envelope,
 )
 from shared.outbox import OutboxRelay, new_outbox
+from shared.staff_assertion import StaffAssertion
 
 SUMMARY_CHARS = 120
 
@@ -47,6 +50,7 @@ class IntakePorts:
     directory: StaffDirectory
     identity: IdentityCipher
     relay: OutboxRelay
+    received_window: timedelta = timedelta(days=366)  # oldest received_at a registration takes
 
 
 class ComplaintNotFound(Exception):
@@ -61,6 +65,15 @@ class RoutingNotApplied(LookupError):
     """Transient: an event about the routing decision arrived before the decision."""
 
 
+class ProofRequired(Exception):
+    """The step needs a proven staff member (a staff assertion) and none came; the
+    message says what needs it."""
+
+
+class RegistrationRefused(Exception):
+    """The proven person may not do what the registration asks (accept it)."""
+
+
 class InvalidField(Exception):
     """A value that is well-formed but wrong for this hospital (unknown staff, department)."""
 
@@ -70,9 +83,14 @@ class InvalidField(Exception):
 
 
 async def check_registration(
-    request: ComplaintCreate, hospital_id: str, directory: StaffDirectory
+    request: ComplaintCreate,
+    hospital_id: str,
+    directory: StaffDirectory,
+    *,
+    proven: StaffAssertion | None = None,
 ) -> None:
-    """The fields that name people and departments must name real ones of this hospital."""
+    """The fields that name people and departments must name real ones of this hospital
+    (an unknown person complained about would silently switch recusal off)."""
     departments = await directory.departments(hospital_id)
     if departments is None:
         raise InvalidField("hospital_id", f"hospital {hospital_id} is not loaded in the region")
@@ -80,20 +98,47 @@ async def check_registration(
         raise InvalidField(
             "target_department", f"no department {request.target_department} in {hospital_id}"
         )
+    target = request.target_staff_id
+    if target and await directory.actor(hospital_id, target) is None:
+        raise InvalidField("target_staff_id", f"no staff member {target} in {hospital_id}")
     if request.received_by:
         receiver = await directory.actor(hospital_id, request.received_by)
         if receiver is None:
             raise InvalidField("received_by", f"no staff member {request.received_by}")
-        if request.accepted and OFFICE not in receiver.roles:
-            raise InvalidField(
-                "accepted", "only complaint-office staff accept at registration (受理)"
-            )
+        if request.accepted:
+            check_acceptance(receiver, proven=proven, complained_about=target)
+
+
+def check_acceptance(
+    receiver: Actor, *, proven: StaffAssertion | None, complained_about: str | None
+) -> None:
+    """`accepted: true` is the accept action (受理) taken by `received_by`: that person must
+    be proven by the hospital's signature and allowed by the same rule as POST .../accept
+    (complaint office only; never the person complained about)."""
+    if proven is None:
+        raise ProofRequired("accepting at registration")
+    if proven.staff_id != receiver.staff_id:
+        raise RegistrationRefused(
+            f"received_by: {receiver.staff_id} accepts, but the assertion proves "
+            f"{proven.staff_id}; the person who accepts signs"
+        )
+    parties = CaseParties(first_receiver=receiver.staff_id, complained_about=complained_about)
+    try:
+        authority.check(Action.ACCEPT, receiver, parties)
+    except authority.NotPermitted as refusal:
+        raise RegistrationRefused(str(refusal)) from refusal
 
 
 async def register_complaint(
-    *, request: ComplaintCreate, hospital_id: str, idempotency_key: str | None, ports: IntakePorts
+    *,
+    request: ComplaintCreate,
+    hospital_id: str,
+    idempotency_key: str | None,
+    ports: IntakePorts,
+    proven: StaffAssertion | None = None,
 ) -> tuple[dict[str, Any], bool]:
-    """Store a new complaint durably; returns (document, replayed)."""
+    """Store a new complaint durably; returns (document, replayed). `proven` is the staff
+    member the request's assertion proves (needed to accept at registration)."""
     repository = ports.repository
     body = request.model_dump(mode="json", exclude_none=True) | {"hospital_id": hospital_id}
     body_fingerprint = idempotency.fingerprint(body)
@@ -104,10 +149,13 @@ async def register_complaint(
             return _replay(existing, body_fingerprint), True
     else:
         complaint_id = str(uuid4())
-    await check_registration(request, hospital_id, ports.directory)
+    await check_registration(request, hospital_id, ports.directory, proven=proven)
 
     now = datetime.now(UTC)
     received_at = (request.received_at or now).astimezone(UTC)
+    problem = dates.problem_with(received_at, now=now, max_age=ports.received_window)
+    if problem:
+        raise InvalidField("received_at", problem)
     sequence = await repository.next_sequence(hospital_id, received_at)
     identity = (
         request.complainant.model_dump(mode="json", exclude_none=True)
@@ -169,7 +217,8 @@ async def register_complaint(
         document["status"] = ComplaintStatus.ACCEPTED.value
         document["acceptance"] = {"decision": "accepted", "at": now, "by": request.received_by}
         document["first_receiver"]["accountable"] = None
-        step.entries.append(Entry("accepted", request.received_by, "登记时即受理"))
+        proof = {"proof": proven.proof()} if proven else None
+        step.entries.append(Entry("accepted", request.received_by, "登记时即受理", proof))
         step.events.append(_lifecycle(ComplaintAccepted, document, now, request.received_by))
     envelopes = [envelope_of(document, event) for event in step.events]
     for entry in step.entries:
@@ -215,6 +264,14 @@ def _lifecycle(model: Any, document: dict[str, Any], at: datetime, by: str | Non
     )
 
 
+def pending_year(assignment: dict[str, Any]) -> int | None:
+    """The year the reply deadline waits for (routing's calendar lacks it); None once it
+    is a date."""
+    if assignment.get("due_at") is not None:
+        return None
+    return assignment.get("deadline_pending_year")
+
+
 def assigned_event(
     document: dict[str, Any], identity: IdentityCipher, assignment: dict[str, Any]
 ) -> tuple[ComplaintAssigned, dict[str, Any]]:
@@ -230,7 +287,8 @@ def assigned_event(
         department_label=assignment["department_label"],
         handler=assignment.get("handler"),
         received_at=document["received_at"],
-        due_at=assignment["due_at"],
+        due_at=assignment.get("due_at"),
+        deadline_pending_year=pending_year(assignment),
         summary=(document.get("summary") or document["content"])[:SUMMARY_CHARS],
         complainant_email=complainant_email(document, identity) if first else None,
         revision=assignment.get("revision", 1),
@@ -279,10 +337,18 @@ async def apply_routing(envelope: Envelope, routed: ComplaintRouted, *, ports: I
                 "acceptance_due_at",
                 "action_due_at",
                 "due_at",
+                "deadline_pending_year",
             },
         )
-        assignment["counting_day"] = routed.counting_day.isoformat()
+        day = routed.counting_day
+        assignment["counting_day"] = day.isoformat() if day else None
         assignment["handler"] = routed.handler.model_dump(mode="json") if routed.handler else None
+        changed_at = current.get("deadline_changed_at")
+        if changed_at is not None and changed_at >= envelope.occurred_at:
+            # A deadline routing set after this decision was made (the year's calendar
+            # loaded, an extension) was applied first: the decision does not undo it.
+            for key in ("due_at", "deadline_pending_year", "deadline_changed_at"):
+                assignment[key] = current.get(key)
         step.set["assignment"] = assignment
         status = ComplaintStatus(document["status"])
         if Action.ASSIGN in TRANSITIONS[status]:
@@ -293,11 +359,15 @@ async def apply_routing(envelope: Envelope, routed: ComplaintRouted, *, ports: I
                 step.events.append(event)
                 step.set.update(fields)
         handler = routed.handler.name if routed.handler else "无可用承办人"
+        waiting = pending_year(assignment)
+        note = f"{routed.department_label} / {routed.category_label} / {handler}"
+        if waiting is not None:
+            note += f" / 办理时限待{waiting}年法定节假日安排载入后确定"
         step.entries.append(
             Entry(
                 "assigned" if routed.revision == 1 else "reassigned",
                 "routing",
-                f"{routed.department_label} / {routed.category_label} / {handler}",
+                note,
                 data={
                     "revision": routed.revision,
                     "reason": routed.reason,
@@ -323,8 +393,10 @@ async def apply_routing(envelope: Envelope, routed: ComplaintRouted, *, ports: I
 async def apply_deadline_change(
     envelope: Envelope, changed: DeadlineChanged, *, ports: IntakePorts
 ) -> None:
-    """Routing moved the reply deadline (supplement arrived, extension approved, re-review).
-    An approved extension is told to the complainant (延期须告知理由)."""
+    """Routing moved the reply deadline (supplement arrived, extension approved, re-review,
+    the calendar year it waited for loaded), or it now waits for a year's calendar (no date
+    is shown rather than a wrong one). An approved extension is told to the complainant
+    (延期须告知理由) once its date is known."""
     event_id = str(envelope.event_id)
     produced: list[Envelope] = []
 
@@ -340,9 +412,14 @@ async def apply_deadline_change(
         if last is not None and envelope.occurred_at <= last:
             # An older change arriving after a newer one: recorded as seen, not applied.
             return {"$push": {"applied_events": event_id}}
+        waiting = changed.deadline_pending_year
+        note = changed.reason
+        if waiting is not None:
+            note += f"；办理时限待{waiting}年法定节假日安排载入后确定"
         step = Change(
             set={
                 "assignment.due_at": changed.due_at,
+                "assignment.deadline_pending_year": waiting,
                 "assignment.deadline_changed_at": envelope.occurred_at,
             },
             push={"applied_events": event_id},
@@ -350,13 +427,19 @@ async def apply_deadline_change(
                 Entry(
                     "deadline_changed",
                     "routing",
-                    changed.reason,
-                    data={"due_at": changed.due_at, "working_days": changed.working_days},
+                    note,
+                    data={
+                        "due_at": changed.due_at,
+                        "working_days": changed.working_days,
+                        "deadline_pending_year": waiting,
+                    },
                 )
             ],
         )
         extension = document.get("extension") or {}
-        if extension.get("awaiting_deadline"):
+        was_pending = assignment.get("due_at") is None and assignment.get("deadline_pending_year")
+        # An extension whose new date waits for the calendar is told once it is a date.
+        if extension.get("awaiting_deadline") and changed.due_at is not None:
             step.set["extension.awaiting_deadline"] = False
             step.events.append(
                 _lifecycle(
@@ -366,6 +449,20 @@ async def apply_deadline_change(
                     extension.get("approved_by"),
                     due_at=changed.due_at,
                     reason=extension.get("reason") or changed.reason,
+                    handler=handler_of(document),
+                    complainant_email=complainant_email(document, ports.identity),
+                )
+            )
+        elif was_pending and changed.due_at is not None and document.get("receipt_sent"):
+            # Handler and complainant were told the deadline waits for the calendar: now
+            # they learn its date. (A case not yet assigned learns it with its assignment.)
+            step.events.append(
+                _lifecycle(
+                    DeadlineSet,
+                    document,
+                    now,
+                    "routing",
+                    due_at=changed.due_at,
                     handler=handler_of(document),
                     complainant_email=complainant_email(document, ports.identity),
                 )

@@ -37,7 +37,7 @@ async def wait_until(check, *, timeout: float = 20.0, interval: float = 0.05):  
 async def test_complaint_is_routed_mailed_replied_and_counted(
     platform: Platform, mail: MailSink, spans
 ) -> None:  # type: ignore[no-untyped-def]
-    async with platform.client("intake", "hz-001") as intake:
+    async with platform.staff_client("intake", "hz-001") as intake:
         created = await intake.post("/v1/complaints", json=COMPLAINT)
         assert created.status_code == 201, created.text
         receipt = created.json()

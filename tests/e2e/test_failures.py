@@ -8,8 +8,8 @@ import aio_pika
 import pytest
 
 from shared.contracts import Envelope
-from shared.topology import PARK_REASON_HEADER, parking_queue_name
 from tests.support.mail import MailSink
+from tests.support.parked import wait_for_parked
 from tests.support.platform import Platform
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
@@ -20,25 +20,6 @@ VALID = {
     "received_by": "hz-001-complaint_office-1",
     "accepted": True,  # the office accepts at registration, so the handler is told at once
 }
-
-
-async def parked_messages(
-    platform: Platform, service: str, expected: int
-) -> list[aio_pika.IncomingMessage]:
-    connection = await aio_pika.connect(platform.infra.amqp_url)
-    async with connection:
-        channel = await connection.channel()
-        queue = await channel.get_queue(parking_queue_name(platform.names.prefix, service))
-        found: list[aio_pika.IncomingMessage] = []
-        for _ in range(200):
-            message = await queue.get(fail=False, no_ack=True)
-            if message is not None:
-                found.append(message)
-                if len(found) == expected:
-                    return found
-            else:
-                await asyncio.sleep(0.05)
-        return found
 
 
 async def test_unparseable_messages_are_parked_and_the_consumer_keeps_going(
@@ -57,12 +38,12 @@ async def test_unparseable_messages_are_parked_and_the_consumer_keeps_going(
             routing_key="complaint.received",
         )
 
-    parked = await parked_messages(platform, "routing", expected=2)
-    reasons = sorted(str(m.headers[PARK_REASON_HEADER]) for m in parked)
+    parked = await wait_for_parked(platform, "routing", 2)  # routing's admin API
+    reasons = sorted(item["reason"] for item in parked)
     assert reasons[0].startswith("invalid envelope")
     assert reasons[1].startswith("invalid payload")
 
-    async with platform.client("intake", "hz-001") as intake:
+    async with platform.staff_client("intake", "hz-001") as intake:
         assert (await intake.post("/v1/complaints", json=VALID)).status_code == 201
     handler_mail = await mail.wait_for(lambda m: "新投诉待处理" in m["Subject"])
     assert handler_mail[0]["To"].startswith("pharmacy.")
@@ -72,7 +53,7 @@ async def test_a_broker_outage_loses_no_complaint(platform: Platform, mail: Mail
     broker = platform.infra.broker
     if broker is None:
         pytest.skip("the broker is external; this test needs to stop and start it")
-    async with platform.client("intake", "hz-002") as intake:
+    async with platform.staff_client("intake", "hz-002") as intake:
         broker.stop()
         try:
             for n in range(5):
@@ -98,7 +79,7 @@ async def test_a_redelivered_event_has_its_effect_once(platform: Platform, mail:
         tap = await channel.declare_queue(exclusive=True)
         await tap.bind(exchange, "complaint.*")
 
-        async with platform.client("intake", "hz-001") as intake:
+        async with platform.staff_client("intake", "hz-001") as intake:
             body = VALID | {"complainant": {"name": "周", "email": "zhou@patients.example.org"}}
             assert (await intake.post("/v1/complaints", json=body)).status_code == 201
         await mail.wait_for(lambda m: m["To"] == "zhou@patients.example.org")
@@ -119,7 +100,7 @@ async def test_a_redelivered_event_has_its_effect_once(platform: Platform, mail:
 
         await asyncio.sleep(2)
         assert len(mail.messages) == 2, [m["Subject"] for m in mail.messages]
-        async with platform.client("intake", "hz-001") as intake:
+        async with platform.staff_client("intake", "hz-001") as intake:
             page = (await intake.get("/v1/complaints")).json()
             assert len(page["items"]) == 1
             complaint = (await intake.get(f"/v1/complaints/{page['items'][0]['id']}")).json()

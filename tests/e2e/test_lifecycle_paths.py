@@ -16,6 +16,7 @@ import pytest
 from services.routing.domain.calendar import WorkingCalendar
 from services.routing.domain.deadline import reply_due_at
 from shared.runtime import mongo_client
+from tests.support.calendar_years import lawful_stand_in
 from tests.support.mail import MailSink, body_of
 from tests.support.platform import Platform
 
@@ -81,7 +82,7 @@ async def routed(intake: httpx.AsyncClient, complaint_id: str, revision: int = 1
 
 
 async def test_accept_investigate_find_reply_close(platform: Platform, mail: MailSink) -> None:
-    async with platform.client("intake", "hz-001") as intake:
+    async with platform.staff_client("intake", "hz-001") as intake:
         receipt = await register(intake, FEES)
         assert receipt["status"] == "received"
         case_id = receipt["id"]
@@ -186,7 +187,7 @@ async def test_accept_investigate_find_reply_close(platform: Platform, mail: Mai
 async def test_supplement_not_accepted_transferred_and_on_the_spot(
     platform: Platform, mail: MailSink
 ) -> None:
-    async with platform.client("intake", "hz-001") as intake:
+    async with platform.staff_client("intake", "hz-001") as intake:
         # Missing facts: ask for a supplement; it is accepted once the supplement arrives,
         # and counting starts from that day (Monday 2 Nov → supplied Monday 16 Nov).
         first = await register(intake, FEES | {"received_at": "2026-11-02T01:00:00Z"})
@@ -298,7 +299,7 @@ async def test_supplement_not_accepted_transferred_and_on_the_spot(
 async def test_extension_reroute_and_disputes_up_to_leadership(
     platform: Platform, mail: MailSink
 ) -> None:
-    async with platform.client("intake", "hz-001") as intake:
+    async with platform.staff_client("intake", "hz-001") as intake:
         receipt = await register(intake, FEES | {"accepted": True})
         case_id = receipt["id"]
         document = await routed(intake, case_id)
@@ -380,7 +381,7 @@ async def test_extension_reroute_and_disputes_up_to_leadership(
 
 async def test_identity_is_encrypted_at_rest_and_masked_by_role(platform: Platform) -> None:
     body = FEES | {"accepted": True, "target_staff_id": "hz-001-finance-3"}
-    async with platform.client("intake", "hz-001") as intake:
+    async with platform.staff_client("intake", "hz-001") as intake:
         receipt = await register(intake, body)
         case_id = receipt["id"]
         await routed(intake, case_id)
@@ -424,7 +425,7 @@ async def test_identity_is_encrypted_at_rest_and_masked_by_role(platform: Platfo
 
 
 async def test_altering_or_removing_history_is_detected(platform: Platform) -> None:
-    async with platform.client("intake", "hz-001") as intake:
+    async with platform.staff_client("intake", "hz-001") as intake:
         receipt = await register(intake, FEES | {"accepted": True})
         case_id = receipt["id"]
         document = await routed(intake, case_id)
@@ -495,7 +496,7 @@ async def test_priority_and_co_handling_departments_are_routed(platform: Platfor
         "target_staff_id": "hz-001-finance-3",
         "group": True,
     }
-    async with platform.client("intake", "hz-001") as intake:
+    async with platform.staff_client("intake", "hz-001") as intake:
         receipt = await register(intake, urgent)
         assignment = (await routed(intake, receipt["id"]))["assignment"]
     assert assignment["priority"] == "urgent"
@@ -509,7 +510,8 @@ async def test_priority_and_co_handling_departments_are_routed(platform: Platfor
 async def test_bureau_loads_the_calendar_and_an_absent_handlers_cases_are_delegated(
     platform: Platform, mail: MailSink
 ) -> None:
-    year = {"holidays": ["2029-01-01", "2029-02-12"], "workdays": ["2029-02-10"]}
+    holidays, _ = lawful_stand_in(2029)  # an invented year that keeps the holiday law
+    year = {"holidays": [d.isoformat() for d in holidays], "workdays": []}
     async with (
         platform.client("routing", "bureau") as bureau,
         platform.client("routing", "hz-001") as hospital,
@@ -524,7 +526,7 @@ async def test_bureau_loads_the_calendar_and_an_absent_handlers_cases_are_delega
         ready = (await bureau.get("/readyz")).json()
         assert ready["checks"]["calendar"] == "ok"
 
-    async with platform.client("intake", "hz-001") as intake:
+    async with platform.staff_client("intake", "hz-001") as intake:
         receipt = await register(intake, FEES | {"accepted": True})
         first = (await routed(intake, receipt["id"]))["assignment"]
         absent = first["handler"]["staff_id"]

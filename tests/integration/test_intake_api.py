@@ -95,7 +95,7 @@ async def test_bad_input_is_a_422_naming_the_field(intake_only: Platform, body, 
 async def test_a_hospital_never_sees_another_hospitals_complaints(intake_only: Platform) -> None:
     async with (
         intake_only.client("intake", "hz-001") as first,
-        intake_only.client("intake", "hz-002") as second,
+        intake_only.staff_client("intake", "hz-002") as second,
         intake_only.client("intake", "bureau") as bureau,
     ):
         mine = (await first.post("/v1/complaints", json=BASE)).json()
@@ -141,7 +141,7 @@ async def test_list_is_paginated_newest_first(intake_only: Platform) -> None:
 async def test_reply_before_acceptance_is_a_409_naming_allowed_transitions(
     intake_only: Platform,
 ) -> None:
-    async with intake_only.client("intake", "hz-001") as intake:
+    async with intake_only.staff_client("intake", "hz-001") as intake:
         created = (await intake.post("/v1/complaints", json=BASE)).json()
         response = await intake.post(
             f"/v1/complaints/{created['id']}/reply",
@@ -205,7 +205,7 @@ async def test_complaints_stored_before_sealing_and_chaining_are_upgraded_not_lo
     stored = await repository.get("issue2-era")
     assert "王强" not in str(stored["complainant"])
     assert [e["type"] for e in stored["timeline"]] == ["received", "assigned", "record_upgraded"]
-    async with intake_only.client("intake", "hz-001") as intake:
+    async with intake_only.staff_client("intake", "hz-001") as intake:
         office = {"X-Huiyin-Staff": "hz-001-complaint_office-1"}
         read = (await intake.get("/v1/complaints/issue2-era", headers=office)).json()
         verdict = (await intake.get("/v1/complaints/issue2-era/timeline/verify")).json()

@@ -6,11 +6,12 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import json
 import os
 import secrets
 import socket
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Generator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,10 +19,12 @@ from typing import Any
 import aio_pika
 import httpx
 import uvicorn
+from cryptography.hazmat.primitives.asymmetric import ed25519
 from fastapi import FastAPI
 
 from deploy.admin import load_region
 from deploy.servers import Infrastructure
+from services.intake.adapters.staff_assertions import AssertionKeyStore
 from services.intake.bootstrap import create_app as intake_app
 from services.intake.settings import IntakeSettings
 from services.notification.bootstrap import create_app as notification_app
@@ -33,7 +36,14 @@ from services.routing.domain.calendar import WorkingCalendar
 from services.routing.settings import RoutingSettings
 from shared.auth import hash_key
 from shared.runtime import mongo_client
-from shared.topology import CONSUMER_QUEUES, parking_exchange_name, parking_queue_name, queue_name
+from shared.staff_assertion import ASSERTION_HEADER, public_pem, sign_staff_assertion, thumbprint
+from shared.topology import (
+    CONSUMER_QUEUES,
+    parking_exchange_name,
+    parking_queue_name,
+    queue_name,
+    retry_queue_name,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 REGION_FILE = REPO / "deploy" / "region.example.yaml"
@@ -76,6 +86,65 @@ class ApiKeys:
 
     def headers(self, principal: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.clear[principal]}"}
+
+
+@dataclass
+class StaffSigning:
+    """Each test hospital's system: an Ed25519 key whose public half the bureau registers,
+    signing a fresh assertion for the staff member acting in each request."""
+
+    audience: str = "huiyin"
+    keys: dict[str, ed25519.Ed25519PrivateKey] = field(
+        default_factory=lambda: {h: ed25519.Ed25519PrivateKey.generate() for h in HOSPITALS}
+    )
+
+    def kid(self, hospital: str) -> str:
+        return thumbprint(self.keys[hospital].public_key())
+
+    def assertion(self, hospital: str, staff_id: str, **claims: Any) -> str:
+        """A valid assertion; keyword arguments override claims (for refusal tests)."""
+        return sign_staff_assertion(
+            private_key=self.keys[hospital],
+            kid=self.kid(hospital),
+            hospital_id=hospital,
+            staff_id=staff_id,
+            audience=self.audience,
+            **claims,
+        )
+
+    async def register(self, infra: Infrastructure, database: str) -> None:
+        """What the bureau does with `huiyin-admin assertion-keys register`."""
+        client = mongo_client(infra.mongo_url)
+        try:
+            store = AssertionKeyStore(client[database])
+            for hospital, key in self.keys.items():
+                await store.register(
+                    hospital_id=hospital, public_key=public_pem(key.public_key()), by="bureau"
+                )
+        finally:
+            await client.close()
+
+
+class SignsForStaff(httpx.Auth):
+    """Signs each request for the staff member it names: the X-Huiyin-Staff header, else
+    the JSON body's `actor`, else `received_by` when the body accepts at registration."""
+
+    def __init__(self, signing: StaffSigning, hospital: str) -> None:
+        self.signing = signing
+        self.hospital = hospital
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response]:
+        staff = request.headers.get("X-Huiyin-Staff")
+        if staff is None and request.content:
+            try:
+                body = json.loads(request.content)
+            except ValueError:
+                body = None
+            if isinstance(body, dict):
+                staff = body.get("actor") or (body.get("accepted") and body.get("received_by"))
+        if staff and ASSERTION_HEADER not in request.headers:
+            request.headers[ASSERTION_HEADER] = self.signing.assertion(self.hospital, staff)
+        yield request
 
 
 def common_settings(infra: Infrastructure, names: Names, service: str) -> dict[str, Any]:
@@ -126,6 +195,7 @@ class Platform:
     keys: ApiKeys
     services: dict[str, RunningService]
     settings: dict[str, Any]
+    signing: StaffSigning = field(default_factory=StaffSigning)
 
     def url(self, service: str) -> str:
         return self.services[service].url
@@ -134,16 +204,41 @@ class Platform:
         headers = self.keys.headers(principal) if principal else {}
         return httpx.AsyncClient(base_url=self.url(service), headers=headers, timeout=10)
 
+    def staff_client(self, service: str, hospital: str) -> httpx.AsyncClient:
+        """The hospital's system acting for its staff: every request that names a staff
+        member (actor, X-Huiyin-Staff, received_by with accepted) carries their assertion."""
+        return httpx.AsyncClient(
+            base_url=self.url(service),
+            headers=self.keys.headers(hospital),
+            auth=SignsForStaff(self.signing, hospital),
+            timeout=10,
+        )
+
+    def staff_headers(self, hospital: str, staff_id: str, **claims: Any) -> dict[str, str]:
+        """Fresh headers of the hospital's system acting for one staff member."""
+        assertion = self.signing.assertion(hospital, staff_id, **claims)
+        return self.keys.headers(hospital) | {ASSERTION_HEADER: assertion}
+
 
 def stand_in_calendar_file() -> Path:
-    """Weekends-only stand-ins for the years after the official calendar's last one, so
-    end-to-end tests run at any date (deadlines in late December reach into next year).
-    Test data only: real deployments load the State Council's notice (README)."""
+    """Stand-ins for the two years after the official calendar's last one, so end-to-end
+    tests run at any date (deadlines in late December reach into next year). Lawful but
+    invented (tests/support/calendar_years.py): routing refuses a year that breaks the
+    holiday law. Test data only: real deployments load the State Council's notice."""
+    from tests.support.calendar_years import lawful_stand_in
+
     last = WorkingCalendar().covered_until().year
-    path = Path(tempfile.gettempdir()) / f"huiyin-test-calendar-{last}.yaml"
+    path = Path(tempfile.gettempdir()) / f"huiyin-test-calendar-{last}-lawful.yaml"
     if not path.exists():
-        years = "".join(f"  {year}:\n    holidays: []\n" for year in (last + 1, last + 2))
-        path.write_text(f"years:\n{years}", encoding="utf-8")
+        text = "# TEST DATA ONLY: invented stand-in years, not a State Council notice\nyears:\n"
+        for year in (last + 1, last + 2):
+            holidays, workdays = lawful_stand_in(year)
+            text += f"  {year}:\n    holidays: [{', '.join(map(str, holidays))}]\n"
+            text += f"    workdays: [{', '.join(map(str, workdays))}]\n"
+        # Written whole, then renamed: tests running side by side never read half a file.
+        partial = path.with_suffix(f".{os.getpid()}.tmp")
+        partial.write_text(text, encoding="utf-8")
+        partial.replace(path)
     return path
 
 
@@ -163,7 +258,9 @@ def build_settings(
             calendar_file=str(stand_in_calendar_file()),
         ),
         "notification": NotificationSettings(
-            **common_settings(infra, names, "notification"), smtp_port=smtp_port, smtp_attempts=2
+            **common_settings(infra, names, "notification"),
+            smtp_port=smtp_port,
+            api_keys=keys.spec,
         ),
         "reporting": ReportingSettings(
             **common_settings(infra, names, "reporting"),
@@ -191,21 +288,27 @@ async def running_platform(
 ) -> AsyncIterator[Platform]:
     names = names or Names()
     keys = ApiKeys()
+    signing = StaffSigning()
     settings = build_settings(infra, names, keys, smtp_port)
     await load_region(REGION_FILE, settings["routing"], intake_database=settings["intake"].database)
+    await signing.register(infra, settings["intake"].database)
     services: dict[str, RunningService] = {}
     try:
         for name in only:
             app = FACTORIES[name](settings[name])
             services[name] = await serve(app, settings[name].http_port)
-        yield Platform(infra, names, keys, services, settings)
+        yield Platform(infra, names, keys, services, settings, signing)
     finally:
         for service in reversed(list(services.values())):
             await service.stop()
-        await drop_everything(infra, names)
+        await drop_everything(
+            infra, names, retry_delays=settings["notification"].delivery_retry_delays_seconds
+        )
 
 
-async def drop_everything(infra: Infrastructure, names: Names) -> None:
+async def drop_everything(
+    infra: Infrastructure, names: Names, *, retry_delays: tuple[float, ...] = ()
+) -> None:
     client = mongo_client(infra.mongo_url)
     try:
         for service in FACTORIES:
@@ -222,5 +325,7 @@ async def drop_everything(infra: Infrastructure, names: Names) -> None:
                     parking_queue_name(names.prefix, consumer.service),
                 ):
                     await channel.queue_delete(name)
+            for delay in retry_delays:  # notification's backoff steps
+                await channel.queue_delete(retry_queue_name(names.prefix, "notification", delay))
             await channel.exchange_delete(names.exchange)
             await channel.exchange_delete(parking_exchange_name(names.exchange))

@@ -21,6 +21,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
 from services.intake.domain.numbering import counter_key
+from shared.dates import in_platform_years
 
 log = logging.getLogger(__name__)
 
@@ -139,6 +140,10 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         received_at, complaint_id = json.loads(base64.urlsafe_b64decode(padded))
-        return datetime.fromisoformat(received_at), str(complaint_id)
+        moment = datetime.fromisoformat(received_at)
     except (ValueError, TypeError) as error:
         raise ValueError("cursor: not a cursor returned by this API") from error
+    if moment.tzinfo is None or not in_platform_years(moment):
+        # A forged cursor: year 1 or 9999 would overflow in the driver.
+        raise ValueError("cursor: not a cursor returned by this API")
+    return moment, str(complaint_id)

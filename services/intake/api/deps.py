@@ -4,6 +4,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from services.intake.adapters.identity_reads import IdentityReadLog
 from services.intake.service import IntakePorts
 
 
@@ -14,7 +15,15 @@ def ports(request: Request) -> IntakePorts:
         directory=state.directory,
         identity=state.identity,
         relay=state.runtime.relay_for(state.repository.collection),
+        received_window=state.received_window,
     )
 
 
 PortsDep = Annotated[IntakePorts, Depends(ports)]
+
+
+def identity_reads(request: Request) -> IdentityReadLog:
+    return request.app.state.identity_reads
+
+
+IdentityReadsDep = Annotated[IdentityReadLog, Depends(identity_reads)]

@@ -6,11 +6,11 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Path, Query, Response, status
-from pydantic import AwareDatetime, ValidationError
+from pydantic import ValidationError
 
 from services.intake import commands, service
 from services.intake.api import schemas
-from services.intake.api.deps import PortsDep
+from services.intake.api.deps import IdentityReadsDep, PortsDep
 from services.intake.api.schemas import (
     BatchCreate,
     BatchResult,
@@ -19,6 +19,7 @@ from services.intake.api.schemas import (
     ComplaintPage,
     ComplaintRead,
     ComplaintReceipt,
+    IdentityReadPage,
     TimelineVerdict,
     TrackingRead,
 )
@@ -33,8 +34,9 @@ from services.intake.domain.complaint import (
     allowed_actions,
     is_contactable,
 )
-from services.intake.domain.confidentiality import IdentityView, mask, view_for
+from services.intake.domain.confidentiality import FULL_VIEW_ROLES, IdentityView, mask, view_for
 from shared.auth import CurrentPrincipal, Principal
+from shared.dates import Instant
 from shared.errors import (
     ApiError,
     ErrorItem,
@@ -44,6 +46,7 @@ from shared.errors import (
     invalid,
     not_found,
 )
+from shared.staff_assertion import ProvenStaff, StaffAssertion, assertion_required
 
 router = APIRouter(prefix="/v1", responses=error_responses(401, 422, 503))
 
@@ -53,7 +56,9 @@ StaffHeader = Annotated[
     Header(
         alias=STAFF_HEADER,
         max_length=64,
-        description="staff id of the reader; decides how much of the complainant they see",
+        deprecated=True,
+        description="Deprecated: a claim, not a proof. If sent, it must equal the `sub` of "
+        "X-Huiyin-Staff-Assertion, which decides how much of the complainant the reader sees",
     ),
 ]
 
@@ -79,17 +84,41 @@ def _receipt(document: dict[str, Any]) -> dict[str, Any]:
 
 
 async def _identity_view(
-    document: dict[str, Any], principal: Principal, staff_id: str | None, ports: Any
+    document: dict[str, Any], principal: Principal, proven: StaffAssertion | None, ports: Any
 ) -> IdentityView:
+    """Only a proven reader's roles count: a hospital's or the bureau's key alone sees the
+    complainant masked, whoever the request claims to come from."""
     actor = None
-    if staff_id and principal.hospital_id == document["hospital_id"]:
-        actor = await ports.directory.actor(document["hospital_id"], staff_id)
+    if proven and principal.hospital_id == document["hospital_id"]:
+        actor = await ports.directory.actor(document["hospital_id"], proven.staff_id)
     return view_for(
         roles=set(actor.roles) if actor else set(),
-        actor_id=actor.staff_id if actor else staff_id,
+        actor_id=proven.staff_id if proven else None,
         complained_about=document.get("target_staff_id"),
         anonymous=document["anonymous"],
     )
+
+
+async def _shown(
+    document: dict[str, Any],
+    principal: Principal,
+    proven: StaffAssertion | None,
+    ports: Any,
+    reads: Any,
+    *,
+    via: str,
+) -> ComplaintRead:
+    """The complaint as this reader may see it; a full identity shown is logged first,
+    with the proven reader (adapters/identity_reads.py)."""
+    view = await _identity_view(document, principal, proven, ports)
+    if view is IdentityView.FULL and proven is not None and document.get("complainant"):
+        await reads.record(
+            complaint_id=document["_id"],
+            hospital_id=document["hospital_id"],
+            reader=proven,
+            via=via,
+        )
+    return _read(document, view, ports)
 
 
 def _read(document: dict[str, Any], view: IdentityView, ports: Any) -> ComplaintRead:
@@ -137,6 +166,7 @@ def _read(document: dict[str, Any], view: IdentityView, ports: Any) -> Complaint
         group=document.get("group", False),
         reopen_count=document.get("reopen_count", 0),
         flagged=document.get("flagged", False),
+        delivery_problems=document.get("delivery_problems", []),
         allowed_actions=allowed_actions(ComplaintStatus(document["status"])),
         timeline=document.get("timeline", []),
     )
@@ -159,10 +189,14 @@ def _hospital_for(principal: Principal, requested: str | None) -> str:
     response_model=ComplaintReceipt,
     responses=error_responses(403, 409),
     summary="Register a complaint (登记投诉)",
+    description="The hospital's system registers with its API key. `accepted: true` is the "
+    "accept action by `received_by`, who must be proven (X-Huiyin-Staff-Assertion with sub = "
+    "received_by) and may accept (complaint office; never the person complained about).",
 )
 async def register(
     body: ComplaintCreate,
     principal: CurrentPrincipal,
+    proven: ProvenStaff,
     ports: PortsDep,
     response: Response,
     idempotency_key: Annotated[
@@ -172,10 +206,18 @@ async def register(
     hospital_id = _hospital_for(principal, body.hospital_id)
     try:
         document, replayed = await service.register_complaint(
-            request=body, hospital_id=hospital_id, idempotency_key=idempotency_key, ports=ports
+            request=body,
+            hospital_id=hospital_id,
+            idempotency_key=idempotency_key,
+            ports=ports,
+            proven=proven,
         )
     except service.IdempotencyConflict as idempotency:
         raise conflict(str(idempotency), code="idempotency_conflict") from idempotency
+    except service.ProofRequired as missing:
+        raise assertion_required(str(missing)) from missing
+    except service.RegistrationRefused as refusal:
+        raise forbidden(str(refusal), code="not_permitted") from refusal
     except service.InvalidField as invalid:
         raise _field_error(invalid.field, str(invalid)) from invalid
     if replayed:
@@ -191,10 +233,13 @@ async def register(
     summary="Register many complaints at once (医院系统批量上传、意见箱批量登记)",
     description="Each item is registered on its own, idempotent by its key: a retried batch "
     "replays what was stored and stores what was not. One bad item never stops the others; "
-    "each item's result says created, replayed, invalid (with the fields) or conflict.",
+    "each item's result says created, replayed, invalid (with the fields), conflict or "
+    "refused (an item accepted at registration without the proof of its received_by, or by "
+    "someone who may not accept it; one X-Huiyin-Staff-Assertion covers the items its sub "
+    "received).",
 )
 async def register_batch(
-    body: BatchCreate, principal: CurrentPrincipal, ports: PortsDep
+    body: BatchCreate, principal: CurrentPrincipal, proven: ProvenStaff, ports: PortsDep
 ) -> BatchResult:
     hospital_id = _hospital_for(principal, body.hospital_id)
     results: list[schemas.BatchItemResult] = []
@@ -209,6 +254,7 @@ async def register_batch(
                 hospital_id=hospital_id,
                 idempotency_key=item.idempotency_key,
                 ports=ports,
+                proven=proven,
             )
         except ValidationError as problems:
             where = f"items.{index}.complaint"
@@ -234,6 +280,23 @@ async def register_batch(
             ]
             results.append(schemas.BatchItemResult(**outcome, outcome="invalid", errors=errors))
             continue
+        except (service.ProofRequired, service.RegistrationRefused) as refusal:
+            missing = isinstance(refusal, service.ProofRequired)
+            message = (
+                f"{refusal} needs the X-Huiyin-Staff-Assertion of received_by"
+                if missing
+                else str(refusal)
+            )
+            errors = [
+                ErrorItem(
+                    field=f"items.{index}.complaint.accepted",
+                    location="body",
+                    message=message,
+                    code="assertion_required" if missing else "not_permitted",
+                )
+            ]
+            results.append(schemas.BatchItemResult(**outcome, outcome="refused", errors=errors))
+            continue
         except service.IdempotencyConflict as clash:
             errors = [
                 ErrorItem(
@@ -257,7 +320,7 @@ async def register_batch(
     return BatchResult(
         created=sum(r.outcome == "created" for r in results),
         replayed=sum(r.outcome == "replayed" for r in results),
-        failed=sum(r.outcome in ("invalid", "conflict") for r in results),
+        failed=sum(r.outcome in ("invalid", "conflict", "refused") for r in results),
         items=results,
     )
 
@@ -265,17 +328,63 @@ async def register_batch(
 @router.get(
     "/complaints/{complaint_id}",
     response_model=ComplaintRead,
-    responses=error_responses(404),
+    responses=error_responses(403, 404),
     summary="One complaint",
+    description="The complainant is shown as the proven reader (X-Huiyin-Staff-Assertion) may "
+    "see them: in full to the complaint office and leadership (each such read is logged), "
+    "masked to other staff, the bureau and a hospital's key alone, never to the person "
+    "complained about or for an anonymous complaint.",
 )
 async def read(
-    complaint_id: str, principal: CurrentPrincipal, ports: PortsDep, staff: StaffHeader = None
+    complaint_id: str,
+    principal: CurrentPrincipal,
+    proven: ProvenStaff,
+    ports: PortsDep,
+    reads: IdentityReadsDep,
+    staff: StaffHeader = None,
 ) -> ComplaintRead:
+    if staff is not None and proven is None:
+        raise assertion_required(f"reading as {STAFF_HEADER} {staff}")
+    if staff is not None and proven is not None and staff != proven.staff_id:
+        message = f"{staff} is not the staff member the assertion proves ({proven.staff_id})"
+        raise _not_proven(STAFF_HEADER, "header", message)
     document = await ports.repository.get(complaint_id)
     if document is None or not principal.may_see(document["hospital_id"]):
         raise _not_found(complaint_id)
-    view = await _identity_view(document, principal, staff, ports)
-    return _read(document, view, ports)
+    return await _shown(document, principal, proven, ports, reads, via="read")
+
+
+@router.get(
+    "/complaints/{complaint_id}/identity-reads",
+    response_model=IdentityReadPage,
+    responses=error_responses(403, 404),
+    summary="Who saw the complainant's full identity (身份信息查阅记录)",
+    description="For the complaint office and leadership (proven by X-Huiyin-Staff-Assertion) "
+    "and the bureau: every read that showed the full identity, newest last, with the proven "
+    "reader and the assertion (kid, jti) that proved them.",
+)
+async def identity_reads(
+    complaint_id: str,
+    principal: CurrentPrincipal,
+    proven: ProvenStaff,
+    ports: PortsDep,
+    reads: IdentityReadsDep,
+    limit: int = Query(default=100, ge=1, le=1000, description="the newest this many"),
+) -> IdentityReadPage:
+    document = await ports.repository.get(complaint_id)
+    if document is None or not principal.may_see(document["hospital_id"]):
+        raise _not_found(complaint_id)
+    if not principal.is_bureau:
+        if proven is None:
+            raise assertion_required("the identity access log")
+        reader = await ports.directory.actor(document["hospital_id"], proven.staff_id)
+        if reader is None or not FULL_VIEW_ROLES & reader.roles:
+            raise forbidden(
+                "only the complaint office and leadership read the identity access log",
+                code="not_permitted",
+            )
+    entries = await reads.of(complaint_id)
+    return IdentityReadPage(total=len(entries), items=entries[-limit:])
 
 
 @router.get(
@@ -316,8 +425,8 @@ async def list_complaints(
     channel: Channel | None = None,
     category: str | None = Query(default=None, max_length=64),
     department: str | None = Query(default=None, max_length=64),
-    received_from: AwareDatetime | None = None,
-    received_to: AwareDatetime | None = None,
+    received_from: Instant | None = None,
+    received_to: Instant | None = None,
     limit: int = Query(default=50, ge=1, le=200),
     cursor: str | None = Query(default=None, max_length=512),
 ) -> ComplaintPage:
@@ -368,17 +477,48 @@ async def list_complaints(
 # --- lifecycle commands -------------------------------------------------------------------
 
 
+def _not_proven(field: str, location: str, message: str) -> ApiError:
+    item = ErrorItem(field=field, location=location, message=message, code="not_proven")
+    return ApiError(403, "not_proven", f"{field}: {message}", errors=[item])
+
+
+def _acting(
+    body: schemas.Command, principal: Principal, proven: StaffAssertion | None
+) -> StaffAssertion:
+    """Who takes the action: the staff member the assertion proves. A body `actor` (kept
+    for older clients) must name the same person."""
+    if principal.is_bureau:
+        raise forbidden(
+            "the bureau key reads and supervises; case handling is the hospital's",
+            code="not_permitted",
+        )
+    if proven is None:
+        raise assertion_required("every case action")
+    if body.actor is not None and body.actor != proven.staff_id:
+        message = f"{body.actor} is not the staff member the assertion proves ({proven.staff_id})"
+        raise _not_proven("actor", "body", message)
+    return proven
+
+
 async def _run(
     complaint_id: str,
     action: Action,
     body: schemas.Command,
     decide: commands.Decide,
     principal: Principal,
+    proven: StaffAssertion | None,
     ports: Any,
+    reads: Any,
 ) -> ComplaintRead:
+    acting = _acting(body, principal, proven)
     try:
         document = await commands.perform(
-            complaint_id, action, body, decide, hospital_id=principal.hospital_id, ports=ports
+            complaint_id,
+            action,
+            decide,
+            hospital_id=principal.hospital_id,
+            proven=acting,
+            ports=ports,
         )
     except service.ComplaintNotFound as missing:
         raise _not_found(complaint_id) from missing
@@ -395,8 +535,7 @@ async def _run(
         raise forbidden(str(refusal), code="not_permitted") from refusal
     except service.InvalidField as invalid:
         raise _field_error(invalid.field, str(invalid)) from invalid
-    view = await _identity_view(document, principal, body.actor, ports)
-    return _read(document, view, ports)
+    return await _shown(document, principal, acting, ports, reads, via=action.value)
 
 
 async def _department_exists(
@@ -418,9 +557,16 @@ CommandResult: dict[str, Any] = {
 
 @router.post("/complaints/{complaint_id}/accept", **CommandResult, summary="受理")
 async def accept(
-    complaint_id: Id, body: schemas.Command, principal: CurrentPrincipal, ports: PortsDep
+    complaint_id: Id,
+    body: schemas.Command,
+    principal: CurrentPrincipal,
+    proven: ProvenStaff,
+    ports: PortsDep,
+    reads: IdentityReadsDep,
 ) -> ComplaintRead:
-    return await _run(complaint_id, Action.ACCEPT, body, commands.accept(body), principal, ports)
+    return await _run(
+        complaint_id, Action.ACCEPT, body, commands.accept(body), principal, proven, ports, reads
+    )
 
 
 @router.post(
@@ -429,10 +575,17 @@ async def accept(
     summary="通知补充材料 (the clock waits until it arrives)",
 )
 async def request_supplement(
-    complaint_id: Id, body: schemas.SupplementRequest, principal: CurrentPrincipal, ports: PortsDep
+    complaint_id: Id,
+    body: schemas.SupplementRequest,
+    principal: CurrentPrincipal,
+    proven: ProvenStaff,
+    ports: PortsDep,
+    reads: IdentityReadsDep,
 ) -> ComplaintRead:
     decide = commands.request_supplement(body)
-    return await _run(complaint_id, Action.REQUEST_SUPPLEMENT, body, decide, principal, ports)
+    return await _run(
+        complaint_id, Action.REQUEST_SUPPLEMENT, body, decide, principal, proven, ports, reads
+    )
 
 
 @router.post(
@@ -441,68 +594,113 @@ async def request_supplement(
     summary="补齐材料后受理 (counting restarts from the day it arrived)",
 )
 async def supplement(
-    complaint_id: Id, body: schemas.SupplementReceived, principal: CurrentPrincipal, ports: PortsDep
+    complaint_id: Id,
+    body: schemas.SupplementReceived,
+    principal: CurrentPrincipal,
+    proven: ProvenStaff,
+    ports: PortsDep,
+    reads: IdentityReadsDep,
 ) -> ComplaintRead:
     decide = commands.supplement(body)
-    return await _run(complaint_id, Action.SUPPLEMENT, body, decide, principal, ports)
+    return await _run(
+        complaint_id, Action.SUPPLEMENT, body, decide, principal, proven, ports, reads
+    )
 
 
 @router.post("/complaints/{complaint_id}/not-accept", **CommandResult, summary="不予受理")
 async def not_accept(
-    complaint_id: Id, body: schemas.NotAcceptDecision, principal: CurrentPrincipal, ports: PortsDep
+    complaint_id: Id,
+    body: schemas.NotAcceptDecision,
+    principal: CurrentPrincipal,
+    proven: ProvenStaff,
+    ports: PortsDep,
+    reads: IdentityReadsDep,
 ) -> ComplaintRead:
     decide = commands.not_accept(body)
-    return await _run(complaint_id, Action.NOT_ACCEPT, body, decide, principal, ports)
+    return await _run(
+        complaint_id, Action.NOT_ACCEPT, body, decide, principal, proven, ports, reads
+    )
 
 
 @router.post("/complaints/{complaint_id}/transfer", **CommandResult, summary="转交有关部门")
 async def transfer(
-    complaint_id: Id, body: schemas.TransferDecision, principal: CurrentPrincipal, ports: PortsDep
+    complaint_id: Id,
+    body: schemas.TransferDecision,
+    principal: CurrentPrincipal,
+    proven: ProvenStaff,
+    ports: PortsDep,
+    reads: IdentityReadsDep,
 ) -> ComplaintRead:
     decide = commands.transfer(body)
-    return await _run(complaint_id, Action.TRANSFER, body, decide, principal, ports)
+    return await _run(complaint_id, Action.TRANSFER, body, decide, principal, proven, ports, reads)
 
 
 @router.post(
     "/complaints/{complaint_id}/resolve-on-spot", **CommandResult, summary="当场协调解决并记录"
 )
 async def resolve_on_spot(
-    complaint_id: Id, body: schemas.OnSpotResolution, principal: CurrentPrincipal, ports: PortsDep
+    complaint_id: Id,
+    body: schemas.OnSpotResolution,
+    principal: CurrentPrincipal,
+    proven: ProvenStaff,
+    ports: PortsDep,
+    reads: IdentityReadsDep,
 ) -> ComplaintRead:
     decide = commands.resolve_on_spot(body)
-    return await _run(complaint_id, Action.RESOLVE_ON_SPOT, body, decide, principal, ports)
+    return await _run(
+        complaint_id, Action.RESOLVE_ON_SPOT, body, decide, principal, proven, ports, reads
+    )
 
 
 @router.post(
     "/complaints/{complaint_id}/hand-over", **CommandResult, summary="首诉负责人移交投诉管理部门"
 )
 async def hand_over(
-    complaint_id: Id, body: schemas.HandOver, principal: CurrentPrincipal, ports: PortsDep
+    complaint_id: Id,
+    body: schemas.HandOver,
+    principal: CurrentPrincipal,
+    proven: ProvenStaff,
+    ports: PortsDep,
+    reads: IdentityReadsDep,
 ) -> ComplaintRead:
+    _acting(body, principal, proven)  # who acts is settled before what they ask is checked
     receiver = None
     if principal.hospital_id is not None:
         receiver = await ports.directory.actor(principal.hospital_id, body.to)
     if receiver is None or "complaint_office" not in receiver.roles:
         raise _field_error("to", f"to: {body.to} is not complaint-office staff of this hospital")
     decide = commands.hand_over(body, receiver)
-    return await _run(complaint_id, Action.HAND_OVER, body, decide, principal, ports)
+    return await _run(complaint_id, Action.HAND_OVER, body, decide, principal, proven, ports, reads)
 
 
 @router.post("/complaints/{complaint_id}/reroute", **CommandResult, summary="改派科室")
 async def reroute(
-    complaint_id: Id, body: schemas.Reroute, principal: CurrentPrincipal, ports: PortsDep
+    complaint_id: Id,
+    body: schemas.Reroute,
+    principal: CurrentPrincipal,
+    proven: ProvenStaff,
+    ports: PortsDep,
+    reads: IdentityReadsDep,
 ) -> ComplaintRead:
+    _acting(body, principal, proven)
     await _department_exists(principal, body.department, "department", ports)
     decide = commands.reroute(body)
-    return await _run(complaint_id, Action.REROUTE, body, decide, principal, ports)
+    return await _run(complaint_id, Action.REROUTE, body, decide, principal, proven, ports, reads)
 
 
 @router.post("/complaints/{complaint_id}/notes", **CommandResult, summary="记录调查情况")
 async def record_note(
-    complaint_id: Id, body: schemas.InvestigationNote, principal: CurrentPrincipal, ports: PortsDep
+    complaint_id: Id,
+    body: schemas.InvestigationNote,
+    principal: CurrentPrincipal,
+    proven: ProvenStaff,
+    ports: PortsDep,
+    reads: IdentityReadsDep,
 ) -> ComplaintRead:
     decide = commands.record_note(body)
-    return await _run(complaint_id, Action.RECORD_NOTE, body, decide, principal, ports)
+    return await _run(
+        complaint_id, Action.RECORD_NOTE, body, decide, principal, proven, ports, reads
+    )
 
 
 @router.post(
@@ -511,13 +709,21 @@ async def record_note(
     summary="处理意见：是否属实、责任科室与人员、补救措施、告知的法律途径",
 )
 async def record_finding(
-    complaint_id: Id, body: schemas.FindingRecord, principal: CurrentPrincipal, ports: PortsDep
+    complaint_id: Id,
+    body: schemas.FindingRecord,
+    principal: CurrentPrincipal,
+    proven: ProvenStaff,
+    ports: PortsDep,
+    reads: IdentityReadsDep,
 ) -> ComplaintRead:
+    _acting(body, principal, proven)
     await _department_exists(
         principal, body.responsible_department, "responsible_department", ports
     )
     decide = commands.record_finding(body)
-    return await _run(complaint_id, Action.RECORD_FINDING, body, decide, principal, ports)
+    return await _run(
+        complaint_id, Action.RECORD_FINDING, body, decide, principal, proven, ports, reads
+    )
 
 
 @router.post(
@@ -526,43 +732,78 @@ async def record_finding(
     summary="答复投诉人 (written complaints get a written reply)",
 )
 async def reply(
-    complaint_id: Id, body: schemas.ReplyCreate, principal: CurrentPrincipal, ports: PortsDep
+    complaint_id: Id,
+    body: schemas.ReplyCreate,
+    principal: CurrentPrincipal,
+    proven: ProvenStaff,
+    ports: PortsDep,
+    reads: IdentityReadsDep,
 ) -> ComplaintRead:
-    return await _run(complaint_id, Action.REPLY, body, commands.reply(body), principal, ports)
+    return await _run(
+        complaint_id, Action.REPLY, body, commands.reply(body), principal, proven, ports, reads
+    )
 
 
 @router.post("/complaints/{complaint_id}/extension-request", **CommandResult, summary="申请延期")
 async def request_extension(
-    complaint_id: Id, body: schemas.ExtensionRequest, principal: CurrentPrincipal, ports: PortsDep
+    complaint_id: Id,
+    body: schemas.ExtensionRequest,
+    principal: CurrentPrincipal,
+    proven: ProvenStaff,
+    ports: PortsDep,
+    reads: IdentityReadsDep,
 ) -> ComplaintRead:
     decide = commands.request_extension(body)
-    return await _run(complaint_id, Action.REQUEST_EXTENSION, body, decide, principal, ports)
+    return await _run(
+        complaint_id, Action.REQUEST_EXTENSION, body, decide, principal, proven, ports, reads
+    )
 
 
 @router.post(
     "/complaints/{complaint_id}/extension-decision", **CommandResult, summary="院领导审批延期"
 )
 async def decide_extension(
-    complaint_id: Id, body: schemas.ExtensionDecision, principal: CurrentPrincipal, ports: PortsDep
+    complaint_id: Id,
+    body: schemas.ExtensionDecision,
+    principal: CurrentPrincipal,
+    proven: ProvenStaff,
+    ports: PortsDep,
+    reads: IdentityReadsDep,
 ) -> ComplaintRead:
     decide = commands.decide_extension(body)
-    return await _run(complaint_id, Action.DECIDE_EXTENSION, body, decide, principal, ports)
+    return await _run(
+        complaint_id, Action.DECIDE_EXTENSION, body, decide, principal, proven, ports, reads
+    )
 
 
 @router.post("/complaints/{complaint_id}/close", **CommandResult, summary="回访并办结")
 async def close(
-    complaint_id: Id, body: schemas.Closure, principal: CurrentPrincipal, ports: PortsDep
+    complaint_id: Id,
+    body: schemas.Closure,
+    principal: CurrentPrincipal,
+    proven: ProvenStaff,
+    ports: PortsDep,
+    reads: IdentityReadsDep,
 ) -> ComplaintRead:
-    return await _run(complaint_id, Action.CLOSE, body, commands.close(body), principal, ports)
+    return await _run(
+        complaint_id, Action.CLOSE, body, commands.close(body), principal, proven, ports, reads
+    )
 
 
 @router.post(
     "/complaints/{complaint_id}/dispute", **CommandResult, summary="投诉人不服处理结果：复核"
 )
 async def dispute(
-    complaint_id: Id, body: schemas.Dispute, principal: CurrentPrincipal, ports: PortsDep
+    complaint_id: Id,
+    body: schemas.Dispute,
+    principal: CurrentPrincipal,
+    proven: ProvenStaff,
+    ports: PortsDep,
+    reads: IdentityReadsDep,
 ) -> ComplaintRead:
-    return await _run(complaint_id, Action.DISPUTE, body, commands.dispute(body), principal, ports)
+    return await _run(
+        complaint_id, Action.DISPUTE, body, commands.dispute(body), principal, proven, ports, reads
+    )
 
 
 @router.get(

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field, model_validator
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, model_validator
 
 from services.intake.domain.complaint import (
     Action,
@@ -25,6 +25,7 @@ from services.intake.domain.outcomes import (
     Satisfaction,
     VisitMethod,
 )
+from shared.dates import Instant
 from shared.errors import ErrorItem
 
 Code = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
@@ -61,7 +62,11 @@ class ComplaintCreate(BaseModel):
     summary: str | None = Field(default=None, max_length=200, description="摘要")
     content: str = Field(min_length=1, max_length=5000, description="事由")
     demand: str | None = Field(default=None, max_length=2000, description="诉求")
-    received_at: AwareDatetime | None = Field(default=None, description="Defaults to now")
+    received_at: Instant | None = Field(
+        default=None,
+        description="When the complaint was received; defaults to now. Not in the future, not "
+        "older than the bureau's window for late registration (HUIYIN_RECEIVED_AT_MAX_AGE_DAYS)",
+    )
     received_by: Code | None = Field(default=None, description="首诉负责人 staff id")
     direct: bool = Field(
         default=False, description="越级/直接投诉: went to leadership or the bureau first"
@@ -84,8 +89,6 @@ class ComplaintCreate(BaseModel):
         identity = self.complainant
         if self.anonymous and identity and (identity.name or identity.phone or identity.email):
             raise ValueError("complainant: an anonymous complaint carries no name, phone or email")
-        if self.received_at and self.received_at > datetime.now(UTC) + timedelta(minutes=5):
-            raise ValueError("received_at: lies in the future")
         if identity and identity.id_number and not _id_checksum_ok(identity.id_number):
             raise ValueError("complainant.id_number: checksum digit does not match")
         if self.accepted and not self.received_by:
@@ -107,7 +110,11 @@ Text = Annotated[str, Field(min_length=1, max_length=2000)]
 
 class Command(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-    actor: Code = Field(description="staff id of the person taking the action")
+    actor: Code | None = Field(
+        default=None,
+        description="Optional: the staff member acting is the `sub` of the request's "
+        "X-Huiyin-Staff-Assertion; if given, this must name the same person",
+    )
     note: str | None = Field(default=None, max_length=2000)
 
 
@@ -117,8 +124,10 @@ class SupplementRequest(Command):
 
 class SupplementReceived(Command):
     content: str | None = Field(default=None, max_length=5000, description="补充内容")
-    received_at: AwareDatetime | None = Field(
-        default=None, description="when the supplement arrived; counting restarts that day"
+    received_at: Instant | None = Field(
+        default=None,
+        description="when the supplement arrived (counting restarts that day); not before it "
+        "was requested, not in the future",
     )
 
 
@@ -203,7 +212,7 @@ class ExtensionDecision(Command):
 class ReturnVisit(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
     method: VisitMethod
-    at: AwareDatetime | None = None
+    at: Instant | None = Field(default=None, description="not in the future")
     record: Text = Field(description="回访记录")
 
 
@@ -234,7 +243,7 @@ class BatchCreate(BaseModel):
 class BatchItemResult(BaseModel):
     index: int
     idempotency_key: str
-    outcome: Literal["created", "replayed", "invalid", "conflict"]
+    outcome: Literal["created", "replayed", "invalid", "conflict", "refused"]
     id: str | None = None
     case_number: str | None = None
     tracking_code: str | None = None
@@ -274,7 +283,8 @@ class Assignment(BaseModel):
     working_days: int | None = None
     acceptance_due_at: datetime | None = None
     action_due_at: datetime | None = None
-    due_at: datetime
+    due_at: datetime | None = None  # None while it waits for a year's calendar
+    deadline_pending_year: int | None = None
     matched_keywords: list[str] = []
 
 
@@ -311,6 +321,18 @@ class ComplainantView(BaseModel):
     age: int | None = None
     occupation: str | None = None
     relation: str | None = None
+
+
+class DeliveryProblem(BaseModel):
+    """A notice notification gave up on: the office must reach this person another way."""
+
+    recipient_role: str
+    role_label: str
+    recipient: str | None = Field(description="masked; never the complainant's address")
+    reason_code: str
+    reason: str
+    attempts: int
+    at: datetime
 
 
 class ComplaintReceipt(BaseModel):
@@ -351,9 +373,27 @@ class ComplaintRead(ComplaintReceipt):
     closure: dict[str, Any] | None = None
     reopen_count: int = 0
     flagged: bool = False
+    delivery_problems: list[DeliveryProblem] = Field(
+        default_factory=list, description="notices that could not be delivered (通知发送失败)"
+    )
     allowed_actions: list[Action]
     timeline: list[TimelineEntry]
     version: int
+
+
+class IdentityRead(BaseModel):
+    """One read that showed the complainant's full identity."""
+
+    at: datetime
+    staff_id: str = Field(description="the proven reader")
+    via: str = Field(description="read, or the action whose answer showed it")
+    kid: str = Field(description="the hospital key that signed the reader's assertion")
+    jti: str = Field(description="the single-use assertion's id")
+
+
+class IdentityReadPage(BaseModel):
+    total: int
+    items: list[IdentityRead]
 
 
 class TimelineVerdict(BaseModel):

@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 from services.reporting.adapters.complaint_facts import ComplaintFacts
 from services.reporting.domain.summary import Tally
 from shared.auth import CurrentPrincipal
+from shared.dates import Day
 from shared.errors import error_responses, forbidden, invalid
 
 CHINA = ZoneInfo("Asia/Shanghai")
@@ -64,8 +65,8 @@ def _window(start: date | None, end: date | None) -> tuple[date, date]:
 async def summary(
     request: Request,
     principal: CurrentPrincipal,
-    start: Annotated[date | None, Query(alias="from")] = None,
-    end: Annotated[date | None, Query(alias="to")] = None,
+    start: Annotated[Day | None, Query(alias="from")] = None,
+    end: Annotated[Day | None, Query(alias="to")] = None,
     hospital_id: str | None = Query(default=None, max_length=64),
 ) -> Summary:
     if not principal.is_bureau:
