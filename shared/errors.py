@@ -186,6 +186,16 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
+        if error.status_code == 400 and request.method in ("POST", "PUT", "PATCH"):
+            # FastAPI's "error parsing the body" (not JSON, or not the declared media type)
+            # is bad input like any other: a 422 that names the body.
+            item = ErrorItem(
+                field="body",
+                location="body",
+                message="must be a JSON document (Content-Type: application/json)",
+                code="json_invalid",
+            )
+            return validation_error([item]).response()
         code = _HTTP_CODES.get(error.status_code, "error")
         message = error.detail if isinstance(error.detail, str) else code.replace("_", " ")
         return ApiError(error.status_code, code, message, headers=error.headers).response()
