@@ -7,7 +7,6 @@ restart and never summed wrongly across workers. Hospital ids are a bounded labe
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from datetime import UTC, datetime
 
@@ -74,6 +73,9 @@ class ComplaintMetrics:
             self.overdue_open.labels(hospital_id).set(0)
 
 
+STOP_SECONDS = 5.0
+
+
 class OverdueRefresher:
     def __init__(self, metrics: ComplaintMetrics, facts: ComplaintFacts, *, seconds: float) -> None:
         self._metrics, self._facts, self._seconds = metrics, facts, seconds
@@ -83,10 +85,11 @@ class OverdueRefresher:
         self._task = asyncio.create_task(self._loop(), name="overdue-refresh")
 
     async def stop(self) -> None:
+        """Bounded: a refresh cancelled inside a database call may take that call's time to
+        unwind, and shutdown must not wait for it."""
         if self._task:
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await asyncio.wait({self._task}, timeout=STOP_SECONDS)
 
     async def _loop(self) -> None:
         while True:
