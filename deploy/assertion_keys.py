@@ -21,18 +21,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-KEY_VARIABLE = "HUIYIN_ADMIN_KEY"
+from deploy import admin_api
+from deploy.admin_api import CommandFailed, bureau_client, call
+
 URL_VARIABLE = "HUIYIN_INTAKE_URL"
-
-
-class CommandFailed(Exception):
-    pass
 
 
 def add_parser(commands: Any) -> None:
@@ -62,36 +59,11 @@ def add_parser(commands: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        with client(args) as http:
-            output = ACTIONS[args.action](http, args)
-    except CommandFailed as failure:
-        print(f"huiyin-admin assertion-keys {args.action}: {failure}", file=sys.stderr)
-        return 1
-    print(output)
-    return 0
+    return admin_api.run("assertion-keys", args, client=client, actions=ACTIONS)
 
 
 def client(args: argparse.Namespace) -> httpx.Client:
-    key = os.environ.get(KEY_VARIABLE)
-    if not key:
-        raise CommandFailed(f"set {KEY_VARIABLE} to the bureau's API key")
-    url = args.url or os.environ.get(URL_VARIABLE) or "http://127.0.0.1:8001"
-    return httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=30)
-
-
-def call(http: httpx.Client, method: str, path: str, **request: Any) -> Any:
-    try:
-        response = http.request(method, path, **request)
-    except httpx.HTTPError as error:
-        raise CommandFailed(f"{http.base_url} did not answer: {error}") from error
-    if response.is_error:
-        try:
-            message = response.json().get("message", response.text)
-        except ValueError:
-            message = response.text
-        raise CommandFailed(f"{response.status_code}: {message}")
-    return response.json()
+    return bureau_client(args.url or os.environ.get(URL_VARIABLE) or "http://127.0.0.1:8001")
 
 
 def _path(args: argparse.Namespace) -> str:

@@ -22,17 +22,14 @@ import argparse
 import getpass
 import json
 import os
-import sys
 from typing import Any
 
 import httpx
 
+from deploy import admin_api
+from deploy.admin_api import CommandFailed, bureau_client
+
 PORTS = {"intake": 8001, "routing": 8002, "notification": 8003, "reporting": 8004}
-KEY_VARIABLE = "HUIYIN_ADMIN_KEY"
-
-
-class CommandFailed(Exception):
-    pass
 
 
 def add_parser(commands: Any) -> None:
@@ -76,42 +73,20 @@ def add_parser(commands: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        with client(args) as http:
-            output = ACTIONS[args.action](http, args)
-    except CommandFailed as failure:
-        print(f"huiyin-admin parked {args.action}: {failure}", file=sys.stderr)
-        return 1
-    print(output)
-    return 0
+    return admin_api.run("parked", args, client=client, actions=ACTIONS)
 
 
 def client(args: argparse.Namespace) -> httpx.Client:
-    key = os.environ.get(KEY_VARIABLE)
-    if not key:
-        raise CommandFailed(f"set {KEY_VARIABLE} to the bureau's API key")
     url = (
         args.url
         or os.environ.get(f"HUIYIN_{args.service.upper()}_URL")
         or f"http://127.0.0.1:{PORTS[args.service]}"
     )
-    return httpx.Client(
-        base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=httpx.Timeout(60)
-    )
+    return bureau_client(url, timeout=60)
 
 
 def call(http: httpx.Client, method: str, path: str, **request: Any) -> Any:
-    try:
-        response = http.request(method, f"/v1/admin/parked{path}", **request)
-    except httpx.HTTPError as error:
-        raise CommandFailed(f"{http.base_url} did not answer: {error}") from error
-    if response.is_error:
-        try:
-            message = response.json().get("message", response.text)
-        except ValueError:
-            message = response.text
-        raise CommandFailed(f"{response.status_code}: {message}")
-    return response.json()
+    return admin_api.call(http, method, f"/v1/admin/parked{path}", **request)
 
 
 def operator(args: argparse.Namespace) -> str | None:
