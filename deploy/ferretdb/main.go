@@ -37,6 +37,11 @@
 // waits up to 5 s, then fails as MaxTimeMSExpired rather than risk the pool.
 // Prevention is the only cure: a stuck command is not freed when its client
 // disconnects (FerretDB notices a closed connection only between commands).
+//
+// Last, FerretDB refuses to start while its directory holds a .sqlite file without its
+// metadata table (a database killed between creating its file and that table). The
+// index keeper opens files read-write only, never creating one, and at start such
+// files, which hold no collection, are set aside under another name.
 package main
 
 import (
@@ -99,6 +104,7 @@ func main() {
 	}
 	socket := filepath.Join(*dir, "ferretdb.sock")
 	_ = os.Remove(socket)
+	setAsideUninitialised(*dir)
 
 	config := &ferretdb.Config{
 		Listener:  ferretdb.ListenerConfig{Unix: socket},
@@ -682,8 +688,41 @@ func keepIDIndexes(ctx context.Context, dir string) {
 	}
 }
 
+// setAsideUninitialised renames database files FerretDB never finished creating (killed
+// between creating the file and its metadata table): FerretDB refuses to start while one
+// lies in its directory, and such a file holds no collection, so nothing is lost.
+func setAsideUninitialised(dir string) {
+	files, _ := filepath.Glob(filepath.Join(dir, "*.sqlite"))
+	for _, file := range files {
+		if initialised(file) {
+			continue
+		}
+		aside := fmt.Sprintf("%s.uninitialised-%d", file, time.Now().Unix())
+		if err := os.Rename(file, aside); err != nil {
+			log.Fatalf("set aside %s (no FerretDB metadata): %v", file, err)
+		}
+		for _, suffix := range []string{"-wal", "-shm"} {
+			_ = os.Rename(file+suffix, aside+suffix)
+		}
+		log.Printf("set aside %s: no FerretDB metadata (created just before a crash)", file)
+	}
+}
+
+func initialised(file string) bool {
+	db, err := sql.Open("sqlite", "file:"+file+"?mode=rw&_pragma=busy_timeout(5000)")
+	if err != nil {
+		return true // not ours to judge; let FerretDB report it
+	}
+	defer db.Close()
+	var tables int
+	err = db.QueryRow(`SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = '_ferretdb_collections'`).Scan(&tables)
+	return err != nil || tables > 0
+}
+
 func indexTables(ctx context.Context, file string) {
-	db, err := sql.Open("sqlite", "file:"+file+"?_pragma=busy_timeout(5000)")
+	// mode=rw: a database dropped since the glob must not be re-created as an empty file
+	// (FerretDB refuses to start next to a .sqlite file without its metadata table).
+	db, err := sql.Open("sqlite", "file:"+file+"?mode=rw&_pragma=busy_timeout(5000)")
 	if err != nil {
 		return
 	}

@@ -74,3 +74,33 @@ async def test_a_killed_database_restarts_with_its_data(infrastructure: Infrastr
         await client.drop_database(name)
     finally:
         await client.close()
+
+
+async def test_a_dropped_database_stays_dropped_and_a_half_created_one_does_not_stop_a_restart(
+    infrastructure: Infrastructure,
+) -> None:
+    """The wrapper's index keeper once re-created a just-dropped database as an empty file,
+    and FerretDB refuses to start beside a .sqlite file without its metadata: a kill -9
+    after any test had dropped its databases left the database unable to come back."""
+    database = infrastructure.database
+    if database is None or not hasattr(database, "root"):
+        pytest.skip("the database is external; this test needs its data directory")
+    data = database.root / "data"
+    dropped, kept = (f"t{secrets.token_hex(4)}_{kind}" for kind in ("dropped", "kept"))
+    client: AsyncMongoClient = AsyncMongoClient(
+        infrastructure.mongo_url, serverSelectionTimeoutMS=10000
+    )
+    try:
+        await client[kept]["items"].insert_one({"_id": "k", "v": 1})
+        await client[dropped]["items"].insert_one({"_id": "d"})
+        await client.drop_database(dropped)
+        await asyncio.sleep(1.5)  # the index keeper runs twice a second
+        assert not (data / f"{dropped}.sqlite").exists()
+        # What a crash between creating a database file and its metadata leaves behind.
+        (data / f"t{secrets.token_hex(4)}_half.sqlite").write_bytes(b"")
+        await asyncio.to_thread(database.kill)
+        await asyncio.to_thread(database.start)
+        assert (await client[kept]["items"].find_one({"_id": "k"}) or {}).get("v") == 1
+        await client.drop_database(kept)
+    finally:
+        await client.close()
