@@ -60,10 +60,15 @@ async def ensure_outbox_index(collection: AsyncCollection) -> None:
 
 
 class OutboxRelay:
+    """Publishes one collection's outbox. Built with the service (bootstrap), so the
+    records that queue events can hold it from the start; it publishes once `start`
+    gives it the broker's publisher. Events notified before that wait in its queue, and
+    the sweep finds anything a crash left in the documents."""
+
     def __init__(
         self,
         collection: AsyncCollection,
-        publisher: EventPublisher,
+        publisher: EventPublisher | None = None,
         *,
         sweep_seconds: float = 10.0,
         stale_seconds: float = 5.0,
@@ -82,7 +87,14 @@ class OutboxRelay:
         for envelope in envelopes:
             self._queue.put_nowait((document_id, envelope))
 
-    def start(self) -> None:
+    @property
+    def collection(self) -> AsyncCollection:
+        return self._collection
+
+    def start(self, publisher: EventPublisher | None = None) -> None:
+        self._publisher = publisher or self._publisher
+        if self._publisher is None:
+            raise RuntimeError(f"outbox relay of {self._collection.name} has no publisher")
         self._tasks = [
             asyncio.create_task(self._fast_path(), name="outbox-fast"),
             asyncio.create_task(self._sweep(), name="outbox-sweep"),
@@ -141,8 +153,11 @@ class OutboxRelay:
 
     async def publish(self, batch: list[tuple[Any, Envelope]]) -> None:
         """Publish concurrently, then clear exactly the entries the broker confirmed."""
+        publisher = self._publisher
+        if publisher is None:
+            raise RuntimeError(f"outbox relay of {self._collection.name} is not started")
         results = await asyncio.gather(
-            *(self._publisher.publish(envelope) for _, envelope in batch), return_exceptions=True
+            *(publisher.publish(envelope) for _, envelope in batch), return_exceptions=True
         )
         confirmed = [item for item, result in zip(batch, results, strict=True) if result is None]
         failures = [r for r in results if isinstance(r, BaseException)]

@@ -64,7 +64,6 @@ class ServiceRuntime:
         self.relays: list[OutboxRelay] = []
         self.consumers: list[EventConsumer] = []
         self._handlers: Mapping[str, Handler] | None = None
-        self._outbox_collections: list[AsyncCollection] = []
         self._extra_checks: dict[str, ReadinessCheck] = {}
         self._database_probe: asyncio.Task[None] | None = None
         # The operators' view of this service's parking queue (shared/parking.py).
@@ -84,8 +83,18 @@ class ServiceRuntime:
     def consume(self, handlers: Mapping[str, Handler]) -> None:
         self._handlers = handlers
 
-    def relay_outbox_of(self, collection: AsyncCollection) -> None:
-        self._outbox_collections.append(collection)
+    def relay_outbox_of(self, collection: AsyncCollection) -> OutboxRelay:
+        """The relay of this collection's outbox, built now and started with the service:
+        bootstrap hands it to the records that queue events (shared/records.py)."""
+        for relay in self.relays:
+            if relay.collection.name == collection.name:
+                return relay
+        s = self.settings
+        relay = OutboxRelay(
+            collection, sweep_seconds=s.outbox_sweep_seconds, stale_seconds=s.outbox_stale_seconds
+        )
+        self.relays.append(relay)
+        return relay
 
     async def start(self, *, connect_timeout: float = 60) -> None:
         s = self.settings
@@ -118,16 +127,9 @@ class ServiceRuntime:
             parking_queue=parking_queue_name(s.queue_prefix, self.metrics.service),
         )
         await self.parking_drain.start()
-        for collection in self._outbox_collections:
-            await ensure_outbox_index(collection)
-            relay = OutboxRelay(
-                collection,
-                self.publisher,
-                sweep_seconds=s.outbox_sweep_seconds,
-                stale_seconds=s.outbox_stale_seconds,
-            )
-            relay.start()
-            self.relays.append(relay)
+        for relay in self.relays:
+            await ensure_outbox_index(relay.collection)
+            relay.start(self.publisher)
         if self._handlers:
             consumer = EventConsumer(
                 connection=self.amqp,
@@ -143,8 +145,8 @@ class ServiceRuntime:
             self.consumers.append(consumer)
 
     def relay_for(self, collection: AsyncCollection) -> OutboxRelay:
-        for relay, owned in zip(self.relays, self._outbox_collections, strict=True):
-            if owned.name == collection.name:
+        for relay in self.relays:
+            if relay.collection.name == collection.name:
                 return relay
         raise LookupError(f"no outbox relay for {collection.name}")
 
@@ -165,7 +167,7 @@ class ServiceRuntime:
             self.parking_drain = None
         for relay in self.relays:
             await bounded(relay.stop(), "stop outbox relay")
-        self.consumers, self.relays = [], []
+        self.consumers = []
         if self._database_probe is not None:
             self._database_probe.cancel()
         if self.amqp is not None:

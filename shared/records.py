@@ -1,0 +1,169 @@
+"""One way to change a record and publish what the change causes.
+
+Every service keeps its records (a complaint, an SLA clock, a delivery) as single MongoDB
+documents with their own outbox, and every change of one takes the same five steps,
+written here once:
+
+1. one change of a record at a time in this process (a lock per `_id`: events and
+   requests about one complaint may arrive together);
+2. read the record by `_id` alone (the one filter every MongoDB-wire server answers from
+   an index; ARCHITECTURE.md "Storage");
+3. a pure `decide(record)` says what changes and which events that causes (a `Decision`),
+   or None when there is nothing to do;
+4. the update and the events' outbox entries go in one `_id`-addressed write, so an event
+   exists if and only if its change does (shared/outbox.py);
+5. the events are handed to the outbox relay for a prompt publish; its sweep publishes
+   whatever a crash leaves in the documents.
+
+`once_per=event_id` makes a change idempotent for a consumer: the id joins
+`applied_events` in the same write, and an event already there changes nothing.
+
+One process changes a record at a time (the lock is in memory); run one consumer per
+service until a compare-and-set is cheap on the MongoDB-wire server (a filter on `_id`
+plus a version is a full scan on FerretDB v1).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from pymongo import ReturnDocument
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import DuplicateKeyError
+
+from shared.contracts import Envelope, EventPayload
+from shared.outbox import OutboxRelay, new_outbox, outbox_fields
+from shared.tracing import current_trace_context
+
+Record = dict[str, Any]
+APPLIED = "applied_events"
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What one change does to a record: a MongoDB update (`$set`, `$push`, `$inc`, ...)
+    and the events it causes, stored with it in the record's outbox."""
+
+    update: dict[str, Any] = field(default_factory=dict)
+    events: Sequence[EventPayload] = ()
+
+
+Decide = Callable[[Record], Decision | None]
+
+
+@dataclass(frozen=True)
+class Changed:
+    """The record before and after one change, and the events that change queued (none
+    when there was nothing to do: then `after` is the record as it was)."""
+
+    before: Record
+    after: Record
+    events: tuple[Envelope, ...] = ()
+
+    @property
+    def changed(self) -> bool:
+        return self.after is not self.before
+
+
+def envelope_for(record: Record, event: EventPayload) -> Envelope:
+    """The default envelope: the record's hospital, and its complaint (its own `_id` for
+    records kept one per complaint)."""
+    return event.envelope(
+        hospital_id=record["hospital_id"],
+        complaint_id=record.get("complaint_id") or record["_id"],
+        trace_context=current_trace_context(),
+    )
+
+
+class Records:
+    """The records of one collection, changed one at a time; with a relay, their changes
+    publish events through each record's outbox (a read model has none)."""
+
+    def __init__(
+        self,
+        collection: AsyncCollection,
+        relay: OutboxRelay | None = None,
+        *,
+        envelope: Callable[[Record, EventPayload], Envelope] = envelope_for,
+    ) -> None:
+        self.collection = collection
+        self._relay = relay
+        self._envelope = envelope
+        self._locks: weakref.WeakValueDictionary[Any, asyncio.Lock] = weakref.WeakValueDictionary()
+
+    async def get(self, record_id: Any) -> Record | None:
+        return await self.collection.find_one({"_id": record_id}, {"outbox": 0})
+
+    async def insert(self, record: Record, events: Sequence[EventPayload] = ()) -> Changed | None:
+        """Store a new record with the events it causes; None when its `_id` exists (a
+        redelivery, or the same request twice)."""
+        envelopes = self._envelopes(record, events)
+        document = (
+            {**record, **new_outbox(envelopes, now=datetime.now(UTC))} if envelopes else record
+        )
+        try:
+            await self.collection.insert_one(document)
+        except DuplicateKeyError:
+            return None
+        self._publish(document["_id"], envelopes)
+        return Changed(before={}, after=document, events=envelopes)
+
+    async def change(
+        self, record_id: Any, decide: Decide, *, once_per: str | None = None
+    ) -> Changed | None:
+        """Apply `decide` to the record as it is now, in one write with its events; None
+        when there is no such record."""
+        async with self._lock(record_id):
+            before = await self.collection.find_one({"_id": record_id})
+            if before is None:
+                return None
+            if once_per is not None and once_per in before.get(APPLIED, []):
+                return Changed(before=before, after=before)
+            decision = decide(before)
+            if decision is None and once_per is None:
+                return Changed(before=before, after=before)
+            decision = decision or Decision()
+            envelopes = self._envelopes(before, decision.events)
+            update = _with_outbox(decision.update, envelopes, once_per=once_per)
+            after = await self.collection.find_one_and_update(
+                {"_id": record_id}, update, return_document=ReturnDocument.AFTER
+            )
+        if after is None:  # removed meanwhile by another process
+            return None
+        self._publish(record_id, envelopes)
+        return Changed(before=before, after=after, events=envelopes)
+
+    def _envelopes(self, record: Record, events: Sequence[EventPayload]) -> tuple[Envelope, ...]:
+        if events and self._relay is None:
+            raise ValueError(f"{self.collection.name} has no outbox: its changes cause no events")
+        return tuple(self._envelope(record, event) for event in events)
+
+    def _publish(self, record_id: Any, envelopes: Sequence[Envelope]) -> None:
+        if envelopes and self._relay is not None:
+            self._relay.notify(record_id, envelopes)
+
+    def _lock(self, record_id: Any) -> asyncio.Lock:
+        # Weak values: a lock lives only while some change of that record holds it.
+        lock = self._locks.get(record_id)
+        if lock is None:
+            lock = self._locks[record_id] = asyncio.Lock()
+        return lock
+
+
+def _with_outbox(
+    update: dict[str, Any], envelopes: Sequence[Envelope], *, once_per: str | None
+) -> dict[str, Any]:
+    merged = {operator: dict(fields) for operator, fields in update.items()}
+    if envelopes:
+        merged.setdefault("$set", {}).update(outbox_fields(envelopes))
+    if once_per is not None:
+        pushed = merged.setdefault("$push", {})
+        if APPLIED in pushed:
+            raise ValueError(f"a decision must not push to {APPLIED}: once_per does")
+        pushed[APPLIED] = once_per
+    return merged
