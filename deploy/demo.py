@@ -350,7 +350,6 @@ def main(argv: list[str] | None = None) -> int:
         "HUIYIN_API_KEYS": spec,
         "HUIYIN_SMTP_PORT": str(smtp.port),
         "HUIYIN_TRACKING_URL": f"{urls['intake']}/v1/track/",
-        "HUIYIN_REGION_FILE": str(REGION_FILE),
         "HUIYIN_IDENTITY_KEY": demo_identity_key(),
         "HUIYIN_ASSERTION_AUDIENCE": AUDIENCE,
     }

@@ -144,12 +144,6 @@ class ServiceRuntime:
             await consumer.start()
             self.consumers.append(consumer)
 
-    def relay_for(self, collection: AsyncCollection) -> OutboxRelay:
-        for relay in self.relays:
-            if relay.collection.name == collection.name:
-                return relay
-        raise LookupError(f"no outbox relay for {collection.name}")
-
     async def stop(self) -> None:
         """Each step is bounded: with the broker gone, a robust connection would wait for it
         to come back before cancelling or closing, and the process would never exit."""

@@ -6,10 +6,17 @@ never unroutable because its consumer has not started yet: it waits in a durable
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TypeVar
 
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractExchange
+
+from shared.contracts import EVENT_TYPES, EventPayload
+
+H = TypeVar("H")
 
 
 @dataclass(frozen=True)
@@ -59,6 +66,50 @@ CONSUMER_QUEUES: tuple[ConsumerQueue, ...] = (
     ),
     ConsumerQueue("reporting", ("complaint.*", "notification.*")),
 )
+
+
+def topic_matches(pattern: str, event_type: str) -> bool:
+    """AMQP topic matching, as the broker routes: `*` is one word, `#` zero or more."""
+    words = re.escape(pattern).replace(r"\*", r"[^.]+").replace(r"\#", r".*")
+    return re.fullmatch(words, event_type) is not None
+
+
+def subscriptions(service: str) -> tuple[str, ...]:
+    """The event types `service`'s queue receives: its bindings, a pattern such as
+    `complaint.*` standing for every contract type it matches (shared/contracts)."""
+    [queue] = [q for q in CONSUMER_QUEUES if q.service == service]
+    return tuple(
+        dict.fromkeys(
+            event_type
+            for binding in queue.bindings
+            for event_type in EVENT_TYPES
+            if topic_matches(binding, event_type)
+        )
+    )
+
+
+def handler_table(
+    service: str, handlers: Mapping[str, H] | Mapping[type[EventPayload], H]
+) -> dict[str, H]:
+    """`service`'s consumer table: a handler for exactly the types it subscribes to, keyed
+    by event type (`handlers` may name a type or its payload model). Either mismatch stops
+    the service at start, because at run time both are silent: a received type without a
+    handler is acked and dropped (shared/consumer.py), a handler nothing delivers never
+    runs."""
+    table: dict[str, H] = {
+        key if isinstance(key, str) else key.event_type: handler
+        for key, handler in handlers.items()
+    }
+    subscribed = subscriptions(service)
+    unhandled = [t for t in subscribed if t not in table]
+    unsubscribed = [t for t in table if t not in subscribed]
+    if unhandled or unsubscribed:
+        raise LookupError(
+            f"{service}'s handlers do not match its queue's bindings (shared/topology.py): "
+            f"no handler for {unhandled or 'none'}; not subscribed to {unsubscribed or 'none'}"
+        )
+    return {event_type: table[event_type] for event_type in subscribed}
+
 
 PARK_REASON_HEADER = "x-huiyin-park-reason"
 RETRY_STEP_HEADER = "x-huiyin-retry-step"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from services.notification.adapters.deliveries import DeliveryLog
+from services.notification.adapters.deliveries import DELIVERIES, DeliveryLog
 from services.notification.adapters.mailer import SmtpMailer
 from services.notification.adapters.retry_queues import RetryQueues
 from services.notification.consumers import handlers
@@ -19,7 +19,7 @@ from shared.runtime import ServiceRuntime
 def create_app(settings: NotificationSettings | None = None) -> FastAPI:
     settings = settings or NotificationSettings()
     runtime = ServiceRuntime(settings, metrics=ServiceMetrics("notification"))
-    deliveries = DeliveryLog(runtime.db)
+    deliveries = DeliveryLog(runtime.db, relay=runtime.relay_outbox_of(runtime.db[DELIVERIES]))
     mailer = SmtpMailer(
         host=settings.smtp_host,
         port=settings.smtp_port,
@@ -33,11 +33,7 @@ def create_app(settings: NotificationSettings | None = None) -> FastAPI:
         publish_timeout=settings.publish_timeout_seconds,
     )
     in_flight = DeliveriesInFlight()
-    runtime.relay_outbox_of(deliveries.collection)
-
-    def ports() -> DeliveryPorts:
-        relay = runtime.relay_for(deliveries.collection)
-        return DeliveryPorts(deliveries, mailer, relay, retries, in_flight)
+    ports = DeliveryPorts(deliveries, mailer, retries, in_flight)
 
     async def declare_retry_queues() -> None:
         await retries.start(runtime.amqp)

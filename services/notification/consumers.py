@@ -1,35 +1,20 @@
-"""Which events notification reacts to: every one of them goes through the same path
-(notices_for decides who is told), so the table only names the types."""
+"""Which events notification reacts to: the types its queue receives
+(shared/topology.py), each through the same path; domain/notices.py's table says who is
+told of what, and a received type it does not cover stops the service at start."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from services.notification import service
+from services.notification.domain.notices import NOTICES
 from services.notification.service import DeliveryPorts
 from services.notification.settings import NotificationSettings
 from shared.consumer import Handler
 from shared.contracts import Envelope, EventPayload
-
-NOTIFIED = (
-    "complaint.assigned",
-    "complaint.replied",
-    "complaint.supplement_requested",
-    "complaint.not_accepted",
-    "complaint.transferred",
-    "complaint.extended",
-    "complaint.deadline_set",
-    "complaint.escalated",
-)
+from shared.topology import handler_table
 
 
-def handlers(
-    *, ports: Callable[[], DeliveryPorts], settings: NotificationSettings
-) -> dict[str, Handler]:
-    """`ports` is called per message: the outbox relay exists only once the runtime has
-    started."""
-
+def handlers(*, ports: DeliveryPorts, settings: NotificationSettings) -> dict[str, Handler]:
     async def on_event(envelope: Envelope, payload: EventPayload) -> None:
-        await service.notify(envelope, payload, tracking_url=settings.tracking_url, ports=ports())
+        await service.notify(envelope, payload, tracking_url=settings.tracking_url, ports=ports)
 
-    return dict.fromkeys(NOTIFIED, on_event)
+    return handler_table("notification", dict.fromkeys(NOTICES, on_event))

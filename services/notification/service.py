@@ -31,6 +31,7 @@ import weakref
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any, Protocol, TypeVar
 
 from pymongo.errors import PyMongoError
@@ -49,8 +50,6 @@ from services.notification.delivery_policy import (
 from services.notification.domain.messages import Message, mask_address
 from services.notification.domain.notices import notices_for
 from shared.contracts import Envelope, EventPayload, NotificationFailed, NotificationSent
-from shared.outbox import OutboxRelay
-from shared.tracing import current_trace_context
 
 log = logging.getLogger(__name__)
 
@@ -100,11 +99,10 @@ class DeliveriesInFlight:
 
 @dataclass(frozen=True)
 class DeliveryPorts:
-    """What delivering reads and writes."""
+    """What delivering reads and writes; the delivery log publishes the outcomes' events."""
 
     deliveries: DeliveryLog
     mailer: SmtpMailer
-    relay: OutboxRelay
     retries: RetryScheduler
     in_flight: DeliveriesInFlight
 
@@ -125,9 +123,7 @@ async def deliver(envelope: Envelope, messages: Iterable[Message], *, ports: Del
         delivery_id = delivery_id_of(envelope, message)
         step = await ports.in_flight.run(
             delivery_id,
-            lambda message=message, delivery_id=delivery_id: attempt_delivery(
-                envelope, message, delivery_id=delivery_id, ports=ports
-            ),
+            partial(attempt_delivery, envelope, message, delivery_id=delivery_id, ports=ports),
         )
         if step is not None:
             steps.append(step)
@@ -199,16 +195,15 @@ async def attempt_delivery(
         attempts=attempt,
         after_unknown_outcome=after_unknown,
     )
-    event = _announce(envelope, sent)
     await _recorded(
         lambda: deliveries.finish(
             delivery_id,
+            attempt=attempt,
             status=DeliveryStatus.SENT,
             entry=history_entry(attempt, DeliveryStatus.SENT, after_unknown=after_unknown),
-            event=event,
+            event=sent,
         )
     )
-    ports.relay.notify(delivery_id, [event])
     return None
 
 
@@ -240,6 +235,7 @@ async def _record_failure(
         await _recorded(
             lambda: ports.deliveries.finish(
                 delivery_id,
+                attempt=attempt,
                 status=status,
                 entry=history_entry(attempt, status, failure=failure, after_unknown=after_unknown),
                 failure=failure,
@@ -258,25 +254,25 @@ async def _record_failure(
         reason_code=failure.code,
         recipient=mask_address(message.to),
     )
-    event = _announce(envelope, failed)
     await _recorded(
         lambda: ports.deliveries.finish(
             delivery_id,
+            attempt=attempt,
             status=DeliveryStatus.FAILED,
             entry=history_entry(
                 attempt, DeliveryStatus.FAILED, failure=failure, after_unknown=after_unknown
             ),
             failure=failure,
-            event=event,
+            event=failed,
         )
     )
-    ports.relay.notify(delivery_id, [event])
     return None
 
 
 async def _recorded(write: Callable[[], Awaitable[None]]) -> None:
     """An outcome the SMTP server has decided is worth a few tries to record: lost, the
-    delivery would be found `sending` later and sent again."""
+    delivery would be found `sending` later and sent again. A try after one whose answer
+    was lost finds the outcome recorded and changes nothing (DeliveryLog.finish)."""
     async for attempt in AsyncRetrying(
         retry=retry_if_exception_type(PyMongoError),
         stop=stop_after_attempt(4),
@@ -285,14 +281,6 @@ async def _recorded(write: Callable[[], Awaitable[None]]) -> None:
     ):
         with attempt:
             await write()
-
-
-def _announce(envelope: Envelope, outcome: EventPayload) -> Envelope:
-    return outcome.envelope(
-        hospital_id=envelope.hospital_id,
-        complaint_id=envelope.complaint_id,
-        trace_context=current_trace_context(),
-    )
 
 
 async def notify(

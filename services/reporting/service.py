@@ -19,12 +19,18 @@ from shared.contracts import (
 async def record(
     envelope: Envelope, event: EventPayload, *, facts: ComplaintFacts, metrics: ComplaintMetrics
 ) -> None:
+    """Every event reporting receives: its facts (domain/facts.py), if it has any, then
+    its counters. One that records nothing is counted by the consumer's own metrics only
+    (huiyin_events_consumed_total)."""
+    change = change_for(event, occurred_at=envelope.occurred_at)
+    if change.records_nothing:
+        return
     applied = await facts.apply(
         complaint_id=envelope.complaint_id,
         hospital_id=envelope.hospital_id,
         event_id=str(envelope.event_id),
         version=version_of(envelope.occurred_at),
-        change=change_for(event, occurred_at=envelope.occurred_at),
+        change=change,
     )
     if applied:
         count(envelope.hospital_id, event, metrics)

@@ -1,15 +1,11 @@
-"""`huiyin-admin load-region FILE`: validate a region file and load it into routing's store."""
+"""Reading a region file and loading it into routing's store; `huiyin-admin load-region`
+(deploy/admin.py) does both for every service that keeps a copy."""
 
 from __future__ import annotations
 
-import argparse
-import asyncio
-import json
-import sys
 from pathlib import Path
 
 import yaml
-from pydantic import ValidationError
 
 from services.routing.adapters.region_store import RegionStore
 from services.routing.domain.region import Region
@@ -28,22 +24,3 @@ async def load_region(path: Path, settings: RoutingSettings) -> dict[str, int]:
         return await RegionStore(client[settings.database]).load(region)
     finally:
         await client.close()
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="huiyin-admin", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
-    load = commands.add_parser("load-region", help="load hospitals, departments and staff")
-    load.add_argument("file", type=Path)
-    args = parser.parse_args(argv)
-    try:
-        counts = asyncio.run(load_region(args.file, RoutingSettings()))
-    except ValidationError as error:
-        print(f"region file {args.file} is invalid:\n{error}", file=sys.stderr)
-        return 2
-    print(json.dumps({"loaded": counts}, ensure_ascii=False))
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

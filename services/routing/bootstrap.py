@@ -1,7 +1,8 @@
-"""Builds the routing service from settings: stores, the calendar (package data, the
-bureau's file, then the years stored through the admin API, each checked against the
-holiday law), the consumer table, the calendar watch that counts deadlines waiting for a
-year once it is loaded, the admin API, readiness checks and the calendar metrics."""
+"""Builds the routing service from settings: stores (the clocks with the relay of their
+outbox, built here once), the calendar (package data, the bureau's file, then the years
+stored through the admin API, each checked against the holiday law), the consumer table,
+the calendar watch that counts deadlines waiting for a year once it is loaded, the admin
+API, readiness checks and the calendar metrics."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from prometheus_client import Counter, Gauge
 
 from services.routing.adapters.calendar_file import read_corrections
 from services.routing.adapters.calendar_store import CalendarStore
-from services.routing.adapters.clocks import ClockStore
+from services.routing.adapters.clocks import CLOCKS, ClockStore
 from services.routing.adapters.region_store import RegionStore
 from services.routing.api.routes import calendar_readiness
 from services.routing.api.routes import router as admin_router
@@ -35,7 +36,7 @@ log = logging.getLogger(__name__)
 def create_app(settings: RoutingSettings | None = None) -> FastAPI:
     settings = settings or RoutingSettings()
     runtime = ServiceRuntime(settings, metrics=ServiceMetrics("routing"))
-    clocks = ClockStore(runtime.db)
+    clocks = ClockStore.of(runtime.db, relay=runtime.relay_outbox_of(runtime.db[CLOCKS]))
     region = RegionStore(runtime.db)
     corrections = read_corrections(Path(settings.calendar_file)) if settings.calendar_file else []
     # A file year that breaks the holiday law stops the start, naming the festival: the
@@ -43,7 +44,6 @@ def create_app(settings: RoutingSettings | None = None) -> FastAPI:
     check_lawful(corrections, source=f"calendar file {settings.calendar_file}")
     calendar = WorkingCalendar(corrections)
     calendar_store = CalendarStore(runtime.db)
-    runtime.relay_outbox_of(clocks.collection)
     registry = runtime.metrics.registry
     refusals = Counter(
         "huiyin_calendar_refusals",
@@ -75,7 +75,6 @@ def create_app(settings: RoutingSettings | None = None) -> FastAPI:
             pending.labels(str(year)).set(n)
 
     table = handlers(
-        runtime=runtime,
         clocks=clocks,
         region=region,
         calendar=calendar,
@@ -87,7 +86,6 @@ def create_app(settings: RoutingSettings | None = None) -> FastAPI:
         calendar=calendar,
         store=calendar_store,
         clocks=clocks,
-        relay=lambda: runtime.relay_for(clocks.collection),
         refused=refused,
         on_counts=pending_counts,
         seconds=settings.calendar_watch_seconds,

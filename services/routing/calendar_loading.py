@@ -24,7 +24,6 @@ import contextlib
 import logging
 from collections.abc import Callable, Iterable
 from datetime import UTC, date, datetime
-from typing import Any
 
 from services.routing import lifecycle
 from services.routing.adapters.calendar_store import CalendarStore
@@ -32,7 +31,6 @@ from services.routing.adapters.clocks import ClockStore
 from services.routing.domain.calendar import CalendarCorrection, WorkingCalendar
 from services.routing.domain.statutory_holidays import Shortfall, shortfalls
 from services.routing.service import Refusals, ignore_refusals
-from shared.outbox import OutboxRelay
 
 log = logging.getLogger(__name__)
 
@@ -70,13 +68,12 @@ class CalendarWatch:
         calendar: WorkingCalendar,
         store: CalendarStore,
         clocks: ClockStore,
-        relay: Callable[[], OutboxRelay],
         refused: Refusals = ignore_refusals,
         on_counts: Callable[[dict[int, int]], None] = lambda counts: None,
         seconds: float = 60.0,
     ) -> None:
         self._calendar, self._store, self._clocks = calendar, store, clocks
-        self._relay, self._refused, self._on_counts = relay, refused, on_counts
+        self._refused, self._on_counts = refused, on_counts
         self._seconds = seconds
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -127,9 +124,6 @@ class CalendarWatch:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-
-    def wake(self) -> None:
-        self._wake.set()
 
     async def _loop(self) -> None:
         while True:
@@ -187,12 +181,11 @@ class CalendarWatch:
                     year=year,
                     calendar=self._calendar,
                     clocks=self._clocks,
-                    relay=self._relay(),
                     refused=self._refused,
                 )
                 if counted:
                     done["resolved"] += 1
-                elif await self._clocks.drop_stale(year, complaint_id, _since(entry)):
+                elif await self._clocks.drop_stale(year, complaint_id, entry):
                     done["stale"] += 1
             except Exception:
                 done["failed"] += 1
@@ -202,7 +195,3 @@ class CalendarWatch:
                     exc_info=True,
                 )
         return done
-
-
-def _since(entry: dict[str, Any]) -> datetime:
-    return entry.get("since") or datetime.min.replace(tzinfo=UTC)

@@ -12,10 +12,13 @@ through the lifecycle (lifecycle.py). One table, so the whole flow reads in one 
 
 A deadline the calendar cannot count yet never holds an event back: it waits on the clock
 for its year (lifecycle.py), and `refused` is told once per such deadline (ops metric).
-Nothing here touches its dependencies until an event arrives.
+Nothing here touches its dependencies until an event arrives. The types are those routing's
+queue receives (shared/topology.py): a mismatch stops the service at start.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from services.routing import lifecycle
 from services.routing.adapters.clocks import ClockStore
@@ -29,12 +32,27 @@ from services.routing.service import (
 )
 from services.routing.settings import RoutingSettings
 from shared.consumer import Handler
-from shared.runtime import ServiceRuntime
+from shared.contracts import (
+    ComplaintAccepted,
+    ComplaintNotAccepted,
+    ComplaintReceived,
+    ComplaintReopened,
+    ComplaintReplied,
+    ComplaintResolvedOnSpot,
+    ComplaintSupplemented,
+    ComplaintTransferred,
+    Envelope,
+    EventPayload,
+    ExtensionApproved,
+    RerouteRequested,
+    SupplementRequested,
+)
+from shared.records import Decide
+from shared.topology import handler_table
 
 
 def handlers(
     *,
-    runtime: ServiceRuntime,
     clocks: ClockStore,
     region: RegionStore,
     calendar: WorkingCalendar,
@@ -43,30 +61,21 @@ def handlers(
 ) -> dict[str, Handler]:
     rulebook = HospitalRulebook(region, settings)
 
-    def relay():  # type: ignore[no-untyped-def]
-        return runtime.relay_for(clocks.collection)
+    async def apply(envelope: Envelope, decide: Decide) -> None:
+        await lifecycle.apply(envelope, decide, clocks=clocks, refused=refused)
 
-    async def apply(envelope, decide) -> None:  # type: ignore[no-untyped-def]
-        await lifecycle.apply(envelope, decide, clocks=clocks, relay=relay(), refused=refused)
-
-    async def on_received(envelope, payload) -> None:  # type: ignore[no-untyped-def]
+    async def on_received(envelope: Envelope, payload: ComplaintReceived) -> None:
         await route_complaint(
-            envelope,
-            payload,
-            clocks=clocks,
-            rulebook=rulebook,
-            calendar=calendar,
-            relay=relay(),
-            refused=refused,
+            envelope, payload, clocks=clocks, rulebook=rulebook, calendar=calendar, refused=refused
         )
 
-    async def on_accepted(envelope, payload) -> None:  # type: ignore[no-untyped-def]
+    async def on_accepted(envelope: Envelope, payload: ComplaintAccepted) -> None:
         await apply(envelope, lifecycle.accepted(payload))
 
-    async def on_supplement_requested(envelope, payload) -> None:  # type: ignore[no-untyped-def]
+    async def on_supplement_requested(envelope: Envelope, payload: SupplementRequested) -> None:
         await apply(envelope, lifecycle.paused(payload, recorded_at=envelope.occurred_at))
 
-    async def on_supplemented(envelope, payload) -> None:  # type: ignore[no-untyped-def]
+    async def on_supplemented(envelope: Envelope, payload: ComplaintSupplemented) -> None:
         rules = (await rulebook.of(envelope.hospital_id)).rules
         restart = lifecycle.restarted_from_supplement(
             payload, rules, calendar, recorded_at=envelope.occurred_at
@@ -74,32 +83,33 @@ def handlers(
         await apply(envelope, restart)
 
     def stop(outcome: str) -> Handler:
-        async def on_end(envelope, payload) -> None:  # type: ignore[no-untyped-def]
+        async def on_end(envelope: Envelope, payload: Any) -> None:
             await apply(envelope, lifecycle.stopped(payload, outcome))
 
         return on_end
 
-    async def on_reroute(envelope, payload) -> None:  # type: ignore[no-untyped-def]
-        await lifecycle.rerouted(envelope, payload, clocks=clocks, rulebook=rulebook, relay=relay())
+    async def on_reroute(envelope: Envelope, payload: RerouteRequested) -> None:
+        await lifecycle.rerouted(envelope, payload, clocks=clocks, rulebook=rulebook)
 
-    async def on_extension(envelope, payload) -> None:  # type: ignore[no-untyped-def]
+    async def on_extension(envelope: Envelope, payload: ExtensionApproved) -> None:
         await apply(envelope, lifecycle.extended(payload, calendar))
 
-    async def on_reopened(envelope, payload) -> None:  # type: ignore[no-untyped-def]
+    async def on_reopened(envelope: Envelope, payload: ComplaintReopened) -> None:
         rules = (await rulebook.of(envelope.hospital_id)).rules
         leaders = await lifecycle.leadership_of(region, envelope.hospital_id)
         await apply(envelope, lifecycle.reopened(payload, rules, calendar, leaders))
 
-    return {
-        "complaint.received": on_received,
-        "complaint.accepted": on_accepted,
-        "complaint.supplement_requested": on_supplement_requested,
-        "complaint.supplemented": on_supplemented,
-        "complaint.not_accepted": stop("not_accepted"),
-        "complaint.transferred": stop("transferred"),
-        "complaint.resolved_on_spot": stop("resolved_on_spot"),
-        "complaint.replied": stop("replied"),
-        "complaint.reroute_requested": on_reroute,
-        "complaint.extension_approved": on_extension,
-        "complaint.reopened": on_reopened,
+    table: dict[type[EventPayload], Handler] = {
+        ComplaintReceived: on_received,
+        ComplaintAccepted: on_accepted,
+        SupplementRequested: on_supplement_requested,
+        ComplaintSupplemented: on_supplemented,
+        ComplaintNotAccepted: stop("not_accepted"),
+        ComplaintTransferred: stop("transferred"),
+        ComplaintResolvedOnSpot: stop("resolved_on_spot"),
+        ComplaintReplied: stop("replied"),
+        RerouteRequested: on_reroute,
+        ExtensionApproved: on_extension,
+        ComplaintReopened: on_reopened,
     }
+    return handler_table("routing", table)

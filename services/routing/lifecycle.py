@@ -1,4 +1,4 @@
-"""The SLA clock through the complaint's lifecycle (DOMAIN.md "Deadlines", "Escalation").
+"""The SLA clock through the complaint's lifecycle (docs/rules.md#deadlines, #escalation).
 
 - A supplement request pauses the clock; the supplement restarts counting from its day
   (reply deadline, and the acceptance deadline while not yet accepted).
@@ -11,8 +11,9 @@
 - Re-routing (office) and delegation (absence) make a new decision with a new revision;
   recusal (回避) holds for both, and the department loads follow the handler.
 
-Each change is one write of the clock with its outgoing events (outbox), idempotent by
-event id (`applied_events`); an event for a clock not yet started is retried.
+Each step is a pure decision on the clock (a `Decision`: its update and the events it
+causes); adapters/clocks.py writes it with its events in one write, once per event id
+(`applied_events`, shared/records.py). An event for a clock not yet started is retried.
 
 A deadline the calendar cannot count (its year is not loaded) never stops a step: the clock
 records it as pending with the year it waits for, the deadline change says so, and
@@ -21,7 +22,7 @@ records it as pending with the year it waits for, the deadline change says so, a
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -49,8 +50,7 @@ from shared.contracts import (
     EventPayload,
     Person,
 )
-from shared.outbox import OutboxRelay, outbox_fields
-from shared.tracing import current_trace_context
+from shared.records import Changed, Decide, Decision
 
 SUPPLEMENT_REASON = "材料补齐，自补齐之日起重新计算"
 RE_REVIEW_REASON = "投诉人对处理结果有异议，重新核实"
@@ -61,7 +61,27 @@ class ClockNotStarted(LookupError):
     """Transient: the complaint's first routing decision has not been stored yet."""
 
 
-Decide = Callable[[dict[str, Any]], tuple[dict[str, Any], list[EventPayload]] | None]
+def setting(fields: dict[str, Any], events: Sequence[EventPayload] = ()) -> Decision:
+    """A decision that sets `fields` on the clock and causes `events`."""
+    return Decision({"$set": fields}, events)
+
+
+def leaves_waiting(decision: Decision | None) -> bool:
+    """The decision leaves a deadline waiting for the calendar (a refusal, counted once)."""
+    return bool(decision and (decision.update.get("$set") or {}).get("deadline_pending"))
+
+
+class Decided:
+    """`decide`, remembering the decision it made last: the one written, since the clock
+    is written right after it is decided (shared/records.py)."""
+
+    def __init__(self, decide: Decide) -> None:
+        self._decide = decide
+        self.decision: Decision | None = None
+
+    def __call__(self, clock: dict[str, Any]) -> Decision | None:
+        self.decision = self._decide(clock)
+        return self.decision
 
 
 async def apply(
@@ -69,49 +89,21 @@ async def apply(
     decide: Decide,
     *,
     clocks: ClockStore,
-    relay: OutboxRelay,
     refused: Refusals = ignore_refusals,
-) -> dict[str, Any] | None:
-    """Run `decide` on the clock once per event; write its fields and events together.
-    A decision that leaves the deadline waiting for the calendar is counted once, after
-    its write (`refused`)."""
-    event_id = str(envelope.event_id)
-    produced: list[Envelope] = []
-    waiting: list[bool] = [False]
-
-    def mutate(clock: dict[str, Any]) -> dict[str, Any] | None:
-        if event_id in clock.get("applied_events", []):
-            return None
-        decision = decide(clock)
-        fields, events = decision if decision else ({}, [])
-        waiting[0] = fields.get("deadline_pending") is not None
-        envelopes = [
-            event.envelope(
-                hospital_id=envelope.hospital_id,
-                complaint_id=envelope.complaint_id,
-                trace_context=current_trace_context(),
-            )
-            for event in events
-        ]
-        produced[:] = envelopes
-        now = datetime.now(UTC)
-        return {
-            "$set": {**fields, **outbox_fields(envelopes, now=now)},
-            "$push": {"applied_events": event_id},
-        }
-
-    clock = await clocks.change(envelope.complaint_id, mutate)
-    if clock is None:
+) -> Changed:
+    """Run `decide` on the clock once per event; its fields and events are one write. A
+    decision that leaves the deadline waiting for the calendar is counted once, after its
+    write (`refused`)."""
+    decided = Decided(decide)
+    changed = await clocks.change(envelope.complaint_id, decided, once_per=str(envelope.event_id))
+    if changed is None:
         # complaint.received starts the clock, and an event published right after it (an
         # acceptance at registration) may be consumed first: retry; after the delivery
         # limit it is parked (routing never saw, or parked, the complaint itself).
         raise ClockNotStarted(f"no SLA clock yet for complaint {envelope.complaint_id}")
-    if str(envelope.event_id) in clock.get("applied_events", []):
-        if produced:
-            relay.notify(clock["_id"], produced)
-        if waiting[0]:
-            refused(envelope.type)
-    return clock
+    if changed.changed and leaves_waiting(decided.decision):
+        refused(envelope.type)
+    return changed
 
 
 def deadline_changed(
@@ -143,13 +135,13 @@ def paused(payload: Any, *, recorded_at: datetime) -> Decide:
     intake's order of recording (`recorded_at`, the envelope's time), not the supplement's
     own date: a backlog may date a supplement before the request was entered."""
 
-    def decide(clock: dict[str, Any]):  # type: ignore[no-untyped-def]
+    def decide(clock: dict[str, Any]) -> Decision | None:
         if clock["status"] != OPEN:
             return None
         supplemented = clock.get("supplement_recorded_at") or clock.get("supplemented_at")
         if supplemented is not None and supplemented >= recorded_at:
             return None
-        return {"status": PAUSED, "paused_at": payload.at}, []
+        return setting({"status": PAUSED, "paused_at": payload.at})
 
     return decide
 
@@ -157,11 +149,11 @@ def paused(payload: Any, *, recorded_at: datetime) -> Decide:
 def restarted_from_supplement(
     payload: Any, rules: Any, calendar: WorkingCalendar, *, recorded_at: datetime
 ) -> Decide:
-    """Counting starts again from the day the supplement arrived (DOMAIN.md "Deadlines"):
+    """Counting starts again from the day the supplement arrived (docs/rules.md#deadlines D5):
     the reply deadline, and the acceptance deadline while the case is not yet accepted
-    (待补齐所需材料后受理, seed 001)."""
+    (待补齐所需材料后受理, 某市人民医院《投诉处理制度》3)."""
 
-    def decide(clock: dict[str, Any]):  # type: ignore[no-untyped-def]
+    def decide(clock: dict[str, Any]) -> Decision | None:
         if clock["status"] == STOPPED:
             return None
         case_type = CaseType(clock.get("case_type", CaseType.INVESTIGATION))
@@ -184,16 +176,16 @@ def restarted_from_supplement(
             "supplement_recorded_at": recorded_at,
             "overdue": False,
         }
-        return fields, [changed]
+        return setting(fields, [changed])
 
     return decide
 
 
 def accepted(payload: Any) -> Decide:
-    def decide(clock: dict[str, Any]):  # type: ignore[no-untyped-def]
+    def decide(clock: dict[str, Any]) -> Decision:
         target = clock.get("acceptance_due_at")
         late = bool(target and payload.at > target)
-        return {"accepted_at": payload.at, "acceptance_late": late}, []
+        return setting({"accepted_at": payload.at, "acceptance_late": late})
 
     return decide
 
@@ -201,14 +193,14 @@ def accepted(payload: Any) -> Decide:
 def stopped(payload: Any, outcome: str) -> Decide:
     """The clock stops; a deadline still waiting for the calendar is no longer needed."""
 
-    def decide(clock: dict[str, Any]):  # type: ignore[no-untyped-def]
+    def decide(clock: dict[str, Any]) -> Decision | None:
         if clock["status"] == STOPPED:
             return None
         at = getattr(payload, "at", None) or getattr(payload, "replied_at", None)
         fields = {"status": STOPPED, "stopped_at": at, "outcome": outcome}
         if clock.get("deadline_pending"):
             fields["deadline_pending"] = None
-        return fields, []
+        return setting(fields)
 
     return decide
 
@@ -217,7 +209,7 @@ def extended(payload: Any, calendar: WorkingCalendar) -> Decide:
     """An approved extension adds working days after the current reply deadline; when that
     deadline itself still waits for the calendar, the extension waits with it."""
 
-    def decide(clock: dict[str, Any]):  # type: ignore[no-untyped-def]
+    def decide(clock: dict[str, Any]) -> Decision | None:
         if clock["status"] == STOPPED:
             return None
         waiting = _pending_rule(clock)
@@ -248,7 +240,7 @@ def extended(payload: Any, calendar: WorkingCalendar) -> Decide:
             "overdue": False,
             "extended_days": int(clock.get("extended_days", 0)) + payload.working_days,
         }
-        return fields, [changed]
+        return setting(fields, [changed])
 
     return decide
 
@@ -259,7 +251,7 @@ def reopened(
     """Re-review (重新核实) gets a fresh reply deadline, the case type's, counted from the
     dispute; a case flagged by intake (reopened twice or more) goes to leadership."""
 
-    def decide(clock: dict[str, Any]):  # type: ignore[no-untyped-def]
+    def decide(clock: dict[str, Any]) -> Decision:
         case_type = CaseType(clock.get("case_type", CaseType.INVESTIGATION))
         rule, counted = deadlines(
             payload.at,
@@ -293,7 +285,7 @@ def reopened(
             "reopen_count": payload.reopen_count,
             "flagged": payload.flagged,
         }
-        return fields, events
+        return setting(fields, events)
 
     return decide
 
@@ -303,7 +295,7 @@ def recounted(year: int, calendar: WorkingCalendar) -> Decide:
     date (or the later year it now waits for). A clock not waiting for `year`, or still
     waiting for it (this process has not loaded it yet), is left as it is."""
 
-    def decide(clock: dict[str, Any]):  # type: ignore[no-untyped-def]
+    def decide(clock: dict[str, Any]) -> Decision | None:
         pending = clock.get("deadline_pending")
         if clock["status"] == STOPPED or not pending or pending.get("year") != year:
             return None
@@ -327,7 +319,7 @@ def recounted(year: int, calendar: WorkingCalendar) -> Decide:
         if acceptance is not None and accepted_at is not None:
             # Accepted while its target was still waiting: judged now against the target.
             fields["acceptance_late"] = accepted_at > acceptance
-        return fields, events
+        return setting(fields, events)
 
     return decide
 
@@ -338,47 +330,17 @@ async def recount(
     year: int,
     calendar: WorkingCalendar,
     clocks: ClockStore,
-    relay: OutboxRelay,
     refused: Refusals = ignore_refusals,
 ) -> bool:
     """Count one clock's waiting deadline now that `year` is loaded: one write of the clock
     with its deadline change (outbox); True when it was counted (a date, or a later year to
     wait for). Idempotent: a clock no longer waiting for `year` is not touched, so a
     recount cut short is simply run again."""
-    decide = recounted(year, calendar)
-    produced: list[Envelope] = []
-    waiting: list[bool] = [False]
-
-    def mutate(clock: dict[str, Any]) -> dict[str, Any] | None:
-        decision = decide(clock)
-        if decision is None:
-            return None
-        fields, events = decision
-        envelopes = [
-            event.envelope(
-                hospital_id=clock["hospital_id"],
-                complaint_id=clock["_id"],
-                trace_context=current_trace_context(),
-            )
-            for event in events
-        ]
-        produced[:] = envelopes
-        waiting[0] = fields.get("deadline_pending") is not None
-        return {"$set": {**fields, **outbox_fields(envelopes, now=datetime.now(UTC))}}
-
-    written: list[bool] = [False]
-
-    def counting(clock: dict[str, Any]) -> dict[str, Any] | None:
-        update = mutate(clock)
-        written[0] = update is not None
-        return update
-
-    after = await clocks.change(complaint_id, counting)
-    if after is None or not written[0]:
+    decided = Decided(recounted(year, calendar))
+    changed = await clocks.change(complaint_id, decided)
+    if changed is None or not changed.changed:
         return False
-    if produced:
-        relay.notify(after["_id"], produced)
-    if waiting[0]:
+    if leaves_waiting(decided.decision):
         refused("recount")
     return True
 
@@ -404,7 +366,6 @@ async def rerouted(
     *,
     clocks: ClockStore,
     rulebook: HospitalRulebook,
-    relay: OutboxRelay,
 ) -> None:
     routing = await rulebook.of(envelope.hospital_id)
     if payload.department not in {d.code for d in routing.hospital.departments}:
@@ -413,7 +374,7 @@ async def rerouted(
         )
     load = await clocks.open_cases_by_handler(envelope.hospital_id, payload.department)
 
-    def decide(clock: dict[str, Any]):  # type: ignore[no-untyped-def]
+    def decide(clock: dict[str, Any]) -> Decision:
         routed, fields = reroute_decision(
             clock,
             routing,
@@ -422,9 +383,9 @@ async def rerouted(
             open_cases=load,
             target_staff_id=payload.target_staff_id,
         )
-        return fields, [routed]
+        return setting(fields, [routed])
 
-    await apply(envelope, decide, clocks=clocks, relay=relay)
+    await apply(envelope, decide, clocks=clocks)
 
 
 async def delegate(
@@ -434,15 +395,14 @@ async def delegate(
     reason: str,
     clocks: ClockStore,
     rulebook: HospitalRulebook,
-    relay: OutboxRelay,
 ) -> bool:
     """Hand one open case of an absent handler to a colleague (委托), as a new decision.
     Skipped when the case has meanwhile closed or changed hands (a repeated request)."""
     routing = await rulebook.of(clock["hospital_id"])
     load = await clocks.open_cases_by_handler(clock["hospital_id"], clock["department"])
-    produced: list[Envelope] = []
+    at = datetime.now(UTC)
 
-    def mutate(current: dict[str, Any]) -> dict[str, Any] | None:
+    def decide(current: dict[str, Any]) -> Decision | None:
         if current["status"] == STOPPED or current.get("handler_id") != clock.get("handler_id"):
             return None
         if current.get("handler_id") == delegate_to:
@@ -455,27 +415,15 @@ async def delegate(
             open_cases=load,
             handler_id=delegate_to,
         )
-        event = routed.envelope(
-            hospital_id=current["hospital_id"],
-            complaint_id=current["_id"],
-            trace_context=current_trace_context(),
-        )
-        produced[:] = [event]
         delegation = {
             "from": current.get("handler_id"),
             "to": fields["handler_id"],
             "asked": delegate_to,
             "reason": reason,
-            "at": datetime.now(UTC),
+            "at": at,
             "revision": fields["revision"],
         }
-        return {
-            "$set": {**fields, **outbox_fields([event], now=datetime.now(UTC))},
-            "$push": {"delegations": delegation},
-        }
+        return Decision({"$set": fields, "$push": {"delegations": delegation}}, [routed])
 
-    after = await clocks.change(clock["_id"], mutate)
-    if produced and after is not None:
-        relay.notify(after["_id"], produced)
-        return True
-    return False
+    changed = await clocks.change(clock["_id"], decide)
+    return changed is not None and changed.changed

@@ -2,7 +2,8 @@
 handler and deadlines for each complaint; and a new decision when the office re-routes.
 
 The clock document (one per complaint) holds the decision and routing's outbox, so
-deciding, starting the clock and queueing complaint.routed are one write.
+deciding, starting the clock and queueing complaint.routed are one write
+(adapters/clocks.py).
 """
 
 from __future__ import annotations
@@ -36,8 +37,6 @@ from services.routing.domain.region import Hospital
 from services.routing.settings import RoutingSettings
 from shared.consumer import PermanentFailure
 from shared.contracts import ComplaintReceived, ComplaintRouted, DepartmentRef, Envelope, Person
-from shared.outbox import OutboxRelay, new_outbox
-from shared.tracing import current_trace_context
 
 FALLBACK_DEPARTMENT = "complaint_office"
 
@@ -293,9 +292,9 @@ async def route_complaint(
     clocks: ClockStore,
     rulebook: HospitalRulebook,
     calendar: WorkingCalendar,
-    relay: OutboxRelay,
     refused: Refusals = ignore_refusals,
 ) -> None:
+    """Decide, start the clock and queue complaint.routed, in one insert."""
     complaint_id, hospital_id = envelope.complaint_id, envelope.hospital_id
     # A redelivery decides again and then fails to insert a second clock (its _id is the
     # complaint id): one insert is cheaper than a lookup before every decision.
@@ -309,10 +308,6 @@ async def route_complaint(
         open_cases=await clocks.open_cases_by_handler(hospital_id, departments.lead),
     )
     routed = decision.routed
-    event = routed.envelope(
-        hospital_id=hospital_id, complaint_id=complaint_id, trace_context=current_trace_context()
-    )
-    now = datetime.now(UTC)
     started = await clocks.start(
         {
             "_id": complaint_id,
@@ -332,15 +327,14 @@ async def route_complaint(
             **deadline_fields(decision.rule, decision.counted),
             "status": OPEN,
             "overdue": False,
-            "routed_at": now,
+            "routed_at": datetime.now(UTC),
             "applied_events": [],
-            **new_outbox([event], now=now),
-        }
+        },
+        [routed],
+        entry=str(envelope.event_id),
     )
-    if started:
-        relay.notify(complaint_id, [event])
-        if decision.counted.waits_for is not None:
-            refused(envelope.type)
+    if started is not None and decision.counted.waits_for is not None:
+        refused(envelope.type)
 
 
 def reroute_decision(

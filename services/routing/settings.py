@@ -9,7 +9,6 @@ class RoutingSettings(ServiceSettings):
     service_name: str = "routing"
     database: str = "huiyin_routing"
     http_port: int = 8002
-    region_file: str = "deploy/region.example.yaml"
     api_keys: str = Field(
         default="", description="principal:sha256 pairs for the admin API (calendar, absence)"
     )
@@ -23,8 +22,6 @@ class RoutingSettings(ServiceSettings):
         description="reply working days of an ordinary investigation, under the region "
         "file's bureau and hospital rules (which may set their own)",
     )
-    celery_broker_url: str = "amqp://guest:guest@127.0.0.1:5672/huiyin-celery"
-    sla_scan_seconds: float = Field(default=60.0, gt=0)
     calendar_watch_seconds: float = Field(
         default=60.0,
         gt=0,

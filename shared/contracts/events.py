@@ -61,7 +61,7 @@ class ComplaintReceived(EventPayload):
     demand: str | None = None
     target_department: str | None = None
     target_staff_id: str | None = None
-    # Priority signals the receiver knows (DOMAIN.md "Routing"): a direct complaint that
+    # Priority signals the receiver knows (docs/rules.md#routing P6): a direct complaint that
     # skipped the hospital (to leadership, or transferred from the bureau) and a group one.
     direct: bool = False
     group: bool = False
@@ -165,7 +165,7 @@ class ComplaintAccepted(LifecycleEvent):
 
 
 class SupplementRequested(LifecycleEvent):
-    """The clock pauses until the supplement arrives (DOMAIN.md "Intake")."""
+    """The clock pauses until the supplement arrives (docs/rules.md#deadlines D5)."""
 
     event_type: ClassVar[str] = "complaint.supplement_requested"
     missing: str
@@ -229,7 +229,7 @@ class DeadlineChanged(WaitsForCalendar, EventPayload):
 
 
 class ComplaintExtended(LifecycleEvent):
-    """The complainant is told the new date and why (DOMAIN.md "Deadlines")."""
+    """The complainant is told the new date and why (docs/rules.md#deadlines D6)."""
 
     event_type: ClassVar[str] = "complaint.extended"
     due_at: AwareDatetime

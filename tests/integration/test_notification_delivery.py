@@ -3,12 +3,13 @@ and 4): a mail accepted while the broker stops is recorded sent and not sent aga
 delivery whose outcome was lost is recorded unknown and sent once more; a refusal that may
 pass (4xx, nothing listening) is retried through the broker's retry queues, also across a
 restart of notification; a 5xx refusal fails at once and the complaint office sees it on
-the complaint."""
+the complaint. And an outcome written twice (its first answer lost) is recorded once."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import secrets
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime
@@ -17,9 +18,13 @@ from typing import Any
 import aio_pika
 import pytest
 
+from services.notification.adapters.deliveries import DELIVERIES, DeliveryLog, history_entry
 from services.notification.bootstrap import create_app as notification_app
-from shared.contracts import ComplaintEscalated, Envelope, Person
+from services.notification.delivery_policy import DeliveryStatus
+from shared.contracts import ComplaintEscalated, Envelope, NotificationSent, Person
+from shared.outbox import OutboxRelay
 from shared.publisher import to_message
+from shared.runtime import mongo_client
 from tests.support.platform import Platform, free_port, running_platform, serve
 from tests.support.scripted_mail import RecipientScript, ScriptedMailSink
 
@@ -364,3 +369,42 @@ async def test_nothing_listening_is_retried_across_a_restart_until_the_server_is
         assert outcomes(logged)[-1] == "sent"
         assert set(outcomes(logged)[:-1]) == {"retrying"}
         assert len(sink.messages) == 1
+
+
+# --- an outcome is recorded once, with its event -----------------------------------------
+
+
+async def test_an_outcome_written_again_after_its_answer_was_lost_is_recorded_once(
+    infrastructure,  # type: ignore[no-untyped-def]
+) -> None:
+    client = mongo_client(infrastructure.mongo_url)
+    name = f"t{secrets.token_hex(4)}_notification"
+    try:
+        # The relay is never started: the outcome's event only waits in the outbox.
+        log = DeliveryLog(client[name], relay=OutboxRelay(client[name][DELIVERIES]))
+        envelope = escalation(LEADER)
+        key = delivery_id(envelope, LEADER)
+        owner = {"hospital_id": envelope.hospital_id, "complaint_id": envelope.complaint_id}
+        assert await log.claim(key, owner) is None
+        sent = NotificationSent(
+            delivery_id=key,
+            source_event_id=str(envelope.event_id),
+            recipient_role="leadership",
+            attempts=1,
+        )
+        for _ in range(2):  # the second as _recorded tries again when an answer is lost
+            await log.finish(
+                key,
+                attempt=1,
+                status=DeliveryStatus.SENT,
+                entry=history_entry(1, DeliveryStatus.SENT),
+                event=sent,
+            )
+        document = await log.collection.find_one({"_id": key})
+        assert document is not None and outcomes(document) == ["sent"]
+        [queued] = document["outbox"].values()
+        assert queued["type"] == "notification.sent" and document["outbox_pending"]
+        assert (queued["hospital_id"], queued["complaint_id"]) == ("hz-001", "c-delivery")
+    finally:
+        await client.drop_database(name)
+        await client.close()

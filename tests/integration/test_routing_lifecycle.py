@@ -2,11 +2,14 @@
 the exchange move the SLA clock, and routing's answers come back on the exchange —
 a re-route is revision 2, an approved extension a deadline change, a second dispute an
 escalation to the hospital's leadership; delegation is the next revision; a deadline in
-a year the calendar lacks waits (routed at once, nothing parked) and is counted."""
+a year the calendar lacks waits (routed at once, nothing parked) and is counted. And the
+clock store alone: the pending index lists every waiting clock, whatever the order of its
+changes."""
 
 from __future__ import annotations
 
 import asyncio
+import secrets
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -15,7 +18,9 @@ from uuid import uuid4
 
 import aio_pika
 import pytest
+from pymongo.errors import PyMongoError
 
+from services.routing.adapters.clocks import CLOCKS, OPEN, STOPPED, ClockStore
 from shared.contracts import (
     ComplaintReceived,
     ComplaintReopened,
@@ -24,7 +29,10 @@ from shared.contracts import (
     ExtensionApproved,
     RerouteRequested,
 )
+from shared.outbox import OutboxRelay
 from shared.publisher import to_message
+from shared.records import Decide, Decision
+from shared.runtime import mongo_client
 from tests.support.mail import MailSink
 from tests.support.parked import wait_for_parked
 from tests.support.platform import Platform, running_platform
@@ -206,3 +214,88 @@ async def test_reroute_extension_dispute_and_delegation_answer_on_the_exchange(
     async with platform.client("routing") as client:
         ready = (await client.get("/readyz")).json()
     assert ready["checks"]["calendar"].startswith("ok")
+
+
+# --- the clock store on the real server: the pending index follows every change ------------
+
+
+@pytest.fixture
+async def clocks(infrastructure) -> AsyncIterator[ClockStore]:  # type: ignore[no-untyped-def]
+    client = mongo_client(infrastructure.mongo_url)
+    name = f"t{secrets.token_hex(4)}_routing"
+    try:
+        # The relay is never started: the events of these changes only wait in the outbox.
+        yield ClockStore.of(client[name], relay=OutboxRelay(client[name][CLOCKS]))
+    finally:
+        await client.drop_database(name)
+        await client.close()
+
+
+def waiting_for(year: int) -> Decide:
+    def decide(clock: dict[str, Any]) -> Decision:
+        return Decision({"$set": {"status": OPEN, "deadline_pending": {"year": year, "rule": {}}}})
+
+    return decide
+
+
+def stopping(clock: dict[str, Any]) -> Decision:
+    return Decision({"$set": {"status": STOPPED, "deadline_pending": None}})
+
+
+async def test_a_waiting_clock_is_listed_under_the_entry_it_carries_whatever_the_order(
+    clocks: ClockStore,
+) -> None:
+    year = 2099
+    clock = {
+        "_id": "c1",
+        "hospital_id": HOSPITAL,
+        "department": "finance",
+        "handler_id": "hz-001-finance-1",
+        "status": OPEN,
+        "deadline_pending": {"year": year, "rule": {}},
+        "applied_events": [],
+    }
+    assert await clocks.start(clock, [], entry="received-1") is not None
+    started = await clocks.records.get("c1")
+    assert started is not None and started["deadline_pending"]["entry"] == "received-1"
+    assert (await clocks.pending.waiting(year))["c1"]["entry"] == "received-1"
+    await clocks.change("c1", stopping)
+    assert await clocks.pending.waiting(year) == {}  # removed by its name
+
+    # Stops and re-reviews that wait again, many at once: each lists the year before the
+    # clock says it waits, and a stop removes only the entry of the wait it ended.
+    await asyncio.gather(
+        *(clocks.change("c1", stopping if n % 3 else waiting_for(year)) for n in range(30))
+    )
+    final = await clocks.records.get("c1")
+    listed = await clocks.pending.waiting(year)
+    assert final is not None
+    if final["status"] == OPEN:
+        assert listed["c1"]["entry"] == final["deadline_pending"]["entry"]
+    else:
+        assert listed == {}
+    load = await clocks.open_cases_by_handler(HOSPITAL, "finance")
+    assert load.get("hz-001-finance-1", 0) == (1 if final["status"] == OPEN else 0)
+
+
+async def test_a_change_that_fails_leaves_at_most_an_entry_never_an_unlisted_wait(
+    clocks: ClockStore,
+) -> None:
+    clock = {"_id": "c2", "hospital_id": HOSPITAL, "status": OPEN, "n": 0}
+    await clocks.start(clock, [], entry="received-2")
+
+    def conflicting(current: dict[str, Any]) -> Decision:
+        # The server refuses this update (two operators on one field) after the year was
+        # listed: the entry outlives the wait that never began.
+        pending = {"year": 2098, "rule": {}}
+        return Decision({"$set": {"deadline_pending": pending, "n": 1}, "$inc": {"n": 1}})
+
+    with pytest.raises(PyMongoError):
+        await clocks.change("c2", conflicting)
+    stored = await clocks.records.get("c2")
+    assert stored is not None and stored.get("deadline_pending") is None
+    [listed] = (await clocks.pending.waiting(2098)).values()
+    assert not await clocks.drop_stale(2098, "c2", listed)  # recent: its clock may be about to
+    listed["since"] = datetime.now(UTC) - timedelta(hours=1)
+    assert await clocks.drop_stale(2098, "c2", listed)
+    assert await clocks.pending.waiting(2098) == {}

@@ -253,7 +253,6 @@ def build_settings(
         ),
         "routing": RoutingSettings(
             **common_settings(infra, names, "routing"),
-            region_file=str(REGION_FILE),
             api_keys=keys.spec,
             calendar_file=str(stand_in_calendar_file()),
         ),

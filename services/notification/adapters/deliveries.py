@@ -5,6 +5,10 @@ Each attempt is recorded as started (`sending`, attempts + 1) before the SMTP se
 contacted, and its outcome after; `history` lists every attempt's outcome. So a document
 found `sending` by the one process that delivers (see service.py) is an attempt whose
 outcome was lost. Statuses and their meaning are in delivery_policy.DeliveryStatus.
+
+An outcome is a change of the delivery with the event that announces it
+(shared/records.py): notification.sent or .failed and the final status are one write, and
+the relay publishes the event from the delivery's outbox.
 """
 
 from __future__ import annotations
@@ -17,8 +21,11 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
 from services.notification.delivery_policy import DeliveryStatus, SendFailure
-from shared.contracts import Envelope
-from shared.outbox import outbox_fields
+from shared.contracts import NotificationFailed, NotificationSent
+from shared.outbox import OutboxRelay
+from shared.records import Decision, Records
+
+DELIVERIES = "deliveries"
 
 
 def history_entry(
@@ -37,8 +44,12 @@ def history_entry(
 
 
 class DeliveryLog:
-    def __init__(self, db: AsyncDatabase) -> None:
-        self.collection: AsyncCollection = db["deliveries"]
+    """`relay` publishes the outcomes' events: the relay of this collection's outbox
+    (bootstrap; ServiceRuntime.relay_outbox_of)."""
+
+    def __init__(self, db: AsyncDatabase, *, relay: OutboxRelay | None = None) -> None:
+        self.collection: AsyncCollection = db[DELIVERIES]
+        self.records = Records(self.collection, relay)
 
     async def ensure_indexes(self) -> None:
         await self.collection.create_index(
@@ -113,15 +124,17 @@ class DeliveryLog:
         self,
         delivery_id: str,
         *,
+        attempt: int,
         status: DeliveryStatus,
         entry: dict[str, Any],
         failure: SendFailure | None = None,
         next_attempt_at: datetime | None = None,
         retried: bool = False,
-        event: Envelope | None = None,
+        event: NotificationSent | NotificationFailed | None = None,
     ) -> None:
-        """Record the outcome of the attempt in progress, with the event that announces a
-        final one (relayed from this document's outbox)."""
+        """Record the outcome of attempt `attempt`, in progress, with the event that
+        announces a final one. Once: a write tried again after its answer was lost finds
+        the outcome recorded and changes nothing."""
         fields: dict[str, Any] = {
             "status": status.value,
             "reason_code": failure.code if failure else None,
@@ -130,8 +143,6 @@ class DeliveryLog:
         }
         if status in (DeliveryStatus.SENT, DeliveryStatus.FAILED):
             fields["finished_at"] = datetime.now(UTC)
-        if event is not None:
-            fields |= outbox_fields([event])
         update: dict[str, Any] = {"$set": fields, "$push": {"history": entry}}
         counts = {
             "retries": int(retried),
@@ -139,7 +150,14 @@ class DeliveryLog:
         }
         if any(counts.values()):
             update["$inc"] = {key: n for key, n in counts.items() if n}
-        await self.collection.update_one({"_id": delivery_id}, update)
+
+        def decide(delivery: dict[str, Any]) -> Decision | None:
+            in_progress = delivery.get("status") == DeliveryStatus.SENDING.value
+            if not in_progress or delivery.get("attempts") != attempt:
+                return None
+            return Decision(update, [event] if event is not None else [])
+
+        await self.records.change(delivery_id, decide)
 
     async def get(self, delivery_id: str) -> dict[str, Any] | None:
         return await self.collection.find_one({"_id": delivery_id}, {"outbox": 0})

@@ -73,7 +73,8 @@ def reply_for_complainant(event: ComplaintReplied) -> Message | None:
 def supplement_request_for_complainant(
     event: SupplementRequested, *, tracking_url: str
 ) -> Message | None:
-    """待补齐所需材料后受理 (seed 001): the clock waits for the complainant."""
+    """待补齐所需材料后受理 (某市人民医院《投诉处理制度》3, docs/rules.md#acceptance C2):
+    the clock waits for the complainant."""
     if event.complainant_email is None:
         return None
     return Message(

@@ -2,7 +2,7 @@
 
 Notices are written per audience (staff_notices, complainant_notices) because what each
 audience may learn differs: staff never learn who complained, complainants never learn
-more about staff than the department (DOMAIN.md "Confidentiality and records").
+more about staff than the department (docs/rules.md#confidentiality Q3).
 """
 
 from __future__ import annotations

@@ -57,8 +57,6 @@ NOTICES: dict[type[EventPayload], Notices] = {
     ComplaintEscalated: lambda e, url: [escalation_for(e, person) for person in e.recipients],
 }
 
-NOTIFIED_EVENTS: tuple[str, ...] = tuple(model.event_type for model in NOTICES)
-
 
 def notices_for(event: EventPayload, *, tracking_url: str) -> list[Message]:
     """Every message this event causes, one per person with an address."""

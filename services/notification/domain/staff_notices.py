@@ -18,7 +18,7 @@ from shared.contracts import (
     Person,
 )
 
-# Routing's priority codes (DOMAIN.md "Routing"), as the handler reads them.
+# Routing's priority codes (docs/rules.md#routing P5, P6), as the handler reads them.
 PRIORITY_LABELS = {"urgent": "紧急", "high": "优先", "normal": "一般"}
 
 ESCALATION_LEVELS = {
@@ -37,7 +37,8 @@ LEADERSHIP_LEVELS = frozenset({"leadership"})
 def _assignment_notes(event: ComplaintAssigned) -> str:
     notes = f"优先级：{PRIORITY_LABELS.get(event.priority, event.priority)}\n"
     if event.priority == "urgent":
-        # 立即采取积极措施 (seed 004): the action deadline comes before the reply deadline.
+        # 立即采取积极措施 (《首诉负责制》六, docs/rules.md#routing P5): the action deadline
+        # comes before the reply deadline.
         if event.action_due_at:
             notes += f"紧急：须于{local_time(event.action_due_at)}前采取措施。\n"
         else:

@@ -5,25 +5,30 @@ already there changes nothing. Every write is addressed by `_id` alone (FerretDB
 only those from an index) and combines with what is known as domain/facts.py says: status
 by `$max` of its rank, revisable decisions by the time they were made, counts as sets.
 
-Deciding which revisable decision is newer needs the document as it is, so events of one
-complaint are applied one at a time in this process (reporting runs one consumer; with
-more, a rare race could keep an older deadline until the next event of that complaint).
+Deciding which revisable decision is newer needs the document as it is, so a complaint's
+facts change through shared/records.py, one event at a time in this process (reporting
+runs one consumer; with more, a rare race could keep an older deadline until the next
+event of that complaint). A read model publishes nothing: its records have no relay.
 """
 
 from __future__ import annotations
 
-import asyncio
-import weakref
 from datetime import datetime
 from typing import Any
 
-from pymongo import ASCENDING, ReturnDocument
+from pymongo import ASCENDING
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
 
 from services.reporting.domain.facts import TALLIES, FactChange, newer_groups
 from services.reporting.domain.status import is_running, rank
+from shared.records import Decision, Records
+
+
+def new_facts(complaint_id: str, hospital_id: str) -> dict[str, Any]:
+    """A complaint's facts before its first event is applied: only who it belongs to, and
+    the lowest status, which any event's status then raises (`$max`)."""
+    return {"_id": complaint_id, "hospital_id": hospital_id, "status_rank": 0}
 
 
 def fact_update(
@@ -32,10 +37,9 @@ def fact_update(
     hospital_id: str,
     event_id: str,
     version: str,
-    current: dict[str, Any] | None,
+    current: dict[str, Any],
 ) -> dict[str, Any]:
-    """The one update that applies `change` to the document `current` (None: new)."""
-    current = current or {}
+    """The one update that applies `change` to the facts as they are (`current`)."""
     to_set: dict[str, Any] = {"hospital_id": hospital_id, **change.fields}
     for group, values in newer_groups(
         change, version=version, known=current.get("versions")
@@ -51,8 +55,6 @@ def fact_update(
     maxima = dict(change.highest)
     if change.status is not None:
         maxima["status_rank"] = rank(change.status, change.round)
-    else:
-        update["$setOnInsert"] = {"status_rank": 0}
     if maxima:
         update["$max"] = maxima
     return update
@@ -61,7 +63,7 @@ def fact_update(
 class ComplaintFacts:
     def __init__(self, db: AsyncDatabase) -> None:
         self.collection: AsyncCollection = db["complaint_facts"]
-        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+        self.records = Records(self.collection)
 
     async def ensure_indexes(self) -> None:
         c = self.collection
@@ -82,36 +84,28 @@ class ComplaintFacts:
         version: str,
         change: FactChange,
     ) -> bool:
-        """Apply one event's facts; False if this event was applied before."""
-        lock = self._locks.get(complaint_id)
-        if lock is None:
-            lock = self._locks[complaint_id] = asyncio.Lock()
-        async with lock:
-            current = await self.collection.find_one(
-                {"_id": complaint_id},
-                {"applied": 1, "versions": 1, **{seen: 1 for seen in TALLIES.values()}},
-            )
-            if current is not None and event_id in current.get("applied", []):
-                return False
-            update = fact_update(
-                change,
-                hospital_id=hospital_id,
-                event_id=event_id,
-                version=version,
-                current=current,
-            )
-            try:
-                before = await self.collection.find_one_and_update(
-                    {"_id": complaint_id},
-                    update,
-                    upsert=True,
-                    return_document=ReturnDocument.BEFORE,
+        """Apply one event's facts; False if this event was applied before. A complaint's
+        first event finds no facts: they are created (`new_facts`; another process may
+        create them first), then changed like any other."""
+
+        def decide(current: dict[str, Any]) -> Decision | None:
+            if event_id in current.get("applied", []):
+                return None
+            return Decision(
+                fact_update(
+                    change,
+                    hospital_id=hospital_id,
+                    event_id=event_id,
+                    version=version,
+                    current=current,
                 )
-            except DuplicateKeyError:  # another process inserted this complaint first
-                before = await self.collection.find_one_and_update(
-                    {"_id": complaint_id}, update, return_document=ReturnDocument.BEFORE
-                )
-        return before is None or event_id not in before.get("applied", [])
+            )
+
+        changed = await self.records.change(complaint_id, decide)
+        if changed is None:
+            await self.records.insert(new_facts(complaint_id, hospital_id))
+            changed = await self.records.change(complaint_id, decide)
+        return changed is not None and changed.changed
 
     async def get(self, complaint_id: str) -> dict[str, Any] | None:
         return await self.collection.find_one({"_id": complaint_id})

@@ -62,6 +62,12 @@ class FactChange:
     tallies: tuple[str, ...] = ()  # keys of TALLIES
     members: dict[str, Any] = field(default_factory=dict)  # values collected in a set
 
+    @property
+    def records_nothing(self) -> bool:
+        """An event reporting only counts (its outcome arrives as another event, or it is
+        a delivery): the complaint's facts stay as they are."""
+        return self == FactChange()
+
 
 def version_of(moment: datetime) -> str:
     """A sortable, exact stamp of when a decision was made (BSON dates keep milliseconds

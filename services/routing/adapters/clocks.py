@@ -1,36 +1,50 @@
 """SLA clocks: one document per complaint, holding routing's decision and its deadline.
 
 The clock document is also the routing decision's idempotency key (its _id is the
-complaint id) and carries routing's outbox, so deciding, starting the clock and queueing
+complaint id) and carries routing's outbox: every change of a clock is one write with the
+events it causes (shared/records.py), so deciding, starting the clock and queueing
 complaint.routed are one insert.
 
-Deadlines waiting for a year's calendar are found without a scan: `pending_deadlines` holds
-one document per year (`_id` the year) listing the clocks that wait for it. The store keeps
-it in step with every write of `deadline_pending`, in the order that survives a crash: the
-entry is added before the clock says it waits, and removed after the clock stops waiting.
-So an entry may outlive its clock's wait (the recount drops it), but a waiting clock always
-has its entry.
+What a change means beyond the clock itself is kept here, from the clock before and after:
+
+- Department loads (`department_load`): a small document per department counts each
+  handler's open clocks, so choosing the least-loaded handler is one lookup by `_id`
+  instead of a count over every open clock. A crash between the two writes leaves a load
+  off by one: it only steers the choice of handler.
+- The pending index (`pending_deadlines`): deadlines waiting for a year's calendar are found
+  without a scan, one document per year (`_id` the year) listing the clocks that wait for
+  it. A clock's entry is written before the clock says it waits: a decision that would
+  make a clock wait for a year not listed for it is not written; the year is listed, and
+  the change is decided again. The entry is removed after the clock stops waiting, and
+  only under its name (`entry`, which the clock's `deadline_pending` carries), so an entry
+  another change has made meanwhile stays; a change whose entry the clock did not take
+  (another change of it was written first) settles its own entries afterwards. An entry
+  may outlive its clock's wait (a crash in between: the recount drops it, `drop_stale`),
+  but a waiting clock always has its entry.
 """
 
 from __future__ import annotations
 
-import asyncio
-import weakref
-from collections.abc import Callable
+from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
+from uuid import uuid4
 
-from pymongo import ASCENDING, ReturnDocument
+from pymongo import ASCENDING
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
+
+from shared.contracts import EventPayload
+from shared.outbox import OutboxRelay
+from shared.records import Changed, Decide, Decision, Records
+
+CLOCKS = "sla_clocks"
 
 OPEN = "open"
 PAUSED = "paused"  # waiting for the complainant's supplement: the clock does not run
 STOPPED = "stopped"
-
-Mutation = Callable[[dict[str, Any]], dict[str, Any] | None]
-
 
 # An index entry younger than this is never dropped as stale: its clock may be about to
 # say it waits (the entry is written first), in this process or another.
@@ -43,33 +57,38 @@ def pending_year(clock: dict[str, Any] | None) -> int | None:
     return int(pending["year"]) if pending else None
 
 
+def _entry_of(clock: dict[str, Any]) -> str | None:
+    """The name of the index entry listing a waiting clock (None: listed before entries
+    had names)."""
+    return (clock.get("deadline_pending") or {}).get("entry")
+
+
 class PendingIndex:
     """Which clocks wait for which year: `{_id: year, clocks: {complaint_id: {hospital_id,
-    since}}}`. Read by `_id` only; one document per year stays small (the clocks of the
-    weeks before a year's calendar is published)."""
+    since, entry}}}`. One document per year stays small (the clocks of the weeks before a
+    year's calendar is published), and the collection holds a few years: a removal by name
+    filters on more than `_id`, a scan of those few documents."""
 
     def __init__(self, db: AsyncDatabase) -> None:
         self.collection: AsyncCollection = db["pending_deadlines"]
 
-    async def add(self, year: int, complaint_id: str, hospital_id: str) -> None:
+    async def add(self, year: int, complaint_id: str, hospital_id: str, *, entry: str) -> None:
+        listed = {"hospital_id": hospital_id, "since": datetime.now(UTC), "entry": entry}
         await self.collection.update_one(
-            {"_id": year},
-            {
-                "$set": {
-                    f"clocks.{complaint_id}": {
-                        "hospital_id": hospital_id,
-                        "since": datetime.now(UTC),
-                    }
-                }
-            },
-            upsert=True,
+            {"_id": year}, {"$set": {f"clocks.{complaint_id}": listed}}, upsert=True
         )
 
-    async def remove(self, year: int, complaint_id: str) -> None:
-        await self.collection.update_one({"_id": year}, {"$unset": {f"clocks.{complaint_id}": ""}})
+    async def remove(self, year: int, complaint_id: str, *, entry: str | None) -> bool:
+        """Remove the clock's entry for `year` if it is still the one named `entry` (any,
+        for an entry without a name); True when one was removed."""
+        where: dict[str, Any] = {"_id": year}
+        if entry is not None:
+            where[f"clocks.{complaint_id}.entry"] = entry
+        result = await self.collection.update_one(where, {"$unset": {f"clocks.{complaint_id}": ""}})
+        return result.modified_count > 0
 
     async def waiting(self, year: int) -> dict[str, dict[str, Any]]:
-        """The clocks listed as waiting for `year` (with the time each entry was made)."""
+        """The clocks listed as waiting for `year`, each with its entry (since, entry)."""
         document = await self.collection.find_one({"_id": year})
         return dict((document or {}).get("clocks") or {})
 
@@ -77,100 +96,15 @@ class PendingIndex:
         return {year: len(await self.waiting(year)) for year in years}
 
 
-class ClockStore:
-    """Clocks, plus a small load document per department (`_id` hospital:department,
-    `open.<handler_id>` counts) so that choosing the least-loaded handler is one lookup by
-    `_id` instead of a count over every open clock, and the pending index (above)."""
+class DepartmentLoad:
+    """Open clocks per handler of one department: `{_id: hospital:department, open:
+    {handler_id: n}}` (MongoDB's subset pattern: one read by `_id` per decision)."""
 
     def __init__(self, db: AsyncDatabase) -> None:
-        self.collection: AsyncCollection = db["sla_clocks"]
-        self.load: AsyncCollection = db["department_load"]
-        self.pending = PendingIndex(db)
-        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+        self.collection: AsyncCollection = db["department_load"]
 
-    async def ensure_indexes(self) -> None:
-        c = self.collection
-        await c.create_index(
-            [("status", ASCENDING), ("overdue", ASCENDING), ("due_at", ASCENDING)], name="scan"
-        )
-
-    async def start(self, document: dict[str, Any]) -> bool:
-        """Insert a new clock; False if this complaint already has one (a redelivery)."""
-        year = pending_year(document)
-        if year is not None:
-            await self.pending.add(year, document["_id"], document["hospital_id"])
-        try:
-            await self.collection.insert_one(document)
-        except DuplicateKeyError:
-            return False
-        await self._count(document, +1)
-        return True
-
-    async def stop(self, complaint_id: str, *, at: datetime) -> bool:
-        """Stop an open clock; False if it was already stopped (a redelivered reply)."""
-        current = await self.collection.find_one({"_id": complaint_id}, {"status": 1})
-        if current is None or current["status"] != OPEN:
-            return False
-        before = await self.collection.find_one_and_update(
-            {"_id": complaint_id},
-            {"$set": {"status": STOPPED, "stopped_at": at}},
-            return_document=ReturnDocument.BEFORE,
-        )
-        if before is None or before["status"] != OPEN:
-            return False
-        await self._count(before, -1)
-        return True
-
-    async def get(self, complaint_id: str) -> dict[str, Any] | None:
-        return await self.collection.find_one({"_id": complaint_id}, {"outbox": 0})
-
-    async def change(self, complaint_id: str, mutate: Mutation) -> dict[str, Any] | None:
-        """Read, let `mutate` compute an update, write it: one clock at a time within this
-        process (events of one complaint may be consumed concurrently). Returns the clock
-        after the change; None when there is no clock."""
-        lock = self._locks.get(complaint_id)
-        if lock is None:
-            lock = self._locks[complaint_id] = asyncio.Lock()
-        async with lock:
-            current = await self.collection.find_one({"_id": complaint_id})
-            if current is None:
-                return None
-            update = mutate(current)
-            if update is None:
-                return current
-            pending = (update.get("$set") or {}).get("deadline_pending")
-            if pending:  # listed before the clock says it waits (see the module note)
-                await self.pending.add(int(pending["year"]), complaint_id, current["hospital_id"])
-            after = await self.collection.find_one_and_update(
-                {"_id": complaint_id}, update, return_document=ReturnDocument.AFTER
-            )
-            if after is not None:
-                before_year = pending_year(current)
-                if before_year is not None and before_year != pending_year(after):
-                    await self.pending.remove(before_year, complaint_id)
-        if after is not None:
-            await self._moved(current, after)
-        return after
-
-    async def drop_stale(self, year: int, complaint_id: str, since: datetime) -> bool:
-        """Drop an index entry whose clock does not wait for `year` (a crash between the two
-        writes, or a clock gone), unless the entry is recent: its clock may be about to."""
-        if since.tzinfo is None:
-            since = since.replace(tzinfo=UTC)
-        if datetime.now(UTC) - since < STALE_AFTER:
-            return False
-        lock = self._locks.get(complaint_id)
-        if lock is None:
-            lock = self._locks[complaint_id] = asyncio.Lock()
-        async with lock:
-            clock = await self.collection.find_one({"_id": complaint_id}, {"deadline_pending": 1})
-            if pending_year(clock) == year:
-                return False
-            await self.pending.remove(year, complaint_id)
-        return True
-
-    async def _moved(self, before: dict[str, Any], after: dict[str, Any]) -> None:
-        """Keep the department load in step when a clock stops, restarts or changes hands."""
+    async def moved(self, before: dict[str, Any], after: dict[str, Any]) -> None:
+        """Follow a clock that starts, stops, restarts or changes hands."""
         was_open = before["status"] != STOPPED
         is_open = after["status"] != STOPPED
         same_hands = (before.get("department"), before.get("handler_id")) == (
@@ -180,9 +114,147 @@ class ClockStore:
         if was_open == is_open and (same_hands or not is_open):
             return
         if was_open:
-            await self._count(before, -1)
+            await self.count(before, -1)
         if is_open:
-            await self._count(after, +1)
+            await self.count(after, +1)
+
+    async def open_cases(self, hospital_id: str, department: str) -> dict[str, int]:
+        document = await self.collection.find_one({"_id": f"{hospital_id}:{department}"})
+        return {k: n for k, n in (document or {}).get("open", {}).items() if n > 0}
+
+    async def count(self, clock: dict[str, Any], delta: int) -> None:
+        if clock.get("handler_id"):
+            await self.collection.update_one(
+                {"_id": f"{clock['hospital_id']}:{clock['department']}"},
+                {"$inc": {f"open.{clock['handler_id']}": delta}},
+                upsert=True,
+            )
+
+
+class _Unlisted(Exception):
+    """A decision would make a clock wait for a year its entry does not list yet: it is
+    not written (see the module note)."""
+
+    def __init__(self, year: int, hospital_id: str) -> None:
+        super().__init__(f"not listed for {year}")
+        self.year, self.hospital_id = year, hospital_id
+
+
+def _listed_first(decide: Decide, listed: dict[int, str], clock: dict[str, Any]) -> Decision | None:
+    """`decide`, with the name of the clock's index entry in the wait it sets: the entry
+    of the wait the clock is in, or one listed for this change (`listed`, year → name)."""
+    decision = decide(clock)
+    waiting = (decision.update.get("$set") or {}).get("deadline_pending") if decision else None
+    if decision is None or not waiting:
+        return decision
+    year = int(waiting["year"])
+    if year == pending_year(clock):
+        entry = _entry_of(clock)
+    elif year in listed:
+        entry = listed[year]
+    else:
+        raise _Unlisted(year, clock["hospital_id"])
+    if entry is None:
+        return decision
+    update = {**decision.update, "$set": {**decision.update["$set"]}}
+    update["$set"]["deadline_pending"] = {**waiting, "entry": entry}
+    return replace(decision, update=update)
+
+
+class ClockStore:
+    """The clocks (shared/records.py, with routing's outbox relay), and what follows from
+    each change of one: the department loads and the pending index (module note)."""
+
+    def __init__(self, records: Records, *, pending: PendingIndex, load: DepartmentLoad) -> None:
+        self.records = records
+        self.collection = records.collection
+        self.pending = pending
+        self.load = load
+
+    @classmethod
+    def of(cls, db: AsyncDatabase, *, relay: OutboxRelay | None = None) -> ClockStore:
+        """The store in `db`; `relay` publishes the clocks' outbox (bootstrap builds it for
+        the `CLOCKS` collection)."""
+        return cls(Records(db[CLOCKS], relay), pending=PendingIndex(db), load=DepartmentLoad(db))
+
+    async def ensure_indexes(self) -> None:
+        await self.collection.create_index(
+            [("status", ASCENDING), ("overdue", ASCENDING), ("due_at", ASCENDING)], name="scan"
+        )
+
+    async def start(
+        self, clock: dict[str, Any], events: Sequence[EventPayload], *, entry: str
+    ) -> Changed | None:
+        """Store a new clock with the events its decision causes; None when this complaint
+        already has one (a redelivery). A clock that starts waiting is listed first, as
+        `entry` (the event it starts from: a redelivery lists it under the same name)."""
+        waiting = clock.get("deadline_pending")
+        if waiting:
+            year = int(waiting["year"])
+            await self.pending.add(year, clock["_id"], clock["hospital_id"], entry=entry)
+            clock = {**clock, "deadline_pending": {**waiting, "entry": entry}}
+        started = await self.records.insert(clock, events)
+        if started is not None:
+            await self.load.count(started.after, +1)
+        elif waiting:  # the clock may have moved on since: its entries follow it
+            await self._settle(clock["_id"], {year: entry}, await self.records.get(clock["_id"]))
+        return started
+
+    async def change(
+        self, complaint_id: str, decide: Decide, *, once_per: str | None = None
+    ) -> Changed | None:
+        """Change one clock (shared/records.py: `once_per` an event id), then the index and
+        the loads; None when the complaint has no clock yet."""
+        listed: dict[int, str] = {}
+        while True:
+            try:
+                changed = await self.records.change(
+                    complaint_id, partial(_listed_first, decide, listed), once_per=once_per
+                )
+                break
+            except _Unlisted as unlisted:
+                name = uuid4().hex
+                await self.pending.add(
+                    unlisted.year, complaint_id, unlisted.hospital_id, entry=name
+                )
+                listed[unlisted.year] = name
+        if changed is not None and changed.changed:
+            year = pending_year(changed.before)
+            if year is not None and year != pending_year(changed.after):
+                await self.pending.remove(year, complaint_id, entry=_entry_of(changed.before))
+        if listed:
+            await self._settle(complaint_id, listed, changed.after if changed else None)
+        if changed is not None and changed.changed:
+            await self.load.moved(changed.before, changed.after)
+        return changed
+
+    async def _settle(
+        self, complaint_id: str, listed: dict[int, str], clock: dict[str, Any] | None
+    ) -> None:
+        """This change's own entries that the clock did not take, because another change
+        of it was written first: the entry of the wait the clock is in is made again under
+        the name the clock carries (ours replaced it), the others are removed."""
+        year, name = pending_year(clock), _entry_of(clock or {})
+        for listed_year, listed_name in listed.items():
+            if listed_name == name:
+                continue
+            if listed_year != year:
+                await self.pending.remove(listed_year, complaint_id, entry=listed_name)
+            elif clock is not None and name is not None:
+                await self.pending.add(year, complaint_id, clock["hospital_id"], entry=name)
+
+    async def drop_stale(self, year: int, complaint_id: str, listed: dict[str, Any]) -> bool:
+        """Drop the index entry `listed` if its clock does not wait for `year` (a crash
+        between the two writes, or a clock gone), unless the entry is recent: its clock may
+        be about to. Only that entry, by name: one a change makes meanwhile stays."""
+        since = listed.get("since") or datetime.min.replace(tzinfo=UTC)
+        if since.tzinfo is None:
+            since = since.replace(tzinfo=UTC)
+        if datetime.now(UTC) - since < STALE_AFTER:
+            return False
+        if pending_year(await self.records.get(complaint_id)) == year:
+            return False
+        return await self.pending.remove(year, complaint_id, entry=listed.get("entry"))
 
     async def open_of_handler(self, hospital_id: str, handler_id: str) -> list[dict[str, Any]]:
         """A handler's open clocks, for delegation (an admin action; a scan on FerretDB)."""
@@ -192,16 +264,5 @@ class ClockStore:
         )
         return await cursor.to_list(None)
 
-    async def _count(self, clock: dict[str, Any], delta: int) -> None:
-        # A crash between the clock write and this one leaves the load off by one: it only
-        # steers the choice of handler, and the SLA scan reads the clocks themselves.
-        if clock.get("handler_id"):
-            await self.load.update_one(
-                {"_id": f"{clock['hospital_id']}:{clock['department']}"},
-                {"$inc": {f"open.{clock['handler_id']}": delta}},
-                upsert=True,
-            )
-
     async def open_cases_by_handler(self, hospital_id: str, department: str) -> dict[str, int]:
-        document = await self.load.find_one({"_id": f"{hospital_id}:{department}"})
-        return {k: n for k, n in (document or {}).get("open", {}).items() if n > 0}
+        return await self.load.open_cases(hospital_id, department)

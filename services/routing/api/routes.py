@@ -230,7 +230,6 @@ async def set_absence(
         raise not_found(str(error)) from error
     delegated: list[str] = []
     if body.absent and body.delegate_to:
-        relay = state.runtime.relay_for(state.clocks.collection)
         for clock in await state.clocks.open_of_handler(hospital_id, staff_id):
             moved = await lifecycle.delegate(
                 clock,
@@ -238,7 +237,6 @@ async def set_absence(
                 reason=f"委托：{members[staff_id].name}{body.reason}，由{members[body.delegate_to].name}代办",
                 clocks=state.clocks,
                 rulebook=state.rulebook,
-                relay=relay,
             )
             if moved:
                 delegated.append(clock["_id"])

@@ -1,6 +1,6 @@
 """The official working-day calendar: statutory holidays and make-up working days (调休).
 
-DOMAIN.md "Deadlines": working days follow the official Chinese calendar, and the bureau can
+docs/rules.md#calendar: working days follow the official Chinese calendar, and the bureau can
 load and correct it. Built on the chinese-calendar package, which encodes the State
 Council's yearly holiday notices. A year the package does not know is *not covered*:
 guessing weekends-only would silently set wrong deadlines around the next Spring Festival,

@@ -1,12 +1,13 @@
-"""Priority, case type and deadline targets of a complaint (DOMAIN.md "Routing" and
-"Deadlines"). Pure: the text and the receipt's facts in, a decision out.
+"""Priority, case type and deadline targets of a complaint (docs/rules.md#routing,
+#deadlines). Pure: the text and the receipt's facts in, a decision out.
 
 - Urgent: the text signals danger to a patient's health or safety — act at once, an
-  action deadline in hours (seed 004: 立即采取积极措施; emergency plan within 24 hours).
+  action deadline in hours, 24 by default (立即采取积极措施, 《首诉负责制》六;
+  docs/rules.md#routing P5).
 - High: direct complaints that skipped the hospital (越级, to leadership or transferred
-  from the bureau/hotline) and group complaints go first (seeds 000, 004).
+  from the bureau/hotline) and group complaints go first (docs/rules.md#routing P6).
 - Case types carry separate targets for the acceptance decision and for the reply; the
-  bureau ships the defaults of DOMAIN.md and a hospital may override any of them.
+  bureau ships the defaults of docs/rules.md#deadlines and a hospital may override any of them.
 """
 
 from __future__ import annotations
@@ -62,7 +63,7 @@ class DeadlineTarget(BaseModel):
     reply_hours: int | None = Field(default=None, ge=1, le=240)
 
 
-# DOMAIN.md "Deadlines" (seeds 001-004); acceptance within 5 days of receipt (seed 002).
+# Defaults and their sources: docs/rules.md#deadlines D1 (acceptance: #acceptance C1).
 DEFAULT_TARGETS: dict[CaseType, DeadlineTarget] = {
     CaseType.ON_SPOT: DeadlineTarget(acceptance_working_days=0, reply_working_days=0),
     CaseType.SIMPLE: DeadlineTarget(reply_working_days=3),

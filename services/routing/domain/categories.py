@@ -1,6 +1,6 @@
-"""Complaint categories and the bureau's default keyword map (DOMAIN.md "Routing").
+"""Complaint categories and the bureau's default keyword map (docs/rules.md#routing).
 
-Each category has a default handling department (seeds 002, 004). A hospital may override
+Each category has a default handling department (docs/rules.md#routing). A hospital may override
 the keywords; this module ships the bureau's default. Matching rule: the longest matched
 keyword wins, because longer keywords are more specific — "药费" (a drug *fee*) is a fees
 complaint, not a pharmacy one, and "护士态度" is about conduct, not nursing technique.

@@ -1,8 +1,8 @@
-"""Reply deadlines in working days (DOMAIN.md "Deadlines" and "Intake").
+"""Reply deadlines in working days (docs/rules.md#deadlines D2, D3).
 
 The rule, with its sources:
-- Counting starts from receipt (DOMAIN.md "Deadlines"), but night, weekend and holiday
-  receipts are handled from the next working day (DOMAIN.md "Intake", seed 002:
+- Counting starts from receipt, but night, weekend and holiday receipts are handled from
+  the next working day (《用户举报和投诉处理制度》:
   夜间、节假日值班期间接到的投诉举报,应于次日或节假日后的第一个工作日办理). So the
   *counting day* is the China day of receipt when that is a working day and the complaint
   arrived before closing time (an early-morning one is handled that same morning); after
@@ -28,7 +28,7 @@ END_OF_DAY = time(23, 59, 59)
 @dataclass(frozen=True)
 class OfficeHours:
     """A hospital's complaint-office hours, China wall-clock time. Only `closes` moves the
-    counting day: a receipt before `opens` is handled that morning (seed 002: 次日办理)."""
+    counting day: a receipt before `opens` is handled that morning (docs/rules.md#deadlines D3)."""
 
     opens: time = time(8, 0)
     closes: time = time(17, 30)

@@ -1,7 +1,7 @@
 """Who handles a complaint within its department.
 
-The least-loaded eligible handler; never the person complained about (回避, seeds 002
-and 004) and never someone absent. Nobody eligible: the department head takes it.
+The least-loaded eligible handler; never the person complained about (回避,
+docs/rules.md#recusal) and never someone absent. Nobody eligible: the department head takes it.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Deadlines that wait for the calendar (DOMAIN.md "Deadlines"; issue 9).
+"""Deadlines that wait for the calendar (docs/rules.md#calendar K4; issue 9).
 
 Working days are never guessed for a year whose official arrangement is not loaded
 (calendar.py), and a complaint never waits for the calendar either: routing decides the

@@ -38,8 +38,20 @@ ESCALATED = ComplaintEscalated(
 
 
 @dataclass
+class Relay:
+    published: list[Envelope] = field(default_factory=list)
+
+    def notify(self, key: str, envelopes: list[Envelope]) -> None:
+        self.published.extend(envelopes)
+
+
+@dataclass
 class Log:
+    """The delivery log in a dict; an outcome's event goes to the relay, as the real
+    log's records do."""
+
     documents: dict[str, dict[str, Any]] = field(default_factory=dict)
+    relay: Relay = field(default_factory=Relay)
 
     async def claim(self, delivery_id: str, fields: dict[str, Any]) -> dict[str, Any] | None:
         if delivery_id in self.documents:
@@ -61,6 +73,11 @@ class Log:
         document = self.documents[delivery_id]
         document |= {"status": status, "error": failure.reason if failure else None, "event": event}
         document["retries"] += int(retried)
+        if event is not None:
+            envelope = event.envelope(
+                hospital_id=document["hospital_id"], complaint_id=document["complaint_id"]
+            )
+            self.relay.notify(delivery_id, [envelope])
 
 
 @dataclass
@@ -79,14 +96,6 @@ class Mailer:
 
 
 @dataclass
-class Relay:
-    published: list[Envelope] = field(default_factory=list)
-
-    def notify(self, key: str, envelopes: list[Envelope]) -> None:
-        self.published.extend(envelopes)
-
-
-@dataclass
 class Retries:
     delays: tuple[float, ...] = (10.0, 60.0)
     scheduled: list[int] = field(default_factory=list)
@@ -96,7 +105,8 @@ class Retries:
 
 
 def ports_of(log: Log, mailer: Mailer, relay: Relay) -> Any:
-    return DeliveryPorts(log, mailer, relay, Retries(), DeliveriesInFlight())  # type: ignore[arg-type]
+    log.relay = relay
+    return DeliveryPorts(log, mailer, Retries(), DeliveriesInFlight())  # type: ignore[arg-type]
 
 
 def envelope_of(event: Any) -> Envelope:

@@ -120,7 +120,9 @@ def test_a_reply_quoting_the_address_is_masked_in_the_reason() -> None:
 @given(st.emails())
 def test_scrub_leaves_no_address_whole(address: str) -> None:
     text = scrub(f"rejected <{address}> twice: {address}")
-    assert address not in text or "***@" in address
+    local = address.partition("@")[0]
+    # Found whole only when it already looks masked (a***@x, *@x: the mask ends with it).
+    assert address not in text or (local[:1] + "***").endswith(local)
 
 
 def test_every_reason_code_has_a_chinese_label() -> None:
@@ -230,6 +232,7 @@ EVENT = ComplaintEscalated(
 @dataclass
 class Log:
     documents: dict[str, dict[str, Any]] = field(default_factory=dict)
+    relay: Any = None  # the Stand's relay
 
     async def claim(self, delivery_id: str, fields: dict[str, Any]) -> dict[str, Any] | None:
         if delivery_id in self.documents:
@@ -254,12 +257,19 @@ class Log:
         document |= {"status": "sending", "attempts": document["attempts"] + 1}
         return document["attempts"]
 
-    async def finish(self, delivery_id: str, *, status, entry, retried=False, **_) -> None:  # type: ignore[no-untyped-def]
+    async def finish(
+        self, delivery_id: str, *, status, entry, retried=False, event=None, **_
+    ) -> None:  # type: ignore[no-untyped-def]
         document = self.documents[delivery_id]
         document["status"] = status.value
         document["history"].append(entry)
         document["retries"] += int(retried)
         document["unknown_outcomes"] += int(status is DeliveryStatus.UNKNOWN)
+        if event is not None:  # published from the delivery's outbox, as the real log does
+            envelope = event.envelope(
+                hospital_id=document["hospital_id"], complaint_id=document["complaint_id"]
+            )
+            self.relay.notify(delivery_id, [envelope])
 
 
 @dataclass
@@ -311,7 +321,8 @@ class Stand:
 
     @property
     def ports(self) -> Any:
-        return DeliveryPorts(self.log, self.mailer, self.relay, self.retries, self.in_flight)  # type: ignore[arg-type]
+        self.log.relay = self.relay
+        return DeliveryPorts(self.log, self.mailer, self.retries, self.in_flight)  # type: ignore[arg-type]
 
     @property
     def delivery(self) -> dict[str, Any]:
@@ -340,7 +351,8 @@ async def test_a_cancelled_consumer_still_records_the_mail_the_server_accepted()
 
 async def test_a_delivery_found_sending_is_recorded_unknown_and_resent_once() -> None:
     stand = Stand()
-    await stand.log.claim(f"{ENVELOPE.event_id}:leadership:{LEADER.staff_id}", {})  # lost
+    owner = {"hospital_id": ENVELOPE.hospital_id, "complaint_id": ENVELOPE.complaint_id}
+    await stand.log.claim(f"{ENVELOPE.event_id}:leadership:{LEADER.staff_id}", owner)  # lost
     await notify(ENVELOPE, EVENT, tracking_url="", ports=stand.ports)
     await notify(ENVELOPE, EVENT, tracking_url="", ports=stand.ports)
     assert [h["outcome"] for h in stand.delivery["history"]] == ["unknown", "sent"]

@@ -5,12 +5,13 @@ told, in Chinese, and who is not told at all (no address, anonymous)."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.notification.consumers import NOTIFIED
+from services.notification import consumers
 from services.notification.domain.complainant_notices import (
     extension_for_complainant,
     not_accepted_for_complainant,
@@ -19,7 +20,7 @@ from services.notification.domain.complainant_notices import (
     transfer_for_complainant,
 )
 from services.notification.domain.messages import Message, RecipientRole
-from services.notification.domain.notices import NOTIFIED_EVENTS, notices_for
+from services.notification.domain.notices import NOTICES, notices_for
 from services.notification.domain.staff_notices import (
     assignment_for_handler,
     escalation_for,
@@ -38,6 +39,7 @@ from shared.contracts import (
     Person,
     SupplementRequested,
 )
+from shared.topology import subscriptions
 
 AT = datetime(2026, 11, 2, 2, 0, tzinfo=UTC)
 EMAIL = "lina@patients.example.org"
@@ -131,9 +133,15 @@ def _text(message: Message) -> str:
 # --- one table for every notified event ---------------------------------------------------
 
 
-def test_the_consumer_table_and_the_notice_table_name_the_same_events() -> None:
-    assert set(NOTIFIED) == set(NOTIFIED_EVENTS)
-    assert len(NOTIFIED) == len(set(NOTIFIED)) == 8
+def test_every_event_the_queue_receives_has_its_notices_or_the_service_does_not_start(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    stub: Any = object()
+    assert set(consumers.handlers(ports=stub, settings=stub)) == set(subscriptions("notification"))
+    without = {model: write for model, write in NOTICES.items() if model is not ComplaintEscalated}
+    monkeypatch.setattr(consumers, "NOTICES", without)
+    with pytest.raises(LookupError, match=r"no handler for \['complaint.escalated'\]"):
+        consumers.handlers(ports=stub, settings=stub)
 
 
 def test_an_event_without_notices_is_a_programming_error() -> None:

@@ -1,6 +1,6 @@
 """The Chinese templates: what the handler and the complainant are told, in China time,
-and what each must never learn (DOMAIN.md: the complainant's identity is confidential;
-anonymous wishes are respected)."""
+and what each must never learn (docs/rules.md#confidentiality: the complainant's identity
+is confidential; anonymous wishes are respected)."""
 
 from __future__ import annotations
 

@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.reporting.adapters.complaint_facts import fact_update
-from services.reporting.consumers import COUNTED_ONLY, RECORDED, handlers
+from services.reporting.adapters.complaint_facts import fact_update, new_facts
+from services.reporting.consumers import handlers
 from services.reporting.domain.facts import (
     FactChange,
     change_for,
@@ -20,6 +20,7 @@ from services.reporting.domain.facts import (
     version_of,
 )
 from services.reporting.domain.status import is_running, status_of
+from services.reporting.service import record
 from shared.contracts import (
     EVENT_TYPES,
     ComplaintAccepted,
@@ -37,12 +38,17 @@ from shared.contracts import (
     ComplaintSupplemented,
     ComplaintTransferred,
     DeadlineChanged,
+    DeadlineSet,
     Envelope,
     EventPayload,
+    ExtensionApproved,
+    NotificationFailed,
+    NotificationSent,
     Person,
     RerouteRequested,
     SupplementRequested,
 )
+from shared.topology import subscriptions
 
 T0 = datetime(2026, 11, 2, 1, 0, tzinfo=UTC)
 STEP = {"case_number": "HZ-001-202611-00007", "tracking_code": "ABCD-EFGH-JKLM"}
@@ -152,14 +158,15 @@ def fold(document: dict[str, Any], envelope: Envelope, event: EventPayload) -> N
     event_id = str(envelope.event_id)
     if event_id in document.get("applied", []):
         return
+    if not document:
+        document.update(new_facts(envelope.complaint_id, envelope.hospital_id))
     update = fact_update(
         change_for(event, occurred_at=envelope.occurred_at),
         hospital_id=envelope.hospital_id,
         event_id=event_id,
         version=version_of(envelope.occurred_at),
-        current=document or None,
+        current=document,
     )
-    new = not document
     for path, value in update.get("$set", {}).items():
         _set_path(document, path, value)
     for key, value in update.get("$addToSet", {}).items():
@@ -168,9 +175,6 @@ def fold(document: dict[str, Any], envelope: Envelope, event: EventPayload) -> N
             values.append(value)
     for key, value in update.get("$max", {}).items():
         document[key] = max(document[key], value) if key in document else value
-    if new:
-        for key, value in update.get("$setOnInsert", {}).items():
-            document.setdefault(key, value)
 
 
 def facts_of(order: list[int], history=HISTORY) -> dict[str, Any]:  # type: ignore[no-untyped-def]
@@ -343,7 +347,7 @@ def test_an_update_never_touches_one_field_with_two_operators() -> None:
             hospital_id="hz-001",
             event_id="e",
             version=version_of(at(hours)),
-            current=None,
+            current=new_facts("c-1", "hz-001"),
         )
         keys = [k for op in update.values() for k in op]
         assert len(keys) == len(set(keys)), event.event_type
@@ -352,30 +356,66 @@ def test_an_update_never_touches_one_field_with_two_operators() -> None:
 # --- the handler table --------------------------------------------------------------------
 
 
-def test_every_complaint_and_notification_event_is_either_recorded_or_only_counted() -> None:
+# Events whose outcome arrives as another event (routed, deadline_changed), and deliveries:
+# reporting counts them and records no facts.
+ONLY_COUNTED: list[EventPayload] = [
+    RerouteRequested(**STEP, at=T0, department="nursing", reason="护理问题", content="扎针"),
+    ExtensionApproved(**STEP, at=T0, working_days=5, reason="调查"),
+    DeadlineSet(**STEP, at=T0, due_at=DUE),
+    NotificationSent(
+        delivery_id="e:handler", source_event_id="e", recipient_role="handler", attempts=1
+    ),
+    NotificationFailed(
+        delivery_id="e:handler",
+        source_event_id="e",
+        recipient_role="handler",
+        attempts=3,
+        error="550",
+    ),
+]
+SAMPLES: dict[type, EventPayload] = {type(e): e for _, e in HISTORY}
+SAMPLES |= {type(e): e for e, _, _ in ACCEPTANCE_REVIEW}
+SAMPLES |= {type(e): e for e in ONLY_COUNTED}
+SAMPLES |= {
+    ComplaintOverdue: ComplaintOverdue(due_at=DUE, department="finance"),
+    ComplaintRouted: ComplaintRouted(
+        category="fees",
+        category_label="收费",
+        department="finance",
+        department_label="财务科",
+        handler=None,
+        counting_day=T0.date(),
+        working_days=3,
+        due_at=DUE,
+    ),
+}
+
+
+def test_the_table_takes_every_complaint_and_notification_event() -> None:
     expected = {t for t in EVENT_TYPES if t.startswith(("complaint.", "notification."))}
     assert len(expected) == 21
-    assert not set(RECORDED) & set(COUNTED_ONLY)
-    assert set(RECORDED) | set(COUNTED_ONLY) == expected
     stub: Any = object()
-    assert set(handlers(facts=stub, metrics=stub)) == expected
+    assert set(handlers(facts=stub, metrics=stub)) == set(subscriptions("reporting")) == expected
 
 
-@pytest.mark.parametrize("event_type", RECORDED)
-def test_every_recorded_event_records_something(event_type: str) -> None:
-    samples: dict[type, EventPayload] = {type(e): e for _, e in HISTORY}
-    samples |= {type(e): e for e, _, _ in ACCEPTANCE_REVIEW}
-    samples |= {
-        ComplaintOverdue: ComplaintOverdue(due_at=DUE, department="finance"),
-        ComplaintRouted: ComplaintRouted(
-            category="fees",
-            category_label="收费",
-            department="finance",
-            department_label="财务科",
-            handler=None,
-            counting_day=T0.date(),
-            working_days=3,
-            due_at=DUE,
-        ),
-    }
-    assert change_for(samples[EVENT_TYPES[event_type]], occurred_at=T0) != FactChange()
+@pytest.mark.parametrize("event_type", sorted(subscriptions("reporting")))
+def test_every_event_records_facts_unless_it_is_only_counted(event_type: str) -> None:
+    event = SAMPLES[EVENT_TYPES[event_type]]
+    only_counted = any(type(e) is type(event) for e in ONLY_COUNTED)
+    assert change_for(event, occurred_at=T0).records_nothing is only_counted
+
+
+class Untouchable:
+    """Facts and metrics that fail the test when used."""
+
+    def __getattr__(self, name: str) -> Any:
+        raise AssertionError(f"{name} used")
+
+
+@pytest.mark.parametrize("event", ONLY_COUNTED, ids=lambda e: e.event_type)
+async def test_an_only_counted_event_writes_no_facts_and_moves_no_counter(
+    event: EventPayload,
+) -> None:
+    untouchable: Any = Untouchable()
+    envelope = event.envelope(hospital_id="hz-001", complaint_id="c-1")
+    await record(envelope, event, facts=untouchable, metrics=untouchable)

@@ -1,18 +1,22 @@
-"""In-process stand-ins for routing's stores (the adapters' interfaces), for unit tests
-of decisions and the clock's lifecycle without servers."""
+"""In-process stand-ins for what routing's stores write through (shared/records.py's
+Records, the pending index, the department loads), for unit tests of decisions and the
+clock's lifecycle without servers: the stores' own bookkeeping is the real one."""
 
 from __future__ import annotations
 
 import copy
 import functools
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from services.routing.adapters.clocks import STOPPED, pending_year
+from services.routing.adapters.clocks import CLOCKS, ClockStore, DepartmentLoad
 from services.routing.admin import read_region
 from services.routing.domain.case_rules import RoutingRules
 from services.routing.domain.region import Hospital, Region, Supervisor
+from shared.contracts import Envelope, EventPayload
+from shared.records import APPLIED, Changed, Decide, Decision, envelope_for
 
 REGION_FILE = Path(__file__).resolve().parents[3] / "deploy" / "region.example.yaml"
 
@@ -42,7 +46,63 @@ class FakeRegion:
 
 
 class FakeCollection:
-    name = "sla_clocks"
+    name = CLOCKS
+
+
+class FakeRelay:
+    def __init__(self) -> None:
+        self.notified: list[Envelope] = []
+
+    def notify(self, document_id: str, envelopes: Sequence[Envelope]) -> None:
+        self.notified += envelopes
+
+
+class FakeRecords:
+    """shared/records.py's Records in a dict: `change` reads, decides and applies `$set`,
+    `$push` and `$inc` with `once_per` as the real one does; the events go to the relay."""
+
+    def __init__(self, relay: FakeRelay) -> None:
+        self.documents: dict[str, dict[str, Any]] = {}
+        self.collection = FakeCollection()
+        self.relay = relay
+
+    async def get(self, record_id: str) -> dict[str, Any] | None:
+        return copy.deepcopy(self.documents.get(record_id))
+
+    async def insert(
+        self, record: dict[str, Any], events: Sequence[EventPayload] = ()
+    ) -> Changed | None:
+        if record["_id"] in self.documents:
+            return None
+        self.documents[record["_id"]] = copy.deepcopy(record)
+        envelopes = tuple(envelope_for(record, event) for event in events)
+        self.relay.notify(record["_id"], envelopes)
+        return Changed(before={}, after=copy.deepcopy(record), events=envelopes)
+
+    async def change(
+        self, record_id: str, decide: Decide, *, once_per: str | None = None
+    ) -> Changed | None:
+        current = self.documents.get(record_id)
+        if current is None:
+            return None
+        before = copy.deepcopy(current)
+        if once_per is not None and once_per in current.get(APPLIED, []):
+            return Changed(before=before, after=before)
+        decision = decide(copy.deepcopy(current))
+        if decision is None and once_per is None:
+            return Changed(before=before, after=before)
+        decision = decision or Decision()
+        update = decision.update
+        current.update(copy.deepcopy(update.get("$set", {})))
+        for key, value in update.get("$push", {}).items():
+            current.setdefault(key, []).append(copy.deepcopy(value))
+        for key, n in update.get("$inc", {}).items():
+            current[key] = current.get(key, 0) + n
+        if once_per is not None:
+            current.setdefault(APPLIED, []).append(once_per)
+        envelopes = tuple(envelope_for(before, event) for event in decision.events)
+        self.relay.notify(record_id, envelopes)
+        return Changed(before=before, after=copy.deepcopy(current), events=envelopes)
 
 
 class FakePendingIndex:
@@ -51,77 +111,50 @@ class FakePendingIndex:
     def __init__(self) -> None:
         self.years: dict[int, dict[str, dict[str, Any]]] = {}
 
-    async def add(self, year: int, complaint_id: str, hospital_id: str) -> None:
-        entry = {"hospital_id": hospital_id, "since": datetime.now(UTC)}
-        self.years.setdefault(year, {})[complaint_id] = entry
+    async def add(self, year: int, complaint_id: str, hospital_id: str, *, entry: str) -> None:
+        listed = {"hospital_id": hospital_id, "since": datetime.now(UTC), "entry": entry}
+        self.years.setdefault(year, {})[complaint_id] = listed
 
-    async def remove(self, year: int, complaint_id: str) -> None:
-        self.years.get(year, {}).pop(complaint_id, None)
+    async def remove(self, year: int, complaint_id: str, *, entry: str | None) -> bool:
+        listed = self.years.get(year, {}).get(complaint_id)
+        if listed is None or (entry is not None and listed.get("entry") != entry):
+            return False
+        del self.years[year][complaint_id]
+        return True
 
     async def waiting(self, year: int) -> dict[str, dict[str, Any]]:
-        return dict(self.years.get(year, {}))
+        return copy.deepcopy(self.years.get(year, {}))
 
     async def counts(self, years: list[int]) -> dict[int, int]:
         return {year: len(self.years.get(year, {})) for year in years}
 
 
-class FakeClocks:
-    """Clocks in a dict; `change` applies `$set` and `$push` like the real store, and keeps
-    the pending index in step the same way."""
+class FakeLoad(DepartmentLoad):
+    """Department loads in a dict; which clock moves which count is the real rule."""
 
     def __init__(self) -> None:
-        self.clocks: dict[str, dict[str, Any]] = {}
-        self.load: dict[str, dict[str, int]] = {}
-        self.collection = FakeCollection()
-        self.pending = FakePendingIndex()
+        self.open: dict[str, dict[str, int]] = {}
 
-    async def start(self, document: dict[str, Any]) -> bool:
-        if document["_id"] in self.clocks:
-            return False
-        if (year := pending_year(document)) is not None:
-            await self.pending.add(year, document["_id"], document["hospital_id"])
-        self.clocks[document["_id"]] = copy.deepcopy(document)
-        return True
+    async def count(self, clock: dict[str, Any], delta: int) -> None:
+        if clock.get("handler_id"):
+            department = self.open.setdefault(f"{clock['hospital_id']}:{clock['department']}", {})
+            department[clock["handler_id"]] = department.get(clock["handler_id"], 0) + delta
 
-    async def change(self, complaint_id: str, mutate: Any) -> dict[str, Any] | None:
-        current = self.clocks.get(complaint_id)
-        if current is None:
-            return None
-        before = pending_year(current)
-        update = mutate(copy.deepcopy(current))
-        if update is None:
-            return copy.deepcopy(current)
-        if pending := update.get("$set", {}).get("deadline_pending"):
-            await self.pending.add(pending["year"], complaint_id, current["hospital_id"])
-        current.update(copy.deepcopy(update.get("$set", {})))
-        for key, value in update.get("$push", {}).items():
-            current.setdefault(key, []).append(copy.deepcopy(value))
-        if before is not None and before != pending_year(current):
-            await self.pending.remove(before, complaint_id)
-        return copy.deepcopy(current)
-
-    async def drop_stale(self, year: int, complaint_id: str, since: datetime) -> bool:
-        if pending_year(self.clocks.get(complaint_id)) == year:
-            return False
-        await self.pending.remove(year, complaint_id)
-        return True
-
-    async def open_cases_by_handler(self, hospital_id: str, department: str) -> dict[str, int]:
-        return dict(self.load.get(f"{hospital_id}:{department}", {}))
-
-    async def open_of_handler(self, hospital_id: str, handler_id: str) -> list[dict[str, Any]]:
-        return [
-            copy.deepcopy(c)
-            for c in self.clocks.values()
-            if c["hospital_id"] == hospital_id
-            and c.get("handler_id") == handler_id
-            and c["status"] != STOPPED
-        ]
+    async def open_cases(self, hospital_id: str, department: str) -> dict[str, int]:
+        counts = self.open.get(f"{hospital_id}:{department}", {})
+        return {handler: n for handler, n in counts.items() if n > 0}
 
 
-class FakeRelay:
-    def __init__(self) -> None:
-        self.notified: list[Any] = []
+def fake_clocks(relay: FakeRelay) -> ClockStore:
+    """The real ClockStore (its index and load bookkeeping) over in-process stand-ins."""
+    return ClockStore(
+        FakeRecords(relay),  # type: ignore[arg-type]
+        pending=FakePendingIndex(),  # type: ignore[arg-type]
+        load=FakeLoad(),
+    )
 
-    def notify(self, document_id: str, envelopes: list[Any]) -> None:
-        self.notified += envelopes
+
+def documents(clocks: ClockStore) -> dict[str, dict[str, Any]]:
+    """The clocks a fake_clocks store holds, by complaint id."""
+    records: FakeRecords = clocks.records  # type: ignore[assignment]
+    return records.documents

@@ -165,7 +165,7 @@ def test_case_type_order_of_precedence() -> None:
     ],
 )
 def test_the_default_targets_are_those_of_the_domain(case_type: CaseType, reply_days: int) -> None:
-    # DOMAIN.md "Deadlines": same day, 2-3, 5, 10, 15 working days.
+    # docs/rules.md#deadlines D1: same day, 3, 5, 10, 15 working days.
     assert DEFAULT_TARGETS[case_type].reply_working_days == reply_days
     assert DEFAULT_TARGETS[case_type].acceptance_working_days <= 5
 
@@ -203,7 +203,7 @@ def test_layers_apply_bureau_then_hospital() -> None:
     assert {"误吸", "新生儿黄疸加重", "昏迷"} <= set(rules.danger_signals)
     assert rules.urgent_action_hours == 6
     assert EffectiveRules.combine(bureau).urgent_action_hours == 12
-    assert DEFAULT.urgent_action_hours == 24  # emergency plan within 24 hours (seed 004)
+    assert DEFAULT.urgent_action_hours == 24  # 24 hours (docs/rules.md#routing P5)
 
 
 def test_rules_refuse_unknown_fields_and_case_types() -> None:

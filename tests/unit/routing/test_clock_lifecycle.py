@@ -36,7 +36,13 @@ from shared.contracts import (
     RerouteRequested,
     SupplementRequested,
 )
-from tests.unit.routing.fakes import FakeClocks, FakeRegion, FakeRelay, example_region
+from tests.unit.routing.fakes import (
+    FakeRegion,
+    FakeRelay,
+    documents,
+    example_region,
+    fake_clocks,
+)
 
 CALENDAR = WorkingCalendar()
 MONDAY_9AM = datetime(2026, 11, 2, 1, tzinfo=UTC)
@@ -47,28 +53,19 @@ class Settings:
     reply_working_days = 5
 
 
-class Runtime:
-    def __init__(self, relay: FakeRelay) -> None:
-        self.relay = relay
-
-    def relay_for(self, collection: Any) -> FakeRelay:
-        return self.relay
-
-
 class Routing:
     """Routing's handler table over fake stores, and what it published."""
 
     def __init__(
         self, region: FakeRegion | None = None, calendar: WorkingCalendar = CALENDAR
     ) -> None:
-        self.clocks = FakeClocks()
         self.relay = FakeRelay()
+        self.clocks = fake_clocks(self.relay)
         self.region = region or FakeRegion()
         self.calendar = calendar
         self.refusals: list[str] = []  # one cause per deadline the calendar could not count
         self.table = handlers(
-            runtime=Runtime(self.relay),  # type: ignore[arg-type]
-            clocks=self.clocks,  # type: ignore[arg-type]
+            clocks=self.clocks,
             region=self.region,  # type: ignore[arg-type]
             calendar=calendar,
             settings=Settings(),  # type: ignore[arg-type]
@@ -88,7 +85,7 @@ class Routing:
 
     @property
     def clock(self) -> dict[str, Any]:
-        return self.clocks.clocks[self.complaint_id]
+        return documents(self.clocks)[self.complaint_id]
 
 
 def received(text: str = "出院结算时发现重复收费。", **extra: Any) -> ComplaintReceived:
@@ -321,9 +318,8 @@ def delegate(routing: Routing, to: str) -> bool:
             routing.clock,
             delegate_to=to,
             reason="委托：请假",
-            clocks=routing.clocks,  # type: ignore[arg-type]
+            clocks=routing.clocks,
             rulebook=HospitalRulebook(routing.region),  # type: ignore[arg-type]
-            relay=routing.relay,  # type: ignore[arg-type]
         )
     )
 

@@ -1,4 +1,4 @@
-"""Reply deadlines: the counting day (seed 002's next-working-day rule), then N working days."""
+"""Reply deadlines: the counting day (docs/rules.md#deadlines D3), then N working days."""
 
 from __future__ import annotations
 

@@ -49,8 +49,7 @@ def load_next_year(routing: Routing) -> list[bool]:
                 complaint_id,
                 year=NEXT,
                 calendar=routing.calendar,
-                clocks=routing.clocks,  # type: ignore[arg-type]
-                relay=routing.relay,  # type: ignore[arg-type]
+                clocks=routing.clocks,
                 refused=routing.refusals.append,
             )
         )
@@ -87,8 +86,7 @@ def test_a_complaint_of_20_december_is_routed_at_once_with_its_deadline_pending(
                 routing.complaint_id,
                 year=NEXT,
                 calendar=routing.calendar,
-                clocks=routing.clocks,  # type: ignore[arg-type]
-                relay=routing.relay,  # type: ignore[arg-type]
+                clocks=routing.clocks,
             )
         )
         is False
@@ -277,8 +275,7 @@ def watch_of(routing: Routing, store: FakeCalendarStore) -> CalendarWatch:
     return CalendarWatch(
         calendar=routing.calendar,
         store=store,  # type: ignore[arg-type]
-        clocks=routing.clocks,  # type: ignore[arg-type]
-        relay=lambda: routing.relay,  # type: ignore[arg-type,return-value]
+        clocks=routing.clocks,
         refused=routing.refusals.append,
     )
 
@@ -312,7 +309,9 @@ def test_another_replicas_load_is_picked_up_and_counted() -> None:
 
 def test_a_stale_index_entry_is_dropped() -> None:
     routing = short_routing()
-    asyncio.run(routing.clocks.pending.add(NEXT, "gone", "hz-001"))  # a crash left it
+    long_ago = datetime(2000, 1, 1, tzinfo=UTC)
+    left = {"hospital_id": "hz-001", "since": long_ago, "entry": "e1"}  # a crash left it
+    routing.clocks.pending.years = {NEXT: {"gone": left}}  # type: ignore[attr-defined]
     routing.calendar.reload([NEXT_YEAR])
     done = asyncio.run(watch_of(routing, FakeCalendarStore()).run_once())
     assert done["stale"] == 1 and asyncio.run(routing.clocks.pending.waiting(NEXT)) == {}

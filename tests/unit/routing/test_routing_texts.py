@@ -71,7 +71,7 @@ def test_mixed_complaints_have_a_lead_and_co_handling_departments(
     assert routed.department == lead
     assert {d.code for d in routed.co_departments} == co
     assert all(d.label for d in routed.co_departments)  # 护理部, 财务科, ... for people
-    assert routed.case_type == "multi_department"  # 10 working days (seed 004)
+    assert routed.case_type == "multi_department"  # 10 working days (docs/rules.md#deadlines D1)
     assert routed.working_days == 10
     assert routed.priority == "normal"
     assert routed.matched_keywords  # the explanation
@@ -111,7 +111,7 @@ def test_danger_to_a_patient_is_urgent_with_an_action_deadline(text: str, signal
     routed = decide(text)
     assert routed.priority == "urgent"
     assert signal in routed.matched_keywords
-    assert routed.action_due_at == MONDAY_9AM + timedelta(hours=24)  # seed 004: 24 hours
+    assert routed.action_due_at == MONDAY_9AM + timedelta(hours=24)  # docs/rules.md#routing P5
     assert routed.action_due_at < routed.due_at
     assert len(routed.matched_keywords) == len(set(routed.matched_keywords))
 

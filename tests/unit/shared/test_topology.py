@@ -1,5 +1,6 @@
 """The message topology: names, bindings against the event contracts and the services'
-handler tables, and what declare_topology asks of the broker (a fake channel)."""
+handler tables (built from the bindings by handler_table), and what declare_topology asks
+of the broker (a fake channel)."""
 
 from __future__ import annotations
 
@@ -10,14 +11,16 @@ from typing import Any
 import aio_pika
 import pytest
 
-from shared.contracts import EVENT_TYPES
+from shared.contracts import EVENT_TYPES, ComplaintRouted, DeadlineChanged, NotificationFailed
 from shared.topology import (
     CONSUMER_QUEUES,
     PARK_REASON_HEADER,
     declare_topology,
+    handler_table,
     parking_exchange_name,
     parking_queue_name,
     queue_name,
+    subscriptions,
 )
 
 SERVICES = {"intake", "routing", "notification", "reporting"}
@@ -130,7 +133,7 @@ def _handler_table(service: str) -> set[str]:
     if service == "routing":
         from services.routing.consumers import handlers
 
-        return set(handlers(runtime=stub, clocks=stub, region=stub, calendar=stub, settings=stub))
+        return set(handlers(clocks=stub, region=stub, calendar=stub, settings=stub))
     if service == "notification":
         from services.notification.consumers import handlers
 
@@ -145,6 +148,30 @@ def test_each_queue_delivers_exactly_what_its_service_handles(service: str) -> N
     # A bound type without a handler is acked and dropped; a handler without a binding
     # never runs. Both are silent, so the two tables must agree.
     assert _handler_table(service) == bound_types(service)
+
+
+def test_subscriptions_expand_a_pattern_into_the_contracts_types() -> None:
+    assert set(subscriptions("reporting")) == set(EVENT_TYPES)
+    assert subscriptions("intake") == (
+        "complaint.routed",
+        "complaint.deadline_changed",
+        "notification.failed",
+    )
+
+
+def test_a_handler_table_names_exactly_the_types_the_queue_receives() -> None:
+    intake = [ComplaintRouted, DeadlineChanged, NotificationFailed]
+    by_model = handler_table("intake", {model: model.event_type for model in intake})
+    assert by_model == {t: t for t in subscriptions("intake")}
+    by_name = handler_table("intake", dict.fromkeys(subscriptions("intake"), "h"))
+    assert list(by_name) == list(subscriptions("intake"))
+
+
+def test_a_table_that_misses_or_adds_a_type_stops_the_service() -> None:
+    with pytest.raises(LookupError, match=r"no handler for \['notification.failed'\]"):
+        handler_table("intake", {ComplaintRouted: "h", DeadlineChanged: "h"})
+    with pytest.raises(LookupError, match=r"not subscribed to \['complaint.received'\]"):
+        handler_table("intake", dict.fromkeys([*subscriptions("intake"), "complaint.received"], 1))
 
 
 # --- declaration (fake channel) -----------------------------------------------------------
