@@ -15,7 +15,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from shared.errors import unauthorized
+from shared.errors import forbidden, unauthorized
 
 BUREAU = "bureau"
 HEX_DIGEST = re.compile(r"[0-9a-fA-F]{64}")
@@ -35,6 +35,15 @@ class Principal:
 
     def may_see(self, hospital_id: str) -> bool:
         return self.is_bureau or self.name == hospital_id
+
+    def hospital_scope(self, requested: str | None = None) -> str | None:
+        """The hospital a request of this principal is about: a hospital's own (naming
+        another is a 403), or for the bureau the one it names (None: every hospital)."""
+        if self.is_bureau:
+            return requested or None
+        if requested and requested != self.name:
+            raise forbidden("hospital_id: not your hospital")
+        return self.name
 
 
 def hash_key(key: str) -> str:

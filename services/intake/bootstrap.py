@@ -12,15 +12,17 @@ from services.intake.adapters.complaints import ComplaintRepository
 from services.intake.adapters.identity_reads import IdentityReadLog
 from services.intake.adapters.staff_assertions import AssertionKeyStore, SpentAssertions
 from services.intake.adapters.staff_directory import StaffDirectory
+from services.intake.api import complaints, lifecycle
 from services.intake.api.admin import router as admin_router
-from services.intake.api.routes import router
 from services.intake.consumers import handlers
 from services.intake.domain.confidentiality import IdentityCipher
-from services.intake.service import IntakePorts, upgrade_earlier_complaints
+from services.intake.migrations import upgrade_earlier_complaints
+from services.intake.ports import IntakePorts
 from services.intake.settings import IntakeSettings
 from shared.app import build_app
 from shared.auth import ApiKeyring
 from shared.metrics import ServiceMetrics
+from shared.records import Records
 from shared.runtime import ServiceRuntime
 from shared.staff_assertion import AssertionPolicy, StaffAssertionVerifier
 
@@ -45,18 +47,17 @@ def create_app(settings: IntakeSettings | None = None) -> FastAPI:
     identity = identity_cipher(settings)
     runtime = ServiceRuntime(settings, metrics=ServiceMetrics("intake"))
     repository = ComplaintRepository(runtime.db)
-    directory = StaffDirectory(runtime.db)
-    runtime.relay_outbox_of(repository.collection)
-    received_window = timedelta(days=settings.received_at_max_age_days)
-
-    def ports() -> IntakePorts:
-        relay = runtime.relay_for(repository.collection)
-        return IntakePorts(repository, directory, identity, relay, received_window)
-
+    ports = IntakePorts(
+        complaints=Records(repository.collection, runtime.relay_outbox_of(repository.collection)),
+        repository=repository,
+        directory=StaffDirectory(runtime.db),
+        identity=identity,
+        received_window=timedelta(days=settings.received_at_max_age_days),
+    )
     runtime.consume(handlers(ports=ports))
 
     async def upgrade() -> None:
-        await upgrade_earlier_complaints(ports())
+        await upgrade_earlier_complaints(ports=ports)
 
     assertion_keys = AssertionKeyStore(runtime.db)
     spent = SpentAssertions(runtime.db)
@@ -78,14 +79,11 @@ def create_app(settings: IntakeSettings | None = None) -> FastAPI:
         title="回音 Huiyin · intake",
         description="Complaint registration, the complaint lifecycle and complainant tracking.",
         runtime=runtime,
-        routers=[router, admin_router],
+        routers=[complaints.router, lifecycle.router, admin_router],
         on_start=[repository.ensure_indexes, upgrade, start_assertions],
         on_stop=[stop_assertions],
     )
-    app.state.repository = repository
-    app.state.directory = directory
-    app.state.identity = identity
-    app.state.received_window = received_window
+    app.state.ports = ports
     app.state.keyring = ApiKeyring(settings.api_keys)
     app.state.assertion_keys = assertion_keys
     app.state.identity_reads = IdentityReadLog(runtime.db)

@@ -1,28 +1,65 @@
-"""Which events intake reacts to, and with which command."""
+"""Which events intake reacts to, and what each does to the complaint.
+
+Each event changes its complaint once: the event's id joins `applied_events` in the same
+write (shared/records.py), so a redelivery changes nothing. An event about a complaint
+intake does not have can never apply and is parked; a change that cannot apply yet
+(routing_decisions.RoutingNotApplied) is retried (shared/consumer.py says how).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from datetime import UTC, datetime
+from functools import partial
+from typing import Any, Protocol
 
-from services.intake.delivery_problems import record_delivery_failure
-from services.intake.service import IntakePorts, apply_deadline_change, apply_routing
-from shared.consumer import Handler
+from services.intake.change import Change
+from services.intake.delivery_problems import failure_change
+from services.intake.domain.confidentiality import IdentityCipher
+from services.intake.ports import IntakePorts
+from services.intake.routing_decisions import deadline_change, routed_change
+from shared.consumer import Handler, PermanentFailure
+from shared.contracts import Envelope
+from shared.records import Decision
 
 
-def handlers(*, ports: Callable[[], IntakePorts]) -> dict[str, Handler]:
-    """`ports` is called per message, so building the table touches nothing."""
+class EventChange(Protocol):
+    """What an event does to the complaint it is about (pure)."""
 
-    async def on_routed(envelope, payload) -> None:  # type: ignore[no-untyped-def]
-        await apply_routing(envelope, payload, ports=ports())
+    def __call__(
+        self,
+        complaint: dict[str, Any],
+        envelope: Envelope,
+        payload: Any,
+        /,
+        *,
+        identity: IdentityCipher,
+        now: datetime,
+    ) -> Change: ...
 
-    async def on_deadline_changed(envelope, payload) -> None:  # type: ignore[no-untyped-def]
-        await apply_deadline_change(envelope, payload, ports=ports())
 
-    async def on_notification_failed(envelope, payload) -> None:  # type: ignore[no-untyped-def]
-        await record_delivery_failure(envelope, payload, ports=ports())
+CHANGES: dict[str, EventChange] = {
+    "complaint.routed": routed_change,
+    "complaint.deadline_changed": deadline_change,
+    "notification.failed": failure_change,
+}
 
-    return {
-        "complaint.routed": on_routed,
-        "complaint.deadline_changed": on_deadline_changed,
-        "notification.failed": on_notification_failed,
-    }
+
+def handlers(*, ports: IntakePorts) -> dict[str, Handler]:
+    """Building the table touches nothing: `ports` is used per message."""
+    return {event: partial(apply_once, change, ports=ports) for event, change in CHANGES.items()}
+
+
+async def apply_once(
+    change: EventChange, envelope: Envelope, payload: Any, *, ports: IntakePorts
+) -> None:
+    def decide(complaint: dict[str, Any]) -> Decision:
+        now = datetime.now(UTC)
+        changed = change(complaint, envelope, payload, identity=ports.identity, now=now)
+        return changed.decision(complaint, now=now)
+
+    applied = await ports.complaints.change(
+        envelope.complaint_id, decide, once_per=str(envelope.event_id)
+    )
+    if applied is None:
+        # An event about a complaint intake lost or never had can never be applied.
+        raise PermanentFailure(f"complaint {envelope.complaint_id} does not exist")

@@ -13,12 +13,11 @@ and the office sees the complainant's contact details where their role allows.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from services.intake.case_record import Change, Entry
-from services.intake.service import IntakePorts
-from shared.consumer import PermanentFailure
+from services.intake.change import Change, Entry
+from services.intake.domain.confidentiality import IdentityCipher
 from shared.contracts import Envelope, NotificationFailed
 
 ROLE_LABELS = {
@@ -52,31 +51,24 @@ def note_of(problem: dict[str, Any]) -> str:
     return f"通知发送失败：{who}，{problem['reason']}，共尝试{problem['attempts']}次"
 
 
-async def record_delivery_failure(
-    envelope: Envelope, failed: NotificationFailed, *, ports: IntakePorts
-) -> None:
-    """Once per notification.failed event (applied_events), like every consumed event."""
-    event_id = str(envelope.event_id)
-
-    def mutate(document: dict[str, Any]) -> dict[str, Any] | None:
-        if event_id in document.get("applied_events", []):
-            return None
-        now = datetime.now(UTC)
-        problem = problem_of(failed, at=now)
-        step = Change(
-            push={"applied_events": event_id, "delivery_problems": problem},
-            entries=[
-                Entry(
-                    "notification_failed",
-                    "notification",
-                    note_of(problem),
-                    data={k: v for k, v in problem.items() if k != "at"},
-                )
-            ],
-        )
-        update, _ = step.write(document, now=now)
-        return update
-
-    document = await ports.repository.change(envelope.complaint_id, mutate)
-    if document is None:
-        raise PermanentFailure(f"complaint {envelope.complaint_id} does not exist")
+def failure_change(
+    complaint: dict[str, Any],
+    envelope: Envelope,
+    failed: NotificationFailed,
+    *,
+    identity: IdentityCipher,
+    now: datetime,
+) -> Change:
+    """The problem kept on the complaint, and its timeline entry."""
+    problem = problem_of(failed, at=now)
+    return Change(
+        push={"delivery_problems": problem},
+        entries=[
+            Entry(
+                "notification_failed",
+                "notification",
+                note_of(problem),
+                data={k: v for k, v in problem.items() if k != "at"},
+            )
+        ],
+    )

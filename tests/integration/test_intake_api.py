@@ -9,7 +9,7 @@ import aio_pika
 import httpx
 import pytest
 
-from services.intake.service import IntakePorts, upgrade_earlier_complaints
+from services.intake.migrations import upgrade_earlier_complaints
 from shared.contracts import ComplaintRouted, DeadlineChanged
 from tests.support.platform import Platform
 
@@ -175,7 +175,8 @@ async def test_complaints_stored_before_sealing_and_chaining_are_upgraded_not_lo
     intake_only: Platform,
 ) -> None:
     app = intake_only.services["intake"].app
-    repository = app.state.repository
+    ports = app.state.ports
+    repository = ports.repository
     at = datetime(2026, 11, 2, 2, 0, tzinfo=UTC)
     await repository.collection.insert_one(
         {
@@ -198,9 +199,8 @@ async def test_complaints_stored_before_sealing_and_chaining_are_upgraded_not_lo
             "version": 2,
         }
     )
-    ports = IntakePorts(repository, app.state.directory, app.state.identity, relay=None)  # type: ignore[arg-type]
-    assert await upgrade_earlier_complaints(ports) == 1
-    assert await upgrade_earlier_complaints(ports) == 0  # idempotent
+    assert await upgrade_earlier_complaints(ports=ports) == 1
+    assert await upgrade_earlier_complaints(ports=ports) == 0  # idempotent
 
     stored = await repository.get("issue2-era")
     assert "王强" not in str(stored["complainant"])

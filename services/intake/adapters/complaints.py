@@ -1,18 +1,14 @@
 """MongoDB storage of complaints: the aggregate, its timeline and its outbox in one document.
 
-Every change is a single-document write guarded by a version number (optimistic
-concurrency), so the state, the history entry and the events it causes are stored
-together or not at all.
+This is what is not a change of a complaint: the case-number counters, the lookups and the
+pages. Every change (registration included) goes through shared/records.py, so the state,
+its timeline entries and the events it causes are stored together or not at all.
 """
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
-import logging
-import weakref
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,16 +19,11 @@ from pymongo.asynchronous.database import AsyncDatabase
 from services.intake.domain.numbering import counter_key
 from shared.dates import in_platform_years
 
-log = logging.getLogger(__name__)
-
-Mutation = Callable[[dict[str, Any]], dict[str, Any] | None]
-
 
 class ComplaintRepository:
     def __init__(self, db: AsyncDatabase) -> None:
         self.collection: AsyncCollection = db["complaints"]
         self._counters: AsyncCollection = db["case_counters"]
-        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 
     async def ensure_indexes(self) -> None:
         c = self.collection
@@ -55,11 +46,8 @@ class ComplaintRepository:
             upsert=True,
             return_document=ReturnDocument.AFTER,
         )
+        assert counter is not None  # upserted: the counter exists after this
         return int(counter["seq"])
-
-    async def insert(self, document: dict[str, Any]) -> None:
-        """Raises DuplicateKeyError when the `_id` (the idempotency key's id) exists."""
-        await self.collection.insert_one(document)
 
     async def get(self, complaint_id: str) -> dict[str, Any] | None:
         return await self.collection.find_one({"_id": complaint_id}, {"outbox": 0})
@@ -67,44 +55,11 @@ class ComplaintRepository:
     async def by_tracking_code(self, code: str) -> dict[str, Any] | None:
         return await self.collection.find_one({"tracking_code": code})
 
-    async def change(self, complaint_id: str, mutate: Mutation) -> dict[str, Any] | None:
-        """Read, let `mutate` compute an update from the current state, write it.
-
-        `mutate` returns None when there is nothing to do (e.g. an event already applied).
-        Returns the updated document, or the unchanged one when there was nothing to do.
-
-        Changes of one complaint are serialised within this process, and the write is
-        addressed by `_id` alone: FerretDB v1 (our MongoDB-wire server in development and
-        CI) answers only `_id`-only filters from an index and scans the whole collection
-        for a `{_id, version}` guard. The version is still incremented, and a version
-        that moved by more than one reveals a writer in another intake process, which is
-        logged; run one intake consumer per database until this is a guarded write again.
-        """
-        lock = self._lock(complaint_id)
-        async with lock:
-            current = await self.collection.find_one({"_id": complaint_id})
-            if current is None:
-                return None
-            update = mutate(current)
-            if update is None:
-                return current
-            update.setdefault("$inc", {})["version"] = 1
-            updated = await self.collection.find_one_and_update(
-                {"_id": complaint_id}, update, return_document=ReturnDocument.AFTER
-            )
-        if updated is not None and updated["version"] != current["version"] + 1:
-            log.warning(
-                "complaint changed concurrently by another process",
-                extra={"complaint_id": complaint_id},
-            )
-        return updated
-
-    def _lock(self, complaint_id: str) -> asyncio.Lock:
-        # Weak values: a lock lives only while some change of that complaint holds it.
-        lock = self._locks.get(complaint_id)
-        if lock is None:
-            lock = self._locks[complaint_id] = asyncio.Lock()
-        return lock
+    async def without_chained_timeline(self) -> list[str]:
+        """Ids of complaints stored in issue 2's format (before the timeline was chained):
+        a scan, run once at start by migrations.py, that finds none on a current database."""
+        found = self.collection.find({"timeline_head": {"$exists": False}}, {"_id": 1})
+        return [document["_id"] async for document in found]
 
     async def page(
         self, *, filters: dict[str, Any], limit: int, cursor: str | None

@@ -71,7 +71,7 @@ async def _bureau_and_hospital(principal: Principal, hospital_id: str, request: 
             "only the bureau registers, lists and revokes hospitals' assertion keys",
             code="not_permitted",
         )
-    if await request.app.state.directory.departments(hospital_id) is None:
+    if await request.app.state.ports.directory.departments(hospital_id) is None:
         raise not_found(f"hospital {hospital_id} is not loaded in the region")
 
 

@@ -1,3 +1,6 @@
+"""What intake's routes depend on, as `Annotated` aliases: the ports bootstrap built once,
+and the identity access log."""
+
 from __future__ import annotations
 
 from typing import Annotated
@@ -5,18 +8,11 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from services.intake.adapters.identity_reads import IdentityReadLog
-from services.intake.service import IntakePorts
+from services.intake.ports import IntakePorts
 
 
 def ports(request: Request) -> IntakePorts:
-    state = request.app.state
-    return IntakePorts(
-        repository=state.repository,
-        directory=state.directory,
-        identity=state.identity,
-        relay=state.runtime.relay_for(state.repository.collection),
-        received_window=state.received_window,
-    )
+    return request.app.state.ports
 
 
 PortsDep = Annotated[IntakePorts, Depends(ports)]

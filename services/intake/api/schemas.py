@@ -1,4 +1,8 @@
-"""Request and response bodies of the intake API. Every text has a size limit."""
+"""Request and response bodies of the intake API. Every text has a size limit.
+
+Each request body maps to its domain command (`to_command`, services/intake/domain/
+commands.py), where the rules about what a command may say live; the bodies hold the
+shapes, limits and formats of the edge."""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, model_validator
 
+from services.intake.domain import commands
 from services.intake.domain.complaint import (
     Action,
     CaseType,
@@ -16,8 +21,8 @@ from services.intake.domain.complaint import (
     Kind,
     PatientRelation,
 )
+from services.intake.domain.idempotency import fingerprint
 from services.intake.domain.outcomes import (
-    NEEDS_REFERRAL,
     FindingResult,
     LegalChannel,
     NotAcceptedReason,
@@ -83,17 +88,34 @@ class ComplaintCreate(BaseModel):
     )
 
     @model_validator(mode="after")
-    def _identity_rules(self) -> ComplaintCreate:
-        if self.channel is Channel.ANONYMOUS_LETTER and not self.anonymous:
-            raise ValueError("anonymous: an anonymous letter must have anonymous=true")
+    def _identity_number(self) -> ComplaintCreate:
         identity = self.complainant
-        if self.anonymous and identity and (identity.name or identity.phone or identity.email):
-            raise ValueError("complainant: an anonymous complaint carries no name, phone or email")
         if identity and identity.id_number and not _id_checksum_ok(identity.id_number):
             raise ValueError("complainant.id_number: checksum digit does not match")
-        if self.accepted and not self.received_by:
-            raise ValueError("received_by: accepted=true needs the office staff member who accepts")
         return self
+
+    def to_command(self, *, hospital_id: str) -> commands.RegisterComplaint:
+        """The registration this body asks for at `hospital_id`. Its fingerprint is this
+        body's, with the hospital: a retry of the same body is the same request."""
+        body = self.model_dump(mode="json", exclude_none=True) | {"hospital_id": hospital_id}
+        return commands.RegisterComplaint(
+            channel=self.channel,
+            content=self.content,
+            fingerprint=fingerprint(body),
+            kind=self.kind,
+            anonymous=self.anonymous,
+            complainant=body.get("complainant"),
+            target_department=self.target_department,
+            target_staff_id=self.target_staff_id,
+            summary=self.summary,
+            demand=self.demand,
+            received_at=self.received_at,
+            received_by=self.received_by,
+            direct=self.direct,
+            group=self.group,
+            case_type=self.case_type,
+            accepted=self.accepted,
+        )
 
 
 def _id_checksum_ok(number: str) -> bool:
@@ -117,9 +139,16 @@ class Command(BaseModel):
     )
     note: str | None = Field(default=None, max_length=2000)
 
+    def to_command(self) -> commands.LifecycleCommand:
+        """The body of POST .../accept; every other command body says its own."""
+        return commands.Accept(note=self.note)
+
 
 class SupplementRequest(Command):
     missing: Text = Field(description="what the complainant must supply (缺少的材料或事实)")
+
+    def to_command(self) -> commands.RequestSupplement:
+        return commands.RequestSupplement(missing=self.missing, note=self.note)
 
 
 class SupplementReceived(Command):
@@ -130,19 +159,24 @@ class SupplementReceived(Command):
         "was requested, not in the future",
     )
 
+    def to_command(self) -> commands.Supplement:
+        return commands.Supplement(
+            content=self.content, received_at=self.received_at, note=self.note
+        )
+
 
 class NotAcceptDecision(Command):
     reason: NotAcceptedReason
     explanation: Text = Field(description="the explanation the complainant is given")
     refer_to: str | None = Field(default=None, max_length=200, description="告知投诉人的有关部门")
 
-    @model_validator(mode="after")
-    def _referral(self) -> NotAcceptDecision:
-        if self.reason in NEEDS_REFERRAL and not self.refer_to:
-            raise ValueError(
-                f"refer_to: reason {self.reason} must tell the complainant where to go"
-            )
-        return self
+    def to_command(self) -> commands.NotAccept:
+        return commands.NotAccept(
+            reason=self.reason,
+            explanation=self.explanation,
+            refer_to=self.refer_to,
+            note=self.note,
+        )
 
 
 class TransferDecision(Command):
@@ -150,22 +184,37 @@ class TransferDecision(Command):
         description="the competent body the case goes to (有关部门)"
     )
 
+    def to_command(self) -> commands.Transfer:
+        return commands.Transfer(to_body=self.to_body, note=self.note)
+
 
 class OnSpotResolution(Command):
     outcome: Text = Field(description="how it was settled to the complainant's satisfaction")
 
+    def to_command(self) -> commands.ResolveOnSpot:
+        return commands.ResolveOnSpot(outcome=self.outcome, note=self.note)
+
 
 class HandOver(Command):
     to: Code = Field(description="complaint-office staff member who takes over")
+
+    def to_command(self) -> commands.HandOver:
+        return commands.HandOver(to=self.to, note=self.note)
 
 
 class Reroute(Command):
     department: Code
     reason: Text
 
+    def to_command(self) -> commands.Reroute:
+        return commands.Reroute(department=self.department, reason=self.reason, note=self.note)
+
 
 class InvestigationNote(Command):
     content: Annotated[str, Field(min_length=1, max_length=5000)]
+
+    def to_command(self) -> commands.RecordNote:
+        return commands.RecordNote(content=self.content, note=self.note)
 
 
 class Remedy(BaseModel):
@@ -184,13 +233,24 @@ class FindingRecord(Command):
     mediation_failed: bool = False
     legal_channels: list[LegalChannel] = Field(default_factory=list, max_length=3)
 
-    @model_validator(mode="after")
-    def _legal_channels(self) -> FindingRecord:
-        if self.mediation_failed and not self.legal_channels:
-            raise ValueError(
-                "legal_channels: tell the complainant the legal channels when mediation fails"
+    def to_command(self) -> commands.RecordFinding:
+        remedy = self.remedy
+        return commands.RecordFinding(
+            result=self.result,
+            summary=self.summary,
+            responsible_department=self.responsible_department,
+            responsible_staff=tuple(self.responsible_staff),
+            remedy=commands.Remedy(
+                description=remedy.description,
+                refund_amount=remedy.refund_amount,
+                travel_cost_amount=remedy.travel_cost_amount,
             )
-        return self
+            if remedy
+            else None,
+            mediation_failed=self.mediation_failed,
+            legal_channels=tuple(self.legal_channels),
+            note=self.note,
+        )
 
 
 class ReplyCreate(Command):
@@ -199,14 +259,25 @@ class ReplyCreate(Command):
         default=None, description="defaults to written for written channels"
     )
 
+    def to_command(self) -> commands.Reply:
+        return commands.Reply(content=self.content, form=self.form, note=self.note)
+
 
 class ExtensionRequest(Command):
     working_days: int = Field(ge=1, le=30)
     reason: Text
 
+    def to_command(self) -> commands.RequestExtension:
+        return commands.RequestExtension(
+            working_days=self.working_days, reason=self.reason, note=self.note
+        )
+
 
 class ExtensionDecision(Command):
     approve: bool
+
+    def to_command(self) -> commands.DecideExtension:
+        return commands.DecideExtension(approve=self.approve, note=self.note)
 
 
 class ReturnVisit(BaseModel):
@@ -220,9 +291,22 @@ class Closure(Command):
     satisfaction: Satisfaction
     return_visit: ReturnVisit
 
+    def to_command(self) -> commands.Close:
+        visit = self.return_visit
+        return commands.Close(
+            satisfaction=self.satisfaction,
+            return_visit=commands.ReturnVisit(
+                method=visit.method, record=visit.record, at=visit.at
+            ),
+            note=self.note,
+        )
+
 
 class Dispute(Command):
     reason: Text = Field(description="the complainant's objection to the result")
+
+    def to_command(self) -> commands.Dispute:
+        return commands.Dispute(reason=self.reason, note=self.note)
 
 
 # --- batch -------------------------------------------------------------------------------

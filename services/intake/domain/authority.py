@@ -1,7 +1,7 @@
 """Who may take which action on a case (pure: the staff member and the case's parties in,
 a decision out).
 
-The rules, with their sources (DOMAIN.md "Actors"):
+The rules (docs/rules.md#actors gives each one's source):
 - The complaint office (投诉管理部门) runs acceptance review, re-routing, closure and the
   recording of disputes; it may also write notes, findings and replies for any case.
 - The first receiver (首诉负责人) stays accountable until the office accepts or they hand
@@ -10,7 +10,7 @@ The rules, with their sources (DOMAIN.md "Actors"):
   findings and replies and ask for extensions; co-handling departments (配合科室) add
   investigation notes.
 - Only hospital leadership (分管院领导) approves or refuses an extension.
-- The person complained about never acts on their own case (回避, seeds 002 and 004).
+- The person complained about never acts on their own case (回避, docs/rules.md#recusal).
 """
 
 from __future__ import annotations

@@ -69,7 +69,7 @@ RELATION_LABELS: dict[PatientRelation, str] = {
 
 
 class CaseType(StrEnum):
-    """Deadline classes from DOMAIN.md "Deadlines"; routing owns their working days."""
+    """Deadline classes (docs/rules.md#deadlines D1); routing owns their working days."""
 
     ON_SPOT = "on_spot"
     SIMPLE = "simple"

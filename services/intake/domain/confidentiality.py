@@ -1,9 +1,9 @@
 """The complainant's identity: encrypted at rest, and shown to each reader only as much as
 their role allows (pure: no I/O).
 
-DOMAIN.md "Confidentiality and records": the complainant's identity, unit, address and
+docs/rules.md#confidentiality: the complainant's identity, unit, address and
 phone are confidential, never shown to the person complained about, and an anonymous
-wish is respected (seeds 000, 002, 003). A database dump or a backup therefore holds
+wish is respected (Q1, Q2 there). A database dump or a backup therefore holds
 only tokens; the complaint office and leadership see the identity, other staff see it
 masked, and the person complained about and readers of anonymous cases see nothing.
 """
@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from services.intake.domain.authority import LEADERSHIP, OFFICE
 
-# DOMAIN.md: identity, unit (工作单位), address and phone are confidential.
+# docs/rules.md#confidentiality Q1: identity, unit (工作单位), address and phone are confidential.
 IDENTITY_FIELDS: tuple[str, ...] = (
     "name",
     "phone",

@@ -1,6 +1,6 @@
 """Case numbers and tracking codes.
 
-The case number follows the hospital ledger habit 年度+月份+流水号 (seed 002), per
+The case number follows the ledger habit 年度+月份+流水号 (docs/rules.md#registration G6), per
 hospital; the month is the receipt month in China time. The tracking code is what the
 complainant keeps: random, unguessable, without look-alike characters.
 """

@@ -1,6 +1,6 @@
 """The regulated outcomes of a case: why it is not accepted, what the investigation found,
-how the complainant was answered and how satisfied they were (DOMAIN.md "Intake" and
-"Handling and reply")."""
+how the complainant was answered and how satisfied they were (docs/rules.md#acceptance,
+#handling, #closure-and-dispute)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from services.intake.domain.complaint import Channel
 
 
 class NotAcceptedReason(StrEnum):
-    """不予受理 reasons (seeds 002, 003, 004)."""
+    """不予受理 reasons (docs/rules.md#acceptance C3)."""
 
     IN_COURT_OR_MEDIATION = "in_court_or_mediation"
     HANDLED_BY_AUTHORITY = "handled_by_authority_or_petition"
@@ -27,7 +27,8 @@ NOT_ACCEPTED_LABELS: dict[NotAcceptedReason, str] = {
     NotAcceptedReason.OUTSIDE_REMIT: "不属于本院职责范围",
 }
 
-# A reason that sends the complainant elsewhere must say where (seed 004: 告知投诉人向有关部门反映).
+# A reason that sends the complainant elsewhere must say where (docs/rules.md#acceptance C4:
+# 转送有管辖权部门…并告知投诉举报人, 食品药品《投诉举报管理制度》七).
 NEEDS_REFERRAL: frozenset[NotAcceptedReason] = frozenset(
     {NotAcceptedReason.OUTSIDE_REMIT, NotAcceptedReason.POLICE_OR_CRIMINAL}
 )
@@ -47,7 +48,7 @@ FINDING_LABELS: dict[FindingResult, str] = {
 
 
 class LegalChannel(StrEnum):
-    """What a complainant is told when mediation fails (seeds 001, 002, 004)."""
+    """What a complainant is told when mediation fails (docs/rules.md#handling H5)."""
 
     ACCIDENT_APPRAISAL = "medical_accident_appraisal"
     PEOPLES_MEDIATION = "peoples_mediation"
@@ -73,7 +74,7 @@ REPLY_FORM_LABELS: dict[ReplyForm, str] = {
     ReplyForm.IN_PERSON: "当面答复",
 }
 
-# Complaints that arrived in writing are answered in writing (seed 002).
+# Complaints that arrived in writing are answered in writing (docs/rules.md#handling H4).
 WRITTEN_CHANNELS: frozenset[Channel] = frozenset(
     {
         Channel.LETTER,
@@ -114,7 +115,7 @@ class VisitMethod(StrEnum):
     NOT_REACHABLE = "not_reachable"  # anonymous, or no answer: recorded, not skipped
 
 
-# Reopened this many times: the case goes to leadership (issue 3; seed 000 上报).
+# Reopened this many times: the case goes to leadership (issue 3; docs/rules.md#escalation E2).
 FLAG_AFTER_REOPENINGS = 2
 
 

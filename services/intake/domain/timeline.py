@@ -1,7 +1,7 @@
 """The complaint's timeline: append-only and tamper-evident (pure: no I/O).
 
 Complaint materials must not be altered, destroyed or forged (不得涂改、撕毁、造假,
-DOMAIN.md "Confidentiality and records"). Each entry therefore carries the hash of the one
+虹桥小学《投诉处理机制》五、5; docs/rules.md#records). Each entry thus carries the hash of the one
 before it, entry 0 links to a genesis value derived from the complaint id, and the
 document keeps a head ``{"count": n, "hash": h}``. Editing, deleting, reordering or
 inserting entries, or moving one in from another complaint, breaks the chain and

@@ -262,7 +262,7 @@ def test_labels_use_the_words_of_the_regulations(code: StrEnum, label: str) -> N
 
 
 def test_every_intake_channel_of_the_domain_exists() -> None:
-    # DOMAIN.md lists ten channels (seeds 000-003).
+    # docs/rules.md#registration G1 lists ten channels.
     assert len(Channel) == 10
     assert {"email", "sms_wechat", "satisfaction_card"} <= {c.value for c in Channel}
 

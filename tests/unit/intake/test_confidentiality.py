@@ -387,7 +387,7 @@ COMPLAINED_ABOUT = [None, "s-009"]
 
 
 def expected_view(roles: set[str], actor: str | None, target: str | None, anon: bool) -> str:
-    """The rule written out as the hospitals state it (seeds 000, 002, 003)."""
+    """The rule written out as the hospitals state it (docs/rules.md#confidentiality Q2)."""
     if anon:
         return "none"  # 匿名投诉：任何人都看不到身份
     if actor is not None and actor == target:

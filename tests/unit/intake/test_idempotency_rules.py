@@ -3,8 +3,8 @@
 The module's contract: `fingerprint(body)` is a canonical SHA-256 of the request body;
 `judge(stored, incoming)` says NEW / SAME / CONFLICT; `automatic_key(id)` gives keyless
 requests a unique key. (Key length limits live on the API header, not in this module.)
-The service fingerprints `ComplaintCreate.model_dump(mode="json", exclude_none=True)` plus
-the hospital id, so those tests go through the schema too.
+The API fingerprints the validated body without nulls, plus the hospital id
+(`ComplaintCreate.to_command`), so those tests go through the schema too.
 """
 
 from __future__ import annotations
@@ -131,26 +131,44 @@ def test_dates_that_are_not_json_are_fingerprinted_by_their_text() -> None:
 # --- what the service fingerprints: the validated request --------------------------------
 
 
-def _service_body(raw: dict[str, Any], hospital_id: str = "hz-001") -> dict[str, Any]:
-    request = ComplaintCreate.model_validate(raw)
-    return request.model_dump(mode="json", exclude_none=True) | {"hospital_id": hospital_id}
+def _service_fingerprint(raw: dict[str, Any], hospital_id: str = "hz-001") -> str:
+    return ComplaintCreate.model_validate(raw).to_command(hospital_id=hospital_id).fingerprint
 
 
 def test_explicit_nulls_and_omitted_fields_are_the_same_request() -> None:
     terse = {"channel": "web", "content": "药房发错药"}
     verbose = terse | {"demand": None, "summary": None, "received_at": None, "kind": "complaint"}
-    assert fingerprint(_service_body(terse)) == fingerprint(_service_body(verbose))
+    assert _service_fingerprint(terse) == _service_fingerprint(verbose)
 
 
 def test_surrounding_whitespace_does_not_make_a_retry_a_new_request() -> None:
     first = {"channel": "web", "content": "药房发错药"}
     retry = {"channel": "web", "content": "  药房发错药\n"}
-    assert fingerprint(_service_body(first)) == fingerprint(_service_body(retry))
+    assert _service_fingerprint(first) == _service_fingerprint(retry)
 
 
 def test_the_same_body_for_two_hospitals_is_two_requests() -> None:
     raw = {"channel": "web", "content": "药房发错药"}
-    assert fingerprint(_service_body(raw, "hz-001")) != fingerprint(_service_body(raw, "hz-002"))
+    assert _service_fingerprint(raw, "hz-001") != _service_fingerprint(raw, "hz-002")
+
+
+def test_the_stored_fingerprint_form_is_kept() -> None:
+    # Stored fingerprints outlive deployments: the body as validated, without nulls, with
+    # the hospital that registers it.
+    raw = {"channel": "web", "content": "药房发错药", "hospital_id": "hz-001"}
+    expected = fingerprint(
+        {
+            "channel": "web",
+            "kind": "complaint",
+            "anonymous": False,
+            "content": "药房发错药",
+            "direct": False,
+            "group": False,
+            "accepted": False,
+            "hospital_id": "hz-001",
+        }
+    )
+    assert _service_fingerprint(raw) == expected
 
 
 # --- the judgement ------------------------------------------------------------------------

@@ -8,12 +8,8 @@ from enum import StrEnum
 import pytest
 from pydantic import ValidationError
 
-from services.intake.api.schemas import (
-    Closure,
-    ComplaintCreate,
-    FindingRecord,
-    NotAcceptDecision,
-)
+from services.intake.api.schemas import Closure, ComplaintCreate, FindingRecord
+from services.intake.domain.commands import InvalidField, NotAccept, RecordFinding
 from services.intake.domain.complaint import Channel
 from services.intake.domain.outcomes import (
     FINDING_LABELS,
@@ -49,7 +45,7 @@ def test_every_outcome_code_has_a_distinct_chinese_label(enum: type[StrEnum], la
 
 
 def test_the_five_reasons_of_the_regulations() -> None:
-    # DOMAIN.md "Intake": court or mediation, authority or petition, no target or facts,
+    # docs/rules.md#acceptance C3: court or mediation, authority or petition, no target or facts,
     # police or criminal, outside remit.
     assert len(NotAcceptedReason) == 5
     assert "法院" in NOT_ACCEPTED_LABELS[NotAcceptedReason.IN_COURT_OR_MEDIATION]
@@ -90,19 +86,19 @@ def test_a_complaint_reopened_twice_is_flagged_to_leadership(count: int, flagged
 def test_a_referral_is_required_exactly_where_the_complainant_must_go_elsewhere(
     reason: NotAcceptedReason,
 ) -> None:
-    body = {"actor": "office-1", "reason": reason.value, "explanation": "依规不予受理"}
     if reason in NEEDS_REFERRAL:
-        with pytest.raises(ValidationError, match="refer_to"):
-            NotAcceptDecision.model_validate(body)
-        assert NotAcceptDecision.model_validate(body | {"refer_to": "市场监督管理局"}).refer_to
+        with pytest.raises(InvalidField, match="refer_to") as refused:
+            NotAccept(reason=reason, explanation="依规不予受理")
+        assert refused.value.field == "refer_to"
+        assert NotAccept(reason=reason, explanation="依规不予受理", refer_to="市场监督管理局")
     else:
-        assert NotAcceptDecision.model_validate(body).reason is reason
+        assert NotAccept(reason=reason, explanation="依规不予受理").reason is reason
 
 
 def test_failed_mediation_must_name_the_legal_channels() -> None:
+    with pytest.raises(InvalidField, match="legal_channels"):
+        RecordFinding(result=FindingResult.PARTLY, summary="部分属实", mediation_failed=True)
     body = {"actor": "fin-2", "result": "partly_substantiated", "summary": "部分属实"}
-    with pytest.raises(ValidationError, match="legal_channels"):
-        FindingRecord.model_validate(body | {"mediation_failed": True})
     finding = FindingRecord.model_validate(
         body
         | {
@@ -110,7 +106,8 @@ def test_failed_mediation_must_name_the_legal_channels() -> None:
             "legal_channels": ["peoples_mediation", "lawsuit"],
             "remedy": {"description": "退还重复收取的CT费", "refund_amount": "368.50"},
         }
-    )
+    ).to_command()
+    assert finding.legal_channels == (LegalChannel.PEOPLES_MEDIATION, LegalChannel.LAWSUIT)
     assert str(finding.remedy.refund_amount) == "368.50"  # type: ignore[union-attr]
 
 
@@ -151,5 +148,8 @@ def test_identity_numbers_are_checked_by_their_check_digit(number: str, valid: b
 
 
 def test_acceptance_at_registration_names_who_accepted() -> None:
-    with pytest.raises(ValidationError, match="received_by"):
-        ComplaintCreate.model_validate({"channel": "phone", "content": "投诉", "accepted": True})
+    accepted = ComplaintCreate.model_validate(
+        {"channel": "phone", "content": "投诉", "accepted": True}
+    )
+    with pytest.raises(InvalidField, match="received_by"):
+        accepted.to_command(hospital_id="hz-001")
