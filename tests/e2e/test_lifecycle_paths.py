@@ -500,7 +500,7 @@ async def test_priority_and_co_handling_departments_are_routed(platform: Platfor
         receipt = await register(intake, urgent)
         assignment = (await routed(intake, receipt["id"]))["assignment"]
     assert assignment["priority"] == "urgent"
-    assert assignment["action_due_at"] is not None  # act within hours (seed 004)
+    assert assignment["action_due_at"] is not None  # act within hours (docs/rules.md#routing P5)
     assert {"坠床", "意识不清"} <= set(assignment["matched_keywords"])
     assert assignment["co_departments"], assignment  # several categories: lead + co-handlers
     assert assignment["department"] not in {d["code"] for d in assignment["co_departments"]}
