@@ -13,8 +13,6 @@ from typing import Any, TypeVar
 from services.intake.domain.confidentiality import IdentityCipher
 from shared.contracts import ComplaintAssigned, LifecycleEvent, Person
 
-SUMMARY_CHARS = 120
-
 E = TypeVar("E", bound=LifecycleEvent)
 
 
@@ -68,7 +66,6 @@ def assigned_event(
         received_at=complaint["received_at"],
         due_at=assignment.get("due_at"),
         deadline_pending_year=pending_year(assignment),
-        summary=(complaint.get("summary") or complaint["content"])[:SUMMARY_CHARS],
         complainant_email=complainant_email(complaint, identity) if first else None,
         revision=assignment.get("revision", 1),
         reason=assignment.get("reason"),

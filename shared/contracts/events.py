@@ -119,8 +119,13 @@ class ComplaintRouted(WaitsForCalendar, EventPayload):
 
 
 class ComplaintAssigned(WaitsForCalendar, EventPayload):
+    """The handler's work. No text the complainant wrote (content, demand, the summary the
+    office typed from it): identity can be typed into free text, so staff notices carry
+    the case's facts and the handler reads the text in the platform (docs/rules.md
+    #confidentiality Q6)."""
+
     event_type: ClassVar[str] = "complaint.assigned"
-    schema_version: ClassVar[int] = 2  # v2: due_at may wait for the calendar
+    schema_version: ClassVar[int] = 3  # v2: due_at may wait for the calendar; v3: no summary
     case_number: str
     tracking_code: str
     category: str
@@ -129,7 +134,6 @@ class ComplaintAssigned(WaitsForCalendar, EventPayload):
     department_label: str
     handler: Person | None
     received_at: AwareDatetime
-    summary: str
     complainant_email: EmailStr | None = None
     revision: int = 1
     reason: str | None = None

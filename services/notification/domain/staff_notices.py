@@ -74,9 +74,9 @@ def assignment_for_handler(event: ComplaintAssigned) -> Message | None:
             f"承办科室：{event.department_label}\n"
             f"登记时间：{local_time(event.received_at)}\n"
             f"答复期限：{_reply_deadline(event)}\n"
-            f"摘要：{event.summary}\n"
             f"{_assignment_notes(event)}\n"
-            f"请在期限内调查核实并答复。投诉人信息依规保密，请勿向被投诉人透露。\n"
+            f"投诉内容请登录回音平台查阅。请在期限内调查核实并答复。"
+            f"投诉人信息依规保密，请勿向被投诉人透露。\n"
         ),
     )
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from services.intake.events import assigned_event
 from services.intake.routing_decisions import (
     RoutingNotApplied,
     deadline_change,
@@ -138,3 +139,15 @@ def test_a_deadline_that_waited_for_the_calendar_is_told_when_it_is_a_date(
     change = moved(reason="2027年日历已载入")
     applied = deadline_change(stored, sent(change), change, identity=IDENTITY, now=NOW)
     assert [type(e) for e in applied.events] == ([DeadlineSet] if told else [])
+
+
+def test_no_text_the_complainant_wrote_reaches_the_handler() -> None:
+    """Identity can be typed into free text (content, demand, the office's summary of
+    them): the handler's event carries the case's facts only (docs/rules.md
+    #confidentiality Q6), the same rule as the dispute text at escalation."""
+    written = "我叫张伟，电话13912345678，住在西湖区文三路88号。"
+    stored = complaint(content=written, demand=written, summary=written)
+    event, _ = assigned_event(stored, IDENTITY, ASSIGNMENT)
+    sent = event.model_dump_json()
+    for fragment in ("张伟", "13912345678", "文三路"):
+        assert fragment not in sent

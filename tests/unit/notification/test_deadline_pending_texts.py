@@ -24,7 +24,6 @@ WAITING = ComplaintAssigned(
     handler=Person(staff_id="hz-001-nursing-1", name="王芳", email="nursing.1@hz1.example.org"),
     received_at=datetime(2026, 12, 20, 2, tzinfo=UTC),
     deadline_pending_year=2027,
-    summary="输液扎针四次",
     complainant_email="lina@patients.example.org",
 )
 WAITS = "办理时限待2027年法定节假日安排载入后确定"

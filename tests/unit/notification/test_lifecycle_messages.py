@@ -93,7 +93,6 @@ ASSIGNED = ComplaintAssigned(
     handler=HANDLER,
     received_at=AT,
     due_at=AT + timedelta(days=7),
-    summary="坠床后无人处理",
     priority="urgent",
     action_due_at=AT + timedelta(hours=24),
     co_departments=[

@@ -34,7 +34,6 @@ ASSIGNED = ComplaintAssigned(
     # 17:00Z on 31 January is 01:00 on 1 February in China.
     received_at=datetime(2026, 1, 31, 17, 0, tzinfo=UTC),
     due_at=datetime(2026, 2, 6, 15, 59, 59, tzinfo=UTC),
-    summary="夜班护士输液操作不规范",
     complainant_email=COMPLAINANT_EMAIL,
 )
 REPLIED = ComplaintReplied(
@@ -72,7 +71,7 @@ def test_the_handler_is_told_the_case_in_china_time() -> None:
     assert message.subject.startswith("【回音】") and ASSIGNED.case_number in message.subject
     body = message.body
     assert body.startswith("孙护士长：")
-    for fact in (ASSIGNED.case_number, "护理部", "护理", ASSIGNED.summary):
+    for fact in (ASSIGNED.case_number, "护理部", "护理", "登录回音平台查阅"):
         assert fact in body
     assert "登记时间：2026年02月01日 01:00" in body  # not 31 January
     assert "答复期限：2026年02月06日 23:59" in body

@@ -99,7 +99,6 @@ SAMPLES: dict[str, EventPayload] = {
         handler=HANDLER,
         received_at=AT,
         due_at=DUE,
-        summary="出院结算重复收费",
         complainant_email="lina@patients.example.org",
         revision=2,
         reason="改派",
