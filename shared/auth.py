@@ -23,6 +23,11 @@ HEX_DIGEST = re.compile(r"[0-9a-fA-F]{64}")
 
 @dataclass(frozen=True)
 class Principal:
+    """Who calls: the bureau, or one hospital. The hospital boundary is checked here and
+    nowhere else: `acts_for` (a request about one named hospital), `hospital_scope` (a
+    request that may name one), `may_see` (a stored record's hospital, where the caller
+    answers 404 rather than reveal another hospital's record) and `only_bureau`."""
+
     name: str
 
     @property
@@ -36,14 +41,24 @@ class Principal:
     def may_see(self, hospital_id: str) -> bool:
         return self.is_bureau or self.name == hospital_id
 
+    def acts_for(self, hospital_id: str) -> str:
+        """The hospital a request about `hospital_id` acts on: any for the bureau, a
+        hospital's own for a hospital (another's is a 403)."""
+        if not self.may_see(hospital_id):
+            raise forbidden("hospital_id: not your hospital")
+        return hospital_id
+
     def hospital_scope(self, requested: str | None = None) -> str | None:
         """The hospital a request of this principal is about: a hospital's own (naming
         another is a 403), or for the bureau the one it names (None: every hospital)."""
-        if self.is_bureau:
-            return requested or None
-        if requested and requested != self.name:
-            raise forbidden("hospital_id: not your hospital")
-        return self.name
+        if requested:
+            return self.acts_for(requested)
+        return None if self.is_bureau else self.name
+
+    def only_bureau(self, does: str, *, code: str = "forbidden") -> None:
+        """A 403 for anyone but the bureau: "only the bureau `does`"."""
+        if not self.is_bureau:
+            raise forbidden(f"only the bureau {does}", code=code)
 
 
 def hash_key(key: str) -> str:

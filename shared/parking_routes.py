@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from shared.auth import CurrentPrincipal, Principal
-from shared.errors import conflict, error_responses, forbidden, not_found, unavailable
+from shared.errors import conflict, error_responses, not_found, unavailable
 from shared.parking import (
     PARKED_ID_PATTERN,
     NotParked,
@@ -34,8 +34,7 @@ Operator = Annotated[
 
 
 def bureau_only(principal: CurrentPrincipal) -> Principal:
-    if not principal.is_bureau:
-        raise forbidden("only the bureau handles parked messages")
+    principal.only_bureau("handles parked messages")
     return principal
 
 

@@ -1,7 +1,9 @@
 """Which events intake reacts to, and what each does to the complaint.
 
-Each event changes its complaint once: the event's id joins `applied_events` in the same
-write (shared/records.py), so a redelivery changes nothing. An event about a complaint
+The types are those intake's queue receives (shared/topology.py): a table that misses
+or adds one stops the service at start. Each event changes its complaint once: the
+event's id joins `applied_events` in the same write (shared/records.py), so a
+redelivery changes nothing. An event about a complaint
 intake does not have can never apply and is parked; a change that cannot apply yet
 (routing_decisions.RoutingNotApplied) is retried (shared/consumer.py says how).
 """
@@ -18,8 +20,15 @@ from services.intake.domain.confidentiality import IdentityCipher
 from services.intake.ports import IntakePorts
 from services.intake.routing_decisions import deadline_change, routed_change
 from shared.consumer import Handler, PermanentFailure
-from shared.contracts import Envelope
+from shared.contracts import (
+    ComplaintRouted,
+    DeadlineChanged,
+    Envelope,
+    EventPayload,
+    NotificationFailed,
+)
 from shared.records import Decision
+from shared.topology import handler_table
 
 
 class EventChange(Protocol):
@@ -37,16 +46,19 @@ class EventChange(Protocol):
     ) -> Change: ...
 
 
-CHANGES: dict[str, EventChange] = {
-    "complaint.routed": routed_change,
-    "complaint.deadline_changed": deadline_change,
-    "notification.failed": failure_change,
+CHANGES: dict[type[EventPayload], EventChange] = {
+    ComplaintRouted: routed_change,
+    DeadlineChanged: deadline_change,
+    NotificationFailed: failure_change,
 }
 
 
 def handlers(*, ports: IntakePorts) -> dict[str, Handler]:
     """Building the table touches nothing: `ports` is used per message."""
-    return {event: partial(apply_once, change, ports=ports) for event, change in CHANGES.items()}
+    return handler_table(
+        "intake",
+        {model: partial(apply_once, change, ports=ports) for model, change in CHANGES.items()},
+    )
 
 
 async def apply_once(

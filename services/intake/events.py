@@ -55,22 +55,16 @@ def assigned_event(
     """complaint.assigned for an accepted case, and the fields it sets: the complainant's
     receipt goes with the first assignment only."""
     first = not complaint.get("receipt_sent")
-    event = ComplaintAssigned(
-        case_number=complaint["case_number"],
-        tracking_code=complaint["tracking_code"],
-        category=assignment["category"],
-        category_label=assignment["category_label"],
-        department=assignment["department"],
-        department_label=assignment["department_label"],
-        handler=assignment.get("handler"),
-        received_at=complaint["received_at"],
-        due_at=assignment.get("due_at"),
-        deadline_pending_year=pending_year(assignment),
-        complainant_email=complainant_email(complaint, identity) if first else None,
-        revision=assignment.get("revision", 1),
-        reason=assignment.get("reason"),
-        priority=assignment.get("priority", "normal"),
-        action_due_at=assignment.get("action_due_at"),
-        co_departments=assignment.get("co_departments", []),
+    # The handler's part of the stored decision (shared/contracts AssignedWork): the event
+    # takes its own fields from it and ignores the rest.
+    event = ComplaintAssigned.model_validate(
+        {
+            **assignment,
+            "deadline_pending_year": pending_year(assignment),
+            "case_number": complaint["case_number"],
+            "tracking_code": complaint["tracking_code"],
+            "received_at": complaint["received_at"],
+            "complainant_email": complainant_email(complaint, identity) if first else None,
+        }
     )
     return event, {"receipt_sent": True}

@@ -27,28 +27,8 @@ from shared.contracts import (
     DeadlineChanged,
     DeadlineSet,
     Envelope,
+    RoutingDecision,
 )
-
-# The fields of routing's decision that the complaint keeps as its assignment.
-ASSIGNMENT_FIELDS = {
-    "revision",
-    "reason",
-    "category",
-    "category_label",
-    "matched_keywords",
-    "department",
-    "department_label",
-    "co_departments",
-    "recused",
-    "priority",
-    "case_type",
-    "counting_day",
-    "working_days",
-    "acceptance_due_at",
-    "action_due_at",
-    "due_at",
-    "deadline_pending_year",
-}
 
 
 class RoutingNotApplied(LookupError):
@@ -68,10 +48,11 @@ def routed_change(
     current = complaint.get("assignment") or {}
     if current and current.get("revision", 1) >= routed.revision:
         return Change()  # an older decision arriving late
-    assignment = routed.model_dump(mode="python", include=ASSIGNMENT_FIELDS)
+    # The complaint keeps routing's whole decision as its assignment (shared/contracts
+    # RoutingDecision); BSON has no dates without a time, so the counting day is ISO text.
+    assignment = routed.model_dump(mode="python", include=set(RoutingDecision.model_fields))
     day = routed.counting_day
     assignment["counting_day"] = day.isoformat() if day else None
-    assignment["handler"] = routed.handler.model_dump(mode="json") if routed.handler else None
     changed_at = current.get("deadline_changed_at")
     if changed_at is not None and changed_at >= envelope.occurred_at:
         # A deadline routing set after this decision was made (the year's calendar

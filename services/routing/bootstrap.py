@@ -7,7 +7,7 @@ API, readiness checks and the calendar metrics."""
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -17,7 +17,7 @@ from services.routing.adapters.calendar_file import read_corrections
 from services.routing.adapters.calendar_store import CalendarStore
 from services.routing.adapters.clocks import CLOCKS, ClockStore
 from services.routing.adapters.region_store import RegionStore
-from services.routing.api.routes import calendar_readiness
+from services.routing.api.routes import CALENDAR_HORIZON, calendar_readiness
 from services.routing.api.routes import router as admin_router
 from services.routing.calendar_loading import CalendarWatch, check_lawful
 from services.routing.consumers import handlers
@@ -29,7 +29,6 @@ from shared.auth import ApiKeyring
 from shared.metrics import ServiceMetrics
 from shared.runtime import ServiceRuntime
 
-CALENDAR_HORIZON = timedelta(days=45)
 log = logging.getLogger(__name__)
 
 

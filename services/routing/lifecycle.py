@@ -30,8 +30,6 @@ from typing import Any
 from services.routing.adapters.clocks import OPEN, PAUSED, STOPPED, ClockStore
 from services.routing.adapters.region_store import RegionStore
 from services.routing.domain.calendar import WorkingCalendar
-from services.routing.domain.case_rules import CaseType
-from services.routing.domain.deadline import CHINA
 from services.routing.domain.pending_deadline import Counted, DeadlineRule, count
 from services.routing.domain.region import Role
 from services.routing.service import (
@@ -44,6 +42,8 @@ from services.routing.service import (
 )
 from shared.consumer import PermanentFailure
 from shared.contracts import (
+    CHINA,
+    CaseType,
     ComplaintEscalated,
     DeadlineChanged,
     Envelope,

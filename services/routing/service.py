@@ -17,7 +17,6 @@ from services.routing.adapters.clocks import OPEN, ClockStore
 from services.routing.adapters.region_store import RegionStore
 from services.routing.domain.calendar import WorkingCalendar
 from services.routing.domain.case_rules import (
-    CaseType,
     EffectiveRules,
     case_type_of,
     conflicted_staff,
@@ -36,7 +35,15 @@ from services.routing.domain.pending_deadline import Counted, DeadlineRule, coun
 from services.routing.domain.region import Hospital
 from services.routing.settings import RoutingSettings
 from shared.consumer import PermanentFailure
-from shared.contracts import ComplaintReceived, ComplaintRouted, DepartmentRef, Envelope, Person
+from shared.contracts import (
+    CaseType,
+    ComplaintReceived,
+    ComplaintRouted,
+    DepartmentRef,
+    Envelope,
+    Person,
+    Priority,
+)
 
 FALLBACK_DEPARTMENT = "complaint_office"
 
@@ -273,8 +280,8 @@ def first_decision(
         department_label=routing.department_label(departments.lead),
         handler=_person(choice.handler),
         recused=list(choice.recused),
-        priority=priority.value,
-        case_type=case_type.value,
+        priority=priority,
+        case_type=case_type,
         action_due_at=action_due_at,
         counting_day=counted.counting_day,
         working_days=rule.working_days,
@@ -387,8 +394,8 @@ def reroute_decision(
         department_label=routing.department_label(department),
         handler=_person(handler),
         recused=recused,
-        priority=clock.get("priority", "normal"),
-        case_type=clock.get("case_type", CaseType.INVESTIGATION.value),
+        priority=Priority(clock.get("priority", Priority.NORMAL)),
+        case_type=CaseType(clock.get("case_type", CaseType.INVESTIGATION)),
         counting_day=date.fromisoformat(clock["counting_day"])
         if clock.get("counting_day")
         else None,

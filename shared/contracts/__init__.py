@@ -1,8 +1,10 @@
-"""Message contracts shared by every service (typed, versioned, JSON-schema exportable)."""
+"""What every service says the same way: the message contracts (typed, versioned,
+JSON-schema exportable) and the vocabulary they and the services share (vocabulary.py)."""
 
 from shared.contracts.envelope import Envelope
 from shared.contracts.events import (
     EVENT_TYPES,
+    AssignedWork,
     ComplaintAccepted,
     ComplaintAssigned,
     ComplaintClosed,
@@ -27,12 +29,25 @@ from shared.contracts.events import (
     NotificationSent,
     Person,
     RerouteRequested,
+    RoutingDecision,
     SupplementRequested,
     json_schemas,
 )
+from shared.contracts.vocabulary import (
+    CASE_TYPE_LABELS,
+    CHINA,
+    PRIORITY_LABELS,
+    CaseType,
+    Priority,
+)
 
 __all__ = [
+    "CASE_TYPE_LABELS",
+    "CHINA",
     "EVENT_TYPES",
+    "PRIORITY_LABELS",
+    "AssignedWork",
+    "CaseType",
     "ComplaintAssigned",
     "ComplaintAccepted",
     "SupplementRequested",
@@ -59,5 +74,7 @@ __all__ = [
     "NotificationFailed",
     "NotificationSent",
     "Person",
+    "Priority",
+    "RoutingDecision",
     "json_schemas",
 ]

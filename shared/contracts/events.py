@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field, model_validator
 
 from shared.contracts.envelope import Envelope
+from shared.contracts.vocabulary import CaseType, Priority
 
 
 class EventPayload(BaseModel):
@@ -65,7 +66,7 @@ class ComplaintReceived(EventPayload):
     # skipped the hospital (to leadership, or transferred from the bureau) and a group one.
     direct: bool = False
     group: bool = False
-    case_type: str | None = None  # the office's own judgement; routing decides otherwise
+    case_type: CaseType | None = None  # the office's own judgement; routing decides otherwise
 
 
 class DepartmentRef(BaseModel):
@@ -93,32 +94,45 @@ class WaitsForCalendar(BaseModel):
         return self
 
 
-class ComplaintRouted(WaitsForCalendar, EventPayload):
-    """Routing's decision. `revision` grows with each new decision for one complaint
-    (re-routing, delegation, re-review), so intake applies only the newest. A decision is
-    never held back by the calendar: a deadline it cannot count yet is pending."""
+class AssignedWork(WaitsForCalendar):
+    """Who handles a complaint, how urgently and by when: the part of routing's decision
+    the handler's notice carries (complaint.assigned)."""
 
-    event_type: ClassVar[str] = "complaint.routed"
-    schema_version: ClassVar[int] = 2  # v2: due_at, counting_day may wait for the calendar
     revision: int = 1
     reason: str | None = None  # why a later revision was made (re-route, delegation, ...)
     category: str
     category_label: str
-    matched_keywords: list[str] = Field(default_factory=list)
-    co_departments: list[DepartmentRef] = Field(default_factory=list)
     department: str
     department_label: str
+    co_departments: list[DepartmentRef] = Field(default_factory=list)
     handler: Person | None
-    recused: list[str] = Field(default_factory=list)
-    priority: str = "normal"
-    case_type: str = "investigation"
-    counting_day: date | None = None  # None while the receipt's own year is not loaded
-    working_days: int
-    acceptance_due_at: AwareDatetime | None = None
+    priority: Priority = Priority.NORMAL
     action_due_at: AwareDatetime | None = None  # urgent cases: act within hours
 
 
-class ComplaintAssigned(WaitsForCalendar, EventPayload):
+class RoutingDecision(AssignedWork):
+    """Routing's whole decision on one complaint, defined once: complaint.routed carries
+    it, intake keeps it as the complaint's `assignment` and shows it in its API, reporting
+    counts from it. `revision` grows with each new decision for one complaint (re-routing,
+    delegation, re-review), so only the newest applies."""
+
+    matched_keywords: list[str] = Field(default_factory=list)
+    recused: list[str] = Field(default_factory=list)
+    case_type: CaseType = CaseType.INVESTIGATION
+    counting_day: date | None = None  # None while the receipt's own year is not loaded
+    working_days: int
+    acceptance_due_at: AwareDatetime | None = None
+
+
+class ComplaintRouted(RoutingDecision, EventPayload):
+    """Routing's decision. A decision is never held back by the calendar: a deadline it
+    cannot count yet is pending."""
+
+    event_type: ClassVar[str] = "complaint.routed"
+    schema_version: ClassVar[int] = 2  # v2: due_at, counting_day may wait for the calendar
+
+
+class ComplaintAssigned(AssignedWork, EventPayload):
     """The handler's work. No text the complainant wrote (content, demand, the summary the
     office typed from it): identity can be typed into free text, so staff notices carry
     the case's facts and the handler reads the text in the platform (docs/rules.md
@@ -128,18 +142,8 @@ class ComplaintAssigned(WaitsForCalendar, EventPayload):
     schema_version: ClassVar[int] = 3  # v2: due_at may wait for the calendar; v3: no summary
     case_number: str
     tracking_code: str
-    category: str
-    category_label: str
-    department: str
-    department_label: str
-    handler: Person | None
     received_at: AwareDatetime
     complainant_email: EmailStr | None = None
-    revision: int = 1
-    reason: str | None = None
-    priority: str = "normal"
-    action_due_at: AwareDatetime | None = None
-    co_departments: list[DepartmentRef] = Field(default_factory=list)
 
 
 class ComplaintReplied(EventPayload):

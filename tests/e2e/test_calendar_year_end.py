@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from services.routing.domain.calendar import WorkingCalendar
-from services.routing.domain.deadline import CHINA
+from shared.contracts import CHINA
 from tests.e2e.test_lifecycle_paths import (
     COMPLAINANT,
     FEES,

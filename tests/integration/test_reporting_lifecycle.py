@@ -10,12 +10,12 @@ import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import aio_pika
 import pytest
 
 from shared.contracts import (
+    CHINA,
     ComplaintAccepted,
     ComplaintAssigned,
     ComplaintClosed,
@@ -36,7 +36,6 @@ from shared.contracts import (
 from shared.publisher import to_message
 from tests.support.platform import Platform, free_port, running_platform
 
-CHINA = ZoneInfo("Asia/Shanghai")
 NOW = datetime.now(UTC).replace(microsecond=0)
 RECEIVED_AT = NOW - timedelta(hours=2)
 PAST_DUE = NOW - timedelta(days=1)

@@ -4,74 +4,32 @@ private keys never leave the hospitals."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Request, Response, status
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi import APIRouter, Path, Response, status
 
-from services.intake.adapters.staff_assertions import AssertionKeyStore, KeyConflict
+from services.intake.adapters.staff_assertions import KeyConflict
+from services.intake.api.deps import AssertionKeysDep, PortsDep
+from services.intake.api.schemas import (
+    AssertionKeyCreate,
+    AssertionKeyList,
+    AssertionKeyRead,
+    AssertionKeyRevocation,
+)
+from services.intake.ports import IntakePorts
 from shared.auth import CurrentPrincipal, Principal
-from shared.errors import conflict, error_responses, forbidden, invalid, not_found
+from shared.errors import conflict, error_responses, invalid, not_found
 
 router = APIRouter(prefix="/v1/admin", responses=error_responses(401, 403, 422, 503))
 
 Code = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
 
 
-class AssertionKeyCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-    public_key: str = Field(
-        min_length=1,
-        max_length=4096,
-        description="PEM public key (-----BEGIN PUBLIC KEY-----): Ed25519 (EdDSA) or P-256 (ES256)",
+async def _bureau_and_hospital(principal: Principal, hospital_id: str, ports: IntakePorts) -> None:
+    principal.only_bureau(
+        "registers, lists and revokes hospitals' assertion keys", code="not_permitted"
     )
-    kid: str | None = Field(
-        default=None,
-        min_length=1,
-        max_length=64,
-        pattern=r"^[A-Za-z0-9_.:-]+$",
-        description="the `kid` the hospital puts in each assertion's header; defaults to the "
-        "key's thumbprint",
-    )
-    note: str | None = Field(default=None, max_length=200, description="e.g. HIS 2026 key")
-
-
-class AssertionKeyRevocation(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-    reason: str = Field(min_length=1, max_length=200, description="e.g. 私钥泄露, 轮换")
-
-
-class AssertionKeyRead(BaseModel):
-    hospital_id: str
-    kid: str
-    algorithm: str
-    public_key: str
-    thumbprint: str
-    note: str | None = None
-    registered_at: datetime
-    registered_by: str
-    active: bool = Field(description="false once revoked: assertions it signs are refused")
-    revoked_at: datetime | None = None
-    revoked_by: str | None = None
-    revoked_reason: str | None = None
-
-
-class AssertionKeyList(BaseModel):
-    items: list[AssertionKeyRead]
-
-
-def _store(request: Request) -> AssertionKeyStore:
-    return request.app.state.assertion_keys
-
-
-async def _bureau_and_hospital(principal: Principal, hospital_id: str, request: Request) -> None:
-    if not principal.is_bureau:
-        raise forbidden(
-            "only the bureau registers, lists and revokes hospitals' assertion keys",
-            code="not_permitted",
-        )
-    if await request.app.state.ports.directory.departments(hospital_id) is None:
+    if await ports.directory.departments(hospital_id) is None:
         raise not_found(f"hospital {hospital_id} is not loaded in the region")
 
 
@@ -93,12 +51,13 @@ async def register_key(
     hospital_id: Code,
     body: AssertionKeyCreate,
     principal: CurrentPrincipal,
-    request: Request,
+    ports: PortsDep,
+    keys: AssertionKeysDep,
     response: Response,
 ) -> AssertionKeyRead:
-    await _bureau_and_hospital(principal, hospital_id, request)
+    await _bureau_and_hospital(principal, hospital_id, ports)
     try:
-        record, created = await _store(request).register(
+        record, created = await keys.register(
             hospital_id=hospital_id,
             public_key=body.public_key,
             kid=body.kid,
@@ -121,10 +80,10 @@ async def register_key(
     summary="A hospital's assertion keys, revoked ones included (bureau only)",
 )
 async def list_keys(
-    hospital_id: Code, principal: CurrentPrincipal, request: Request
+    hospital_id: Code, principal: CurrentPrincipal, ports: PortsDep, keys: AssertionKeysDep
 ) -> AssertionKeyList:
-    await _bureau_and_hospital(principal, hospital_id, request)
-    records = await _store(request).of_hospital(hospital_id)
+    await _bureau_and_hospital(principal, hospital_id, ports)
+    records = await keys.of_hospital(hospital_id)
     return AssertionKeyList(items=[_shown(record) for record in records])
 
 
@@ -139,10 +98,11 @@ async def revoke_key(
     kid: Code,
     body: AssertionKeyRevocation,
     principal: CurrentPrincipal,
-    request: Request,
+    ports: PortsDep,
+    keys: AssertionKeysDep,
 ) -> AssertionKeyRead:
-    await _bureau_and_hospital(principal, hospital_id, request)
-    record = await _store(request).revoke(
+    await _bureau_and_hospital(principal, hospital_id, ports)
+    record = await keys.revoke(
         hospital_id=hospital_id, kid=kid, reason=body.reason, by=principal.name
     )
     if record is None:

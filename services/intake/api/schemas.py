@@ -15,7 +15,6 @@ from pydantic import BaseModel, ConfigDict, EmailStr, Field, model_validator
 from services.intake.domain import commands
 from services.intake.domain.complaint import (
     Action,
-    CaseType,
     Channel,
     ComplaintStatus,
     Kind,
@@ -30,6 +29,7 @@ from services.intake.domain.outcomes import (
     Satisfaction,
     VisitMethod,
 )
+from shared.contracts import CaseType, RoutingDecision
 from shared.dates import Instant
 from shared.errors import ErrorItem
 
@@ -342,34 +342,16 @@ class BatchResult(BaseModel):
 
 
 class Handler(BaseModel):
+    """The handler as the API shows them: who, not their address."""
+
     staff_id: str
     name: str
 
 
-class DepartmentRef(BaseModel):
-    code: str
-    label: str
+class Assignment(RoutingDecision):
+    """Routing's decision as the complaint keeps it (shared/contracts RoutingDecision)."""
 
-
-class Assignment(BaseModel):
-    revision: int = 1
-    reason: str | None = None
-    category: str
-    category_label: str
-    department: str
-    department_label: str
-    co_departments: list[DepartmentRef] = []
     handler: Handler | None
-    recused: list[str] = []
-    priority: str = "normal"
-    case_type: str = "investigation"
-    counting_day: str | None = None
-    working_days: int | None = None
-    acceptance_due_at: datetime | None = None
-    action_due_at: datetime | None = None
-    due_at: datetime | None = None  # None while it waits for a year's calendar
-    deadline_pending_year: int | None = None
-    matched_keywords: list[str] = []
 
 
 class Reply(BaseModel):
@@ -517,3 +499,48 @@ class TrackingRead(BaseModel):
     not_accepted_reason: str | None = None
     refer_to: str | None = None
     transferred_to: str | None = None
+
+
+# --- the bureau's admin API: hospitals' assertion keys ------------------------------------
+
+
+class AssertionKeyCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    public_key: str = Field(
+        min_length=1,
+        max_length=4096,
+        description="PEM public key (-----BEGIN PUBLIC KEY-----): Ed25519 (EdDSA) or P-256 (ES256)",
+    )
+    kid: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9_.:-]+$",
+        description="the `kid` the hospital puts in each assertion's header; defaults to the "
+        "key's thumbprint",
+    )
+    note: str | None = Field(default=None, max_length=200, description="e.g. HIS 2026 key")
+
+
+class AssertionKeyRevocation(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    reason: str = Field(min_length=1, max_length=200, description="e.g. 私钥泄露, 轮换")
+
+
+class AssertionKeyRead(BaseModel):
+    hospital_id: str
+    kid: str
+    algorithm: str
+    public_key: str
+    thumbprint: str
+    note: str | None = None
+    registered_at: datetime
+    registered_by: str
+    active: bool = Field(description="false once revoked: assertions it signs are refused")
+    revoked_at: datetime | None = None
+    revoked_by: str | None = None
+    revoked_reason: str | None = None
+
+
+class AssertionKeyList(BaseModel):
+    items: list[AssertionKeyRead]

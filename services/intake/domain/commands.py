@@ -23,7 +23,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, ClassVar
 
-from services.intake.domain.complaint import Action, CaseType, Channel, Kind
+from services.intake.domain.complaint import Action, Channel, Kind
 from services.intake.domain.outcomes import (
     NEEDS_REFERRAL,
     FindingResult,
@@ -33,6 +33,7 @@ from services.intake.domain.outcomes import (
     Satisfaction,
     VisitMethod,
 )
+from shared.contracts import CaseType
 
 # Identity fields an anonymous complaint must not carry: they would identify or reach
 # the person who asked not to be known.

@@ -68,19 +68,6 @@ RELATION_LABELS: dict[PatientRelation, str] = {
 }
 
 
-class CaseType(StrEnum):
-    """Deadline classes (docs/rules.md#deadlines D1); routing owns their working days."""
-
-    ON_SPOT = "on_spot"
-    SIMPLE = "simple"
-    INVESTIGATION = "investigation"
-    MULTI_DEPARTMENT = "multi_department"
-    COMPLEX = "complex"
-    TRANSFERRED = "transferred"
-    LEADERSHIP_RECEPTION = "leadership_reception"
-    ADVERSE_EVENT = "adverse_event"
-
-
 class ComplaintStatus(StrEnum):
     RECEIVED = "received"
     NEEDS_SUPPLEMENT = "needs_supplement"

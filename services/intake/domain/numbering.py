@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import secrets
 from datetime import datetime
-from zoneinfo import ZoneInfo
 
-CHINA = ZoneInfo("Asia/Shanghai")
+from shared.contracts import CHINA
+
 TRACKING_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # no 0/O, 1/I
 
 

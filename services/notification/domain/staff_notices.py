@@ -11,15 +11,14 @@ from services.notification.domain.messages import (
     local_time,
 )
 from shared.contracts import (
+    PRIORITY_LABELS,
     ComplaintAssigned,
     ComplaintEscalated,
     ComplaintExtended,
     DeadlineSet,
     Person,
+    Priority,
 )
-
-# Routing's priority codes (docs/rules.md#routing P5, P6), as the handler reads them.
-PRIORITY_LABELS = {"urgent": "紧急", "high": "优先", "normal": "一般"}
 
 ESCALATION_LEVELS = {
     "handler": "承办人",
@@ -35,8 +34,8 @@ LEADERSHIP_LEVELS = frozenset({"leadership"})
 
 
 def _assignment_notes(event: ComplaintAssigned) -> str:
-    notes = f"优先级：{PRIORITY_LABELS.get(event.priority, event.priority)}\n"
-    if event.priority == "urgent":
+    notes = f"优先级：{PRIORITY_LABELS[event.priority]}\n"
+    if event.priority == Priority.URGENT:
         # 立即采取积极措施 (《首诉负责制》六, docs/rules.md#routing P5): the action deadline
         # comes before the reply deadline.
         if event.action_due_at:
@@ -61,7 +60,7 @@ def _reply_deadline(event: ComplaintAssigned) -> str:
 def assignment_for_handler(event: ComplaintAssigned) -> Message | None:
     if event.handler is None or event.handler.email is None:
         return None
-    urgent = "【紧急】" if event.priority == "urgent" else ""
+    urgent = "【紧急】" if event.priority == Priority.URGENT else ""
     return Message(
         role=RecipientRole.HANDLER,
         to=str(event.handler.email),

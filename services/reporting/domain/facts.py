@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from shared.contracts import (
+    AssignedWork,
     ComplaintAccepted,
     ComplaintAssigned,
     ComplaintClosed,
@@ -89,7 +90,9 @@ def newer_groups(
     }
 
 
-def _assignment(event: ComplaintAssigned | ComplaintRouted) -> dict[str, Any]:
+def _assignment(event: AssignedWork) -> dict[str, Any]:
+    """What the reports count of routing's decision (shared/contracts AssignedWork), from
+    complaint.routed or complaint.assigned alike."""
     return {
         "category": event.category,
         "department": event.department,

@@ -4,61 +4,38 @@ delegation of open cases (the hospital, or the bureau)."""
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
 
-from fastapi import APIRouter, Request
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from fastapi import APIRouter
+from pydantic import ValidationError
 
 from services.routing import lifecycle
+from services.routing.api.deps import (
+    CalendarDep,
+    CalendarStoreDep,
+    CalendarWatchDep,
+    ClocksDep,
+    RegionDep,
+    RulebookDep,
+)
+from services.routing.api.schemas import (
+    Absence,
+    AbsenceResult,
+    CalendarCoverage,
+    PendingYear,
+    YearArrangement,
+    YearHistory,
+    YearVersion,
+)
 from services.routing.calendar_loading import UnlawfulYear
-from services.routing.domain.calendar import CalendarCorrection
+from services.routing.domain.calendar import CalendarCorrection, WorkingCalendar
 from shared.auth import CurrentPrincipal
-from shared.errors import ApiError, ErrorItem, error_responses, forbidden, invalid, not_found
+from shared.errors import ApiError, ErrorItem, error_responses, invalid, not_found
 
 router = APIRouter(prefix="/v1/admin", responses=error_responses(401, 422, 503))
 CALENDAR_HORIZON = timedelta(days=45)
 
 
-class YearArrangement(BaseModel):
-    """One year as the State Council's holiday notice gives it."""
-
-    model_config = ConfigDict(extra="forbid")
-    holidays: list[date] = Field(description="rest days (放假), weekday ones at least")
-    workdays: list[date] = Field(default_factory=list, description="weekend days worked (调休)")
-
-
-class PendingYear(BaseModel):
-    year: int
-    deadlines: int = Field(description="clocks whose deadline waits for this year's calendar")
-
-
-class CalendarCoverage(BaseModel):
-    covered_until: date
-    corrected_years: list[int]
-    horizon_days: int
-    warning: str | None
-    pending: list[PendingYear] = Field(
-        default_factory=list,
-        description="deadlines waiting for a year's calendar (as of the last recount pass)",
-    )
-
-
-class YearVersion(BaseModel):
-    version: int
-    by: str
-    at: datetime | None
-    holidays: list[date]
-    workdays: list[date]
-
-
-class YearHistory(BaseModel):
-    year: int
-    source: str = Field(description="bureau (loaded here), package (chinese-calendar) or none")
-    version: int | None = Field(description="the bureau's version in force")
-    versions: list[YearVersion]
-
-
-def calendar_warning(calendar: Any, today: date) -> str | None:
+def calendar_warning(calendar: WorkingCalendar, today: date) -> str | None:
     """A note for operators when deadlines will soon fall after the calendar's last day."""
     if calendar.covers(today + CALENDAR_HORIZON):
         return None
@@ -70,7 +47,7 @@ def calendar_warning(calendar: Any, today: date) -> str | None:
 
 
 def calendar_readiness(
-    calendar: Any, today: date, pending: dict[int, int] | None = None
+    calendar: WorkingCalendar, today: date, pending: dict[int, int] | None = None
 ) -> str | None:
     """/readyz's calendar check: a note, never a failure. Readiness takes a replica out of
     the load balancer, and routing can do all its work without next year's calendar: it
@@ -89,7 +66,7 @@ def calendar_readiness(
     return "; ".join(notes) or None
 
 
-def coverage(calendar: Any, pending: dict[int, int] | None = None) -> CalendarCoverage:
+def coverage(calendar: WorkingCalendar, pending: dict[int, int] | None = None) -> CalendarCoverage:
     today = datetime.now(UTC).date()
     return CalendarCoverage(
         covered_until=calendar.covered_until(),
@@ -101,9 +78,10 @@ def coverage(calendar: Any, pending: dict[int, int] | None = None) -> CalendarCo
 
 
 @router.get("/calendar", response_model=CalendarCoverage, summary="Working-day calendar coverage")
-async def read_calendar(request: Request, principal: CurrentPrincipal) -> CalendarCoverage:
-    state = request.app.state
-    return coverage(state.calendar, state.calendar_watch.pending)
+async def read_calendar(
+    principal: CurrentPrincipal, calendar: CalendarDep, watch: CalendarWatchDep
+) -> CalendarCoverage:
+    return coverage(calendar, watch.pending)
 
 
 def _check_year(year: int) -> None:
@@ -117,11 +95,14 @@ def _check_year(year: int) -> None:
     summary="One year's arrangement: every version the bureau loaded, who and when",
 )
 async def read_calendar_year(
-    year: int, request: Request, principal: CurrentPrincipal
+    year: int,
+    principal: CurrentPrincipal,
+    calendar: CalendarDep,
+    store: CalendarStoreDep,
+    watch: CalendarWatchDep,
 ) -> YearHistory:
     _check_year(year)
-    state = request.app.state
-    stored = await state.calendar_store.year(year)
+    stored = await store.year(year)
     versions = [
         YearVersion(
             version=v["version"],
@@ -135,11 +116,11 @@ async def read_calendar_year(
     if stored is not None:
         source = "bureau"
     else:
-        source = "package" if state.calendar.covers(date(year, 1, 1)) else "none"
+        source = "package" if calendar.covers(date(year, 1, 1)) else "none"
     return YearHistory(
         year=year,
         source=source,
-        version=state.calendar_watch.applied.get(year) if stored else None,
+        version=watch.applied.get(year) if stored else None,
         versions=versions,
     )
 
@@ -156,10 +137,13 @@ async def read_calendar_year(
     "counted at once and sent to intake.",
 )
 async def put_calendar_year(
-    year: int, body: YearArrangement, request: Request, principal: CurrentPrincipal
+    year: int,
+    body: YearArrangement,
+    principal: CurrentPrincipal,
+    calendar: CalendarDep,
+    watch: CalendarWatchDep,
 ) -> CalendarCoverage:
-    if not principal.is_bureau:
-        raise forbidden("only the bureau loads the calendar")
+    principal.only_bureau("loads the calendar")
     _check_year(year)
     try:
         correction = CalendarCorrection(
@@ -167,7 +151,6 @@ async def put_calendar_year(
         )
     except ValueError as error:
         raise invalid("holidays", str(error)) from error
-    watch = request.app.state.calendar_watch
     try:
         await watch.load(correction, by=principal.name)
     except UnlawfulYear as unlawful:
@@ -176,21 +159,7 @@ async def put_calendar_year(
             for p in unlawful.problems
         ]
         raise ApiError(422, "invalid_request", str(unlawful), errors=problems) from unlawful
-    return coverage(request.app.state.calendar, watch.pending)
-
-
-class Absence(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    absent: bool
-    delegate_to: str | None = Field(default=None, max_length=64, description="colleague's id")
-    reason: str = Field(default="请假", min_length=1, max_length=200)
-
-
-class AbsenceResult(BaseModel):
-    staff_id: str
-    absent: bool
-    delegated_to: str | None
-    delegated: list[str]
+    return coverage(calendar, watch.pending)
 
 
 @router.post(
@@ -203,13 +172,13 @@ async def set_absence(
     hospital_id: str,
     staff_id: str,
     body: Absence,
-    request: Request,
     principal: CurrentPrincipal,
+    region: RegionDep,
+    clocks: ClocksDep,
+    rulebook: RulebookDep,
 ) -> AbsenceResult:
-    if not principal.may_see(hospital_id):
-        raise forbidden("hospital_id: not your hospital")
-    state = request.app.state
-    hospital = await state.region.hospital(hospital_id)
+    hospital_id = principal.acts_for(hospital_id)
+    hospital = await region.hospital(hospital_id)
     if hospital is None:
         raise not_found(f"hospital {hospital_id} unknown")
     members = {m.id: m for m in hospital.staff}
@@ -225,18 +194,18 @@ async def set_absence(
         if problem:
             raise invalid("delegate_to", problem)
     try:
-        await state.region.set_absence(hospital_id, staff_id, body.absent)
+        await region.set_absence(hospital_id, staff_id, body.absent)
     except (KeyError, ValidationError) as error:  # pragma: no cover - checked above
         raise not_found(str(error)) from error
     delegated: list[str] = []
     if body.absent and body.delegate_to:
-        for clock in await state.clocks.open_of_handler(hospital_id, staff_id):
+        for clock in await clocks.open_of_handler(hospital_id, staff_id):
             moved = await lifecycle.delegate(
                 clock,
                 delegate_to=body.delegate_to,
                 reason=f"委托：{members[staff_id].name}{body.reason}，由{members[body.delegate_to].name}代办",
-                clocks=state.clocks,
-                rulebook=state.rulebook,
+                clocks=clocks,
+                rulebook=rulebook,
             )
             if moved:
                 delegated.append(clock["_id"])

@@ -14,43 +14,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from services.routing.domain.categories import DEFAULT_KEYWORDS, Category, normalise
-
-
-class Priority(StrEnum):
-    URGENT = "urgent"
-    HIGH = "high"
-    NORMAL = "normal"
-
-
-PRIORITY_LABELS = {Priority.URGENT: "紧急", Priority.HIGH: "优先", Priority.NORMAL: "一般"}
-
-
-class CaseType(StrEnum):
-    ON_SPOT = "on_spot"
-    SIMPLE = "simple"
-    INVESTIGATION = "investigation"
-    MULTI_DEPARTMENT = "multi_department"
-    COMPLEX = "complex"
-    TRANSFERRED = "transferred"
-    LEADERSHIP_RECEPTION = "leadership_reception"
-    ADVERSE_EVENT = "adverse_event"
-
-
-CASE_TYPE_LABELS = {
-    CaseType.ON_SPOT: "当场处理/价格差错",
-    CaseType.SIMPLE: "简单书面投诉",
-    CaseType.INVESTIGATION: "需调查核实",
-    CaseType.MULTI_DEPARTMENT: "涉及多个科室",
-    CaseType.COMPLEX: "疑难复杂",
-    CaseType.TRANSFERRED: "上级转办/信访",
-    CaseType.LEADERSHIP_RECEPTION: "院领导接待日",
-    CaseType.ADVERSE_EVENT: "院内不良事件",
-}
+from shared.contracts import CaseType, Priority
 
 
 class DeadlineTarget(BaseModel):

@@ -10,18 +10,17 @@ The rule, with its sources:
 - The counting day itself does not count (期间开始之日不计算在内): the reply is due at the
   end (23:59:59 China time) of the N-th working day after it. N = 0 is a same-day deadline.
 
-Days are China days whatever the server's zone; Asia/Shanghai has had no DST since 1991.
+Days are China days (shared/contracts/vocabulary.py CHINA) whatever the server's zone.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
-from zoneinfo import ZoneInfo
 
 from services.routing.domain.calendar import WorkingCalendar
+from shared.contracts import CHINA
 
-CHINA = ZoneInfo("Asia/Shanghai")
 END_OF_DAY = time(23, 59, 59)
 
 

@@ -25,7 +25,8 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from services.routing.domain.calendar import CalendarNotCovered, WorkingCalendar
-from services.routing.domain.deadline import CHINA, END_OF_DAY, counting_day
+from services.routing.domain.deadline import END_OF_DAY, counting_day
+from shared.contracts import CHINA
 
 
 def end_of(day: date) -> datetime:

@@ -6,7 +6,6 @@ import random
 import re
 from collections import Counter
 from datetime import UTC, datetime, timedelta, timezone
-from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import given, settings
@@ -20,8 +19,8 @@ from services.intake.domain.numbering import (
     ledger_month,
     tracking_code,
 )
+from shared.contracts import CHINA
 
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 CST = timezone(timedelta(hours=8))
 CASE_NUMBER = re.compile(r"(?P<hospital>[A-Z0-9-]+)-(?P<month>\d{6})-(?P<sequence>\d{5,})")
 TRACKING_CODE = re.compile(r"[A-Z0-9]{4}-[A-Z0-9]{4}-[A-Z0-9]{4}")
@@ -45,7 +44,7 @@ TRACKING_CODE = re.compile(r"[A-Z0-9]{4}-[A-Z0-9]{4}-[A-Z0-9]{4}")
         (datetime(2028, 2, 29, 16, 0, tzinfo=UTC), "202803"),
         # Already in China time, or in another zone: the instant decides, not the wall clock.
         (datetime(2026, 3, 1, 0, 30, tzinfo=CST), "202603"),
-        (datetime(2026, 3, 1, 0, 30, tzinfo=SHANGHAI), "202603"),
+        (datetime(2026, 3, 1, 0, 30, tzinfo=CHINA), "202603"),
         (datetime(2026, 2, 28, 12, 0, tzinfo=timezone(timedelta(hours=-5))), "202603"),
     ],
 )
@@ -59,7 +58,7 @@ def test_the_month_is_the_receipt_month_in_china(moment: datetime, month: str) -
 @given(st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2099, 12, 30)))
 def test_the_month_always_agrees_with_the_shanghai_calendar(naive_utc: datetime) -> None:
     moment = naive_utc.replace(tzinfo=UTC)
-    local = moment.astimezone(SHANGHAI)
+    local = moment.astimezone(CHINA)
     assert ledger_month(moment) == f"{local.year:04d}{local.month:02d}"
     # The same instant written in another offset gives the same month.
     assert ledger_month(moment.astimezone(timezone(timedelta(hours=-11)))) == ledger_month(moment)

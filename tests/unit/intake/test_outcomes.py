@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from services.intake.api.schemas import Closure, ComplaintCreate, FindingRecord
 from services.intake.domain.commands import InvalidField, NotAccept, RecordFinding
-from services.intake.domain.complaint import Channel
+from services.intake.domain.complaint import Action, Channel
 from services.intake.domain.outcomes import (
     FINDING_LABELS,
     LEGAL_CHANNEL_LABELS,
@@ -27,6 +27,9 @@ from services.intake.domain.outcomes import (
     flagged_for_leadership,
     reply_form_problem,
 )
+from services.intake.lifecycle import acceptance, handling
+from shared.contracts import ComplaintNotAccepted
+from tests.unit.intake.factories import ASSIGNMENT, HANDLER, complaint, situation
 
 VOCABULARIES = [
     (NotAcceptedReason, NOT_ACCEPTED_LABELS),
@@ -44,21 +47,45 @@ def test_every_outcome_code_has_a_distinct_chinese_label(enum: type[StrEnum], la
     assert all(any("\u4e00" <= ch <= "\u9fff" for ch in label) for label in labels.values())
 
 
-def test_the_five_reasons_of_the_regulations() -> None:
-    # docs/rules.md#acceptance C3: court or mediation, authority or petition, no target or facts,
-    # police or criminal, outside remit.
-    assert len(NotAcceptedReason) == 5
-    assert "法院" in NOT_ACCEPTED_LABELS[NotAcceptedReason.IN_COURT_OR_MEDIATION]
-    assert "信访" in NOT_ACCEPTED_LABELS[NotAcceptedReason.HANDLED_BY_AUTHORITY]
-    assert "公安" in NOT_ACCEPTED_LABELS[NotAcceptedReason.POLICE_OR_CRIMINAL]
+@pytest.mark.parametrize(
+    ("reason", "word"),
+    [
+        # docs/rules.md#acceptance C3: court or mediation, authority or petition, no target
+        # or facts, police or criminal, outside remit.
+        ("in_court_or_mediation", "法院"),
+        ("handled_by_authority_or_petition", "信访"),
+        ("no_clear_target_or_facts", "事实"),
+        ("police_or_criminal", "公安"),
+        ("outside_remit", "职责"),
+    ],
+)
+def test_a_case_not_accepted_tells_the_regulations_reason_in_its_words(
+    reason: str, word: str
+) -> None:
+    command = NotAccept(
+        reason=NotAcceptedReason(reason),
+        explanation="依规不予受理",
+        refer_to="市医保局" if reason in NEEDS_REFERRAL else None,
+    )
+    change = acceptance.not_accept(situation(complaint(), Action.NOT_ACCEPT), command)
+    [told] = change.events  # what the complainant is e-mailed and tracking shows
+    assert isinstance(told, ComplaintNotAccepted) and told.reason == reason
+    assert word in told.reason_label == change.set["acceptance"]["reason_label"]
 
 
-def test_the_three_findings_and_three_legal_channels() -> None:
-    assert [FINDING_LABELS[f] for f in FindingResult] == ["属实", "部分属实", "不属实"]
-    labels = [LEGAL_CHANNEL_LABELS[c] for c in LegalChannel]
-    assert ["医疗事故技术鉴定" in labels[0], "人民调解" in labels[1], "诉讼" in labels[2]] == [
-        True
-    ] * 3
+@pytest.mark.parametrize(
+    ("result", "label"),
+    [
+        ("substantiated", "属实"),
+        ("partly_substantiated", "部分属实"),
+        ("unsubstantiated", "不属实"),
+    ],
+)
+def test_a_finding_is_recorded_in_the_regulations_words(result: str, label: str) -> None:
+    assigned = complaint(status="assigned", assignment=ASSIGNMENT)
+    command = RecordFinding(result=FindingResult(result), summary="经核实")
+    change = handling.record_finding(situation(assigned, Action.RECORD_FINDING, HANDLER), command)
+    assert change.set["finding"]["result_label"] == label
 
 
 @pytest.mark.parametrize("channel", list(Channel))

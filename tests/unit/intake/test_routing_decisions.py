@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from services.intake.api.schemas import Assignment
 from services.intake.events import assigned_event
 from services.intake.routing_decisions import (
     RoutingNotApplied,
@@ -16,12 +17,16 @@ from services.intake.routing_decisions import (
     routed_change,
 )
 from shared.contracts import (
+    AssignedWork,
     ComplaintAssigned,
     ComplaintExtended,
     ComplaintRouted,
     DeadlineChanged,
     DeadlineSet,
+    DepartmentRef,
     Envelope,
+    Priority,
+    RoutingDecision,
 )
 from tests.unit.intake.factories import ASSIGNMENT, HANDLER, IDENTITY, LEADER, NOW, complaint
 
@@ -60,6 +65,37 @@ def test_an_accepted_case_is_assigned_and_the_complainant_gets_the_receipt() -> 
     [event] = change.events
     assert isinstance(event, ComplaintAssigned) and event.complainant_email == "li.na@example.org"
     assert [(e.type, e.by) for e in change.entries] == [("assigned", "routing")]
+
+
+def test_the_whole_decision_is_kept_shown_and_its_handlers_part_announced() -> None:
+    # One model of the decision (shared/contracts RoutingDecision): what routing decided is
+    # what the complaint keeps, what the API shows (the handler without their address) and,
+    # for the handler's part (AssignedWork), what complaint.assigned tells.
+    routed = decision(
+        revision=2,
+        reason="改派",
+        matched_keywords=["收费"],
+        co_departments=[DepartmentRef(code="insurance_office", label="医保办")],
+        recused=["hz-001-finance-9"],
+        priority=Priority.URGENT,
+        case_type="multi_department",
+        counting_day=NOW.date(),
+        acceptance_due_at=NOW + timedelta(days=7),
+        action_due_at=NOW + timedelta(hours=24),
+    )
+    change = routed_change(
+        complaint(status="accepted"), sent(routed), routed, identity=IDENTITY, now=NOW
+    )
+    decided = routed.model_dump(include=set(RoutingDecision.model_fields), exclude={"handler"})
+    shown = Assignment.model_validate(change.set["assignment"])
+    assert shown.model_dump(exclude={"handler"}) == decided
+    assert shown.handler is not None and shown.handler.model_dump() == {
+        "staff_id": HANDLER.staff_id,
+        "name": HANDLER.name,
+    }
+    [event] = change.events
+    work = set(AssignedWork.model_fields)
+    assert event.model_dump(include=work) == routed.model_dump(include=work)
 
 
 def test_a_case_under_acceptance_review_keeps_the_decision_for_later() -> None:

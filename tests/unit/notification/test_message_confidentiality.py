@@ -16,8 +16,10 @@ from services.notification.domain.complainant_notices import (
     reply_for_complainant,
 )
 from services.notification.domain.messages import Message, RecipientRole, mask_address
+from services.notification.domain.notices import notices_for
 from services.notification.domain.staff_notices import assignment_for_handler
-from shared.contracts import ComplaintAssigned, ComplaintReplied, Person
+from shared.contracts import EVENT_TYPES, ComplaintAssigned, ComplaintReplied, Person
+from tests.unit.shared.test_envelope_events import SAMPLES
 
 COMPLAINANT_EMAIL = "zhang.wei.1987@patients.example.org"
 HANDLER = Person(staff_id="hz-001-nursing-3", name="孙护士长", email="nursing.3@hz1.example.org")
@@ -206,3 +208,31 @@ def test_a_masked_address_keeps_the_domain_and_one_letter(address: str) -> None:
     masked = mask_address(address)
     assert masked == f"{local[0]}***@{domain}"
     assert local[1:] not in masked.partition("@")[0]
+
+
+# --- the complainant's address on the bus -------------------------------------------------
+
+
+def _written_to_complainant(event: object) -> bool:
+    try:
+        messages = notices_for(event, tracking_url=TRACKING_URL)  # type: ignore[arg-type]
+    except TypeError:  # an event notification is not told of
+        return False
+    return any(m.role is RecipientRole.COMPLAINANT for m in messages)
+
+
+def test_the_complainants_address_travels_only_where_notification_writes_to_them() -> None:
+    # docs/rules.md#confidentiality: an event carries the address exactly when the
+    # complainant is written to about it; each sample carries one where it can.
+    carriers = {n for n, model in EVENT_TYPES.items() if "complainant_email" in model.model_fields}
+    written = {name for name, sample in SAMPLES.items() if _written_to_complainant(sample)}
+    assert carriers == written
+
+
+@pytest.mark.parametrize(
+    "name", sorted(n for n, m in EVENT_TYPES.items() if "complainant_email" in m.model_fields)
+)
+def test_without_the_address_the_complainant_is_not_written_to(name: str) -> None:
+    # Intake leaves it out for an anonymous or unreachable complainant.
+    unreachable = SAMPLES[name].model_copy(update={"complainant_email": None})
+    assert not _written_to_complainant(unreachable)

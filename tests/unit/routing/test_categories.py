@@ -191,7 +191,6 @@ def test_every_category_has_a_label_keywords_and_a_department() -> None:
     assert set(DEFAULT_KEYWORDS) == set(Category) - {Category.OTHER}
     assert all(DEPARTMENT_LABELS[d] for d in DEFAULT_DEPARTMENT.values())
     assert all(DEFAULT_KEYWORDS[c] for c in DEFAULT_KEYWORDS)
-    assert DEFAULT_DEPARTMENT[Category.OTHER] == "complaint_office"
 
 
 def test_the_default_map_has_no_keyword_twice() -> None:

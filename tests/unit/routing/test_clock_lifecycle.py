@@ -19,11 +19,12 @@ from services.routing import lifecycle
 from services.routing.adapters.clocks import OPEN, PAUSED, STOPPED
 from services.routing.consumers import handlers
 from services.routing.domain.calendar import WorkingCalendar
-from services.routing.domain.deadline import CHINA, counting_day, reply_due_at
+from services.routing.domain.deadline import counting_day, reply_due_at
 from services.routing.domain.region import Role
 from services.routing.service import HospitalRulebook
 from shared.consumer import PermanentFailure
 from shared.contracts import (
+    CHINA,
     ComplaintAccepted,
     ComplaintReceived,
     ComplaintReopened,

@@ -11,9 +11,9 @@ from hypothesis import strategies as st
 
 from services.routing.domain.calendar import CalendarCorrection, CalendarNotCovered, WorkingCalendar
 from services.routing.domain.deadline import OfficeHours, counting_day, reply_due_at
+from shared.contracts import CHINA
 
 CALENDAR = WorkingCalendar()
-CHINA = ZoneInfo("Asia/Shanghai")
 
 
 def china(*parts: int) -> datetime:

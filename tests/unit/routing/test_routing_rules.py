@@ -12,13 +12,15 @@ from pydantic import ValidationError
 from services.routing.domain.case_rules import (
     DEFAULT_DANGER_SIGNALS,
     DEFAULT_TARGETS,
-    CaseType,
     EffectiveRules,
     RoutingRules,
+    danger_signals_in,
     keyword_map,
+    priority_of,
 )
 from services.routing.domain.categories import DEFAULT_KEYWORDS, Category, KeywordClassifier
 from services.routing.domain.region import Bureau, Hospital, Region
+from shared.contracts import CaseType, Priority
 from tests.unit.routing.fakes import REGION_FILE, example_region
 
 
@@ -167,8 +169,12 @@ def test_danger_signals_add_to_the_built_in_list() -> None:
 @pytest.mark.parametrize(
     "signal", ["大出血", "昏迷", "抢救", "呼吸困难", "自杀", "坠床", "用错药", "病危", "过敏性休克"]
 )
-def test_the_default_danger_signals_include_the_seeds_examples(signal: str) -> None:
-    assert signal in DEFAULT_DANGER_SIGNALS
+def test_each_danger_the_rules_name_makes_a_case_urgent_by_default(signal: str) -> None:
+    # docs/rules.md#routing P5: no hospital needs to add these.
+    text = f"家属反映：病人{signal}，值班医生很久才来。"
+    danger = danger_signals_in(text, EffectiveRules.combine().danger_signals)
+    assert signal in danger
+    assert priority_of(danger=danger, direct=False, group=False, channel="web") is Priority.URGENT
 
 
 def test_department_map_and_category_case_types_combine_by_category() -> None:

@@ -77,6 +77,13 @@ def test_mixed_complaints_have_a_lead_and_co_handling_departments(
     assert routed.matched_keywords  # the explanation
 
 
+def test_a_text_that_names_nothing_goes_to_the_complaint_office() -> None:
+    routed = decide("我想表扬一下王医生，服务很周到。")
+    assert (routed.category, routed.department) == ("other", "complaint_office")
+    assert routed.department_label == "投诉管理办公室"  # the hospital's own name for it
+    assert routed.matched_keywords == [] and routed.co_departments == []
+
+
 def test_a_co_handling_department_is_never_the_lead_and_never_twice() -> None:
     # 护士 (nursing) and 护理 (nursing) and 床位费/多收 (fees): nursing once, not the lead.
     routed = decide("护士护理不到位，床位费还多收了。")

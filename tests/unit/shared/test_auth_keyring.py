@@ -137,6 +137,40 @@ def test_principals_are_values() -> None:
         Principal("hz-001").name = "bureau"  # type: ignore[misc]
 
 
+@pytest.mark.parametrize("hospital", ["hz-001", "hz-002"])
+def test_the_bureau_acts_for_any_hospital_it_names(hospital: str) -> None:
+    bureau = Principal(BUREAU)
+    assert bureau.acts_for(hospital) == hospital
+    assert bureau.hospital_scope(hospital) == hospital
+    assert bureau.hospital_scope(None) is None  # every hospital
+
+
+def test_a_hospital_acts_for_itself_whether_it_names_itself_or_not() -> None:
+    hospital = Principal("hz-001")
+    assert hospital.acts_for("hz-001") == "hz-001"
+    assert hospital.hospital_scope("hz-001") == hospital.hospital_scope(None) == "hz-001"
+
+
+@pytest.mark.parametrize("other", ["hz-002", "HZ-001", "bureau"])
+def test_naming_another_hospital_is_the_shared_403(other: str) -> None:
+    hospital = Principal("hz-001")
+    for scoped in (hospital.acts_for, hospital.hospital_scope):
+        with pytest.raises(errors.ApiError) as refused:
+            scoped(other)
+        assert refused.value.status_code == 403
+        assert refused.value.body.code == "forbidden"
+        assert refused.value.body.message == "hospital_id: not your hospital"
+
+
+def test_only_the_bureau_passes_a_bureau_only_check() -> None:
+    Principal(BUREAU).only_bureau("loads the calendar")
+    with pytest.raises(errors.ApiError) as refused:
+        Principal("hz-001").only_bureau("registers keys", code="not_permitted")
+    assert refused.value.status_code == 403
+    assert refused.value.body.code == "not_permitted"
+    assert refused.value.body.message == "only the bureau registers keys"
+
+
 # --- the FastAPI dependency (in-process ASGI, no server) ----------------------------------
 
 
