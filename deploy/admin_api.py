@@ -1,6 +1,7 @@
-"""What every `huiyin-admin` command that calls a service's admin API shares: the bureau's
-key from the environment (never the command line), one client, errors in the shared error
-shape turned into one line for the operator, and the exit code."""
+"""What every `huiyin-admin` command that calls a service's admin API shares: its actions
+as sub-commands, the bureau's key from the environment (never the command line), one
+client, errors in the shared error shape turned into one line for the operator, and the
+exit code."""
 
 from __future__ import annotations
 
@@ -15,10 +16,37 @@ import httpx
 KEY_VARIABLE = "HUIYIN_ADMIN_KEY"
 
 Action = Callable[[httpx.Client, argparse.Namespace], str]
+AddAction = Callable[[str, str], argparse.ArgumentParser]
 
 
 class CommandFailed(Exception):
     pass
+
+
+def add_command(
+    commands: Any,
+    name: str,
+    *,
+    help: str,
+    description: str | None,
+    common: Callable[[argparse.ArgumentParser], None],
+) -> AddAction:
+    """Register `huiyin-admin <name>` on huiyin-admin's sub-commands, and give back how to
+    add one of its actions, `action(name, text)`, each with the arguments `common` adds."""
+    command = commands.add_parser(
+        name,
+        help=help,
+        description=description,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    actions = command.add_subparsers(dest="action", required=True)
+
+    def action(name: str, text: str) -> argparse.ArgumentParser:
+        parser: argparse.ArgumentParser = actions.add_parser(name, help=text, description=text)
+        common(parser)
+        return parser
+
+    return action
 
 
 def bureau_client(url: str, *, timeout: float = 30) -> httpx.Client:

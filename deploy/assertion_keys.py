@@ -34,20 +34,13 @@ URL_VARIABLE = "HUIYIN_INTAKE_URL"
 
 def add_parser(commands: Any) -> None:
     """Register `assertion-keys` and its actions on huiyin-admin's sub-commands."""
-    keys = commands.add_parser(
+    action = admin_api.add_command(
+        commands,
         "assertion-keys",
         help="register, list or revoke a hospital's staff-assertion keys",
         description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        common=_which_hospital,
     )
-    actions = keys.add_subparsers(dest="action", required=True)
-
-    def action(name: str, text: str) -> argparse.ArgumentParser:
-        parser = actions.add_parser(name, help=text, description=text)
-        parser.add_argument("--hospital", required=True, help="hospital id, e.g. hz-001")
-        parser.add_argument("--url", help=f"intake's base URL (else {URL_VARIABLE})")
-        return parser
-
     register = action("register", "register a public key (PEM file; Ed25519 or P-256)")
     register.add_argument("--public-key", required=True, type=Path, help="PEM public key file")
     register.add_argument("--kid", help="key id the hospital sends (default: thumbprint)")
@@ -56,6 +49,11 @@ def add_parser(commands: Any) -> None:
     revoke = action("revoke", "refuse every assertion this key signs from now on")
     revoke.add_argument("kid")
     revoke.add_argument("--reason", required=True, help="why, e.g. 私钥泄露 or 轮换")
+
+
+def _which_hospital(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--hospital", required=True, help="hospital id, e.g. hz-001")
+    parser.add_argument("--url", help=f"intake's base URL (else {URL_VARIABLE})")
 
 
 def run(args: argparse.Namespace) -> int:

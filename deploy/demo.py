@@ -22,7 +22,6 @@ import secrets
 import signal
 import socket
 import subprocess
-import sys
 import time
 from email.header import decode_header, make_header
 from pathlib import Path
@@ -34,6 +33,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from deploy.admin import load_region
+from deploy.processes import start_service, stop_services
 from deploy.servers import REPO, Infrastructure, native
 from services.routing.settings import RoutingSettings
 from shared.auth import hash_key
@@ -199,32 +199,6 @@ def infrastructure() -> Infrastructure:
     return native(STATE / "servers", mongo_port=port_or_free(27017), amqp_port=port_or_free(5672))
 
 
-def start_service(name: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    log = (STATE / "logs" / f"{name}.log").open("ab")
-    return subprocess.Popen(
-        [sys.executable, "-m", f"services.{name}"],
-        env=env,
-        cwd=REPO,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-
-
-def stop_services(processes: dict[str, subprocess.Popen[bytes]]) -> None:
-    """SIGTERM to all at once (each drains its consumer), then wait for each."""
-    for process in processes.values():
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
-    for process in processes.values():
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=5)
-
-
 def wait_ready(urls: dict[str, str], processes: dict[str, subprocess.Popen[bytes]]) -> None:
     deadline = time.monotonic() + 60
     pending = dict(urls)
@@ -357,7 +331,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         counts = asyncio.run(load_region(REGION_FILE, RoutingSettings(mongo_url=infra.mongo_url)))
         for name, port in ports.items():
-            processes[name] = start_service(name, base_env | {"HUIYIN_HTTP_PORT": str(port)})
+            processes[name] = start_service(
+                name,
+                env=base_env | {"HUIYIN_HTTP_PORT": str(port)},
+                log=STATE / "logs" / f"{name}.log",
+            )
         wait_ready(urls, processes)
         register_staff_keys(urls["intake"], keys, staff_keys)
         receipts = post_demo_complaints(urls["intake"], keys, staff_keys)
@@ -375,7 +353,7 @@ def main(argv: list[str] | None = None) -> int:
         print("\nstopping ...")
         return 0
     finally:
-        stop_services(processes)
+        stop_services(processes.values())
         smtp.stop()
         infra.close()
 

@@ -34,23 +34,13 @@ PORTS = {"intake": 8001, "routing": 8002, "notification": 8003, "reporting": 800
 
 def add_parser(commands: Any) -> None:
     """Register `parked` and its actions on huiyin-admin's sub-commands."""
-    parked = commands.add_parser(
+    action = admin_api.add_command(
+        commands,
         "parked",
         help="list, replay or discard a service's parked messages",
         description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        common=_which_service,
     )
-    actions = parked.add_subparsers(dest="action", required=True)
-
-    def action(name: str, text: str) -> argparse.ArgumentParser:
-        parser = actions.add_parser(name, help=text, description=text)
-        parser.add_argument("--service", required=True, choices=sorted(PORTS))
-        parser.add_argument("--url", help="the service's base URL (else HUIYIN_<SERVICE>_URL)")
-        parser.add_argument(
-            "--operator", default=None, help="your name, recorded with the action (else $USER)"
-        )
-        return parser
-
     listing = action("list", "parked messages, newest first")
     listing.add_argument(
         "--status", default="parked", choices=["parked", "replayed", "discarded", "all"]
@@ -70,6 +60,14 @@ def add_parser(commands: Any) -> None:
     discard = action("discard", "give up on a parked message, with the reason")
     discard.add_argument("id")
     discard.add_argument("--reason", required=True, help="why it is not replayed")
+
+
+def _which_service(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--service", required=True, choices=sorted(PORTS))
+    parser.add_argument("--url", help="the service's base URL (else HUIYIN_<SERVICE>_URL)")
+    parser.add_argument(
+        "--operator", default=None, help="your name, recorded with the action (else $USER)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:

@@ -15,6 +15,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -41,6 +42,36 @@ class PermanentFailure(Exception):
     """The message is well-formed but can never be applied; park it with this reason."""
 
 
+@dataclass(frozen=True)
+class Subscription:
+    """A consumer on one durable queue. The queue object is kept here: the robust channel
+    restores the consumer after a reconnect only while a reference to it lives."""
+
+    queue: AbstractQueue
+    tag: str
+
+    @classmethod
+    async def start(
+        cls,
+        connection: AbstractConnection,
+        queue_name: str,
+        on_message: Callable[[AbstractIncomingMessage], Awaitable[None]],
+        *,
+        prefetch: int,
+    ) -> Subscription:
+        channel = await connection.channel()
+        await channel.set_qos(prefetch_count=prefetch)
+        queue = await channel.get_queue(queue_name, ensure=True)
+        return cls(queue, await queue.consume(on_message))
+
+    async def cancel(self) -> None:
+        """No more deliveries; unacked ones go back to the queue."""
+        try:
+            await self.queue.cancel(self.tag)
+        except Exception:  # the channel may already be gone at shutdown
+            log.debug("consumer cancel failed on %s", self.queue.name, exc_info=True)
+
+
 class EventConsumer:
     def __init__(
         self,
@@ -65,28 +96,22 @@ class EventConsumer:
         self._retry_pause = retry_pause_seconds
         self._publish_timeout = publish_timeout
         self._tracer = trace.get_tracer(f"huiyin.{service}")
-        self._queue: AbstractQueue | None = None
+        self._subscription: Subscription | None = None
         self._parking: AbstractExchange | None = None
-        self._consumer_tag: str | None = None
 
     async def start(self) -> None:
-        channel = await self._connection.channel()
-        await channel.set_qos(prefetch_count=self._prefetch)
         park_channel = await self._connection.channel(
             publisher_confirms=True, on_return_raises=True
         )
         self._parking = await park_channel.get_exchange(parking_exchange_name(self._exchange_name))
-        # Keep our own reference: the robust channel restores this consumer after a reconnect.
-        self._queue = await channel.get_queue(self._queue_name, ensure=True)
-        self._consumer_tag = await self._queue.consume(self._on_message)
+        self._subscription = await Subscription.start(
+            self._connection, self._queue_name, self._on_message, prefetch=self._prefetch
+        )
 
     async def stop(self) -> None:
-        if self._queue is not None and self._consumer_tag is not None:
-            try:
-                await self._queue.cancel(self._consumer_tag)
-            except Exception:  # the channel may already be gone at shutdown
-                log.debug("consumer cancel failed", exc_info=True)
-        self._queue = None
+        if self._subscription is not None:
+            await self._subscription.cancel()
+        self._subscription = None
 
     async def _on_message(self, message: AbstractIncomingMessage) -> None:
         started = time.perf_counter()

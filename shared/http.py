@@ -1,13 +1,15 @@
-"""What every service's HTTP side has in common: /healthz, /readyz, /metrics, and one
-middleware that records request metrics per route template."""
+"""What every service's HTTP side has in common: /healthz, /readyz, /metrics, one
+middleware that records request metrics per route template, and the routes' access to what
+bootstrap built (`from_app_state`)."""
 
 from __future__ import annotations
 
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
 
-from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, Field
@@ -22,6 +24,16 @@ class Readiness(BaseModel):
 
 # A check raises when not ready; it may return a note that is shown with "ok".
 ReadinessCheck = Callable[[], Awaitable[str | None]]
+
+
+def from_app_state(name: str) -> Any:
+    """A route dependency on what bootstrap built once and kept as `app.state.<name>`:
+    `ClocksDep = Annotated[ClockStore, from_app_state("clocks")]`."""
+
+    def built(request: Request) -> Any:
+        return getattr(request.app.state, name)
+
+    return Depends(built)
 
 
 def _route_template(request: Request) -> str:

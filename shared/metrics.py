@@ -7,7 +7,9 @@ and status classes, never ids or free text.
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from collections.abc import Sequence
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 RESPONSE_TIME_BUCKETS = (
     60,
@@ -29,48 +31,58 @@ RESPONSE_TIME_BUCKETS = (
 
 
 class ServiceMetrics:
+    """The service's own registry, the metrics every service has, and `counter`, `gauge`
+    and `histogram` for a service's further ones: each stated as its name, its help text
+    and its labels."""
+
     def __init__(self, service: str, registry: CollectorRegistry | None = None) -> None:
         self.service = service
         self.registry = registry or CollectorRegistry()
-        self.events_consumed = Counter(
-            "huiyin_events_consumed",
-            "Events handled and acknowledged",
-            ["service", "event_type"],
-            registry=self.registry,
+        self.events_consumed = self.counter(
+            "huiyin_events_consumed", "Events handled and acknowledged", "service", "event_type"
         )
-        self.events_failed = Counter(
+        self.events_failed = self.counter(
             "huiyin_events_failed",
             "Event deliveries that failed (requeued or parked)",
-            ["service", "event_type"],
-            registry=self.registry,
+            "service",
+            "event_type",
         )
-        self.events_parked = Counter(
-            "huiyin_events_parked",
-            "Messages moved to the parking queue",
-            ["service"],
-            registry=self.registry,
+        self.events_parked = self.counter(
+            "huiyin_events_parked", "Messages moved to the parking queue", "service"
         )
-        self.handle_seconds = Histogram(
-            "huiyin_event_handle_seconds",
-            "Time from delivery to ack",
-            ["service", "event_type"],
-            registry=self.registry,
+        self.handle_seconds = self.histogram(
+            "huiyin_event_handle_seconds", "Time from delivery to ack", "service", "event_type"
         )
-        self.http_requests = Counter(
+        self.http_requests = self.counter(
             "huiyin_http_requests",
             "HTTP requests by route template and status class",
-            ["service", "method", "route", "status"],
-            registry=self.registry,
+            "service",
+            "method",
+            "route",
+            "status",
         )
-        self.http_seconds = Histogram(
+        self.http_seconds = self.histogram(
             "huiyin_http_request_duration_seconds",
             "HTTP request latency",
-            ["service", "method", "route"],
-            registry=self.registry,
+            "service",
+            "method",
+            "route",
         )
-        self.events_published = Counter(
-            "huiyin_events_published",
-            "Events confirmed by the broker",
-            ["service"],
-            registry=self.registry,
+        self.events_published = self.counter(
+            "huiyin_events_published", "Events confirmed by the broker", "service"
         )
+
+    def counter(self, name: str, documentation: str, *labels: str) -> Counter:
+        return Counter(name, documentation, labels, registry=self.registry)
+
+    def gauge(self, name: str, documentation: str, *labels: str) -> Gauge:
+        return Gauge(name, documentation, labels, registry=self.registry)
+
+    def histogram(
+        self,
+        name: str,
+        documentation: str,
+        *labels: str,
+        buckets: Sequence[float] = Histogram.DEFAULT_BUCKETS,
+    ) -> Histogram:
+        return Histogram(name, documentation, labels, buckets=buckets, registry=self.registry)

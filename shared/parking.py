@@ -42,13 +42,14 @@ from decimal import Decimal
 from typing import Any, Literal, Protocol
 
 import aio_pika
-from aio_pika.abc import AbstractConnection, AbstractExchange, AbstractQueue
+from aio_pika.abc import AbstractConnection, AbstractExchange
 from bson.errors import InvalidDocument
 from prometheus_client import CollectorRegistry, Gauge
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError, WriteError
 
+from shared.consumer import Subscription
 from shared.topology import PARK_REASON_HEADER, PARKED_AT_HEADER
 
 log = logging.getLogger(__name__)
@@ -516,19 +517,16 @@ class ParkingDrain:
         self._prefetch = prefetch
         self._retry_pause = retry_pause_seconds
         self._refresh_seconds = refresh_seconds
-        self._queue: AbstractQueue | None = None
-        self._consumer_tag: str | None = None
+        self._subscription: Subscription | None = None
         self._refresher: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
 
     async def start(self) -> None:
         await self._parked.ensure_indexes()
         await self._parked.parked_now()  # the gauge, before the first scrape
-        channel = await self._connection.channel()
-        await channel.set_qos(prefetch_count=self._prefetch)
-        # Keep our own reference: the robust channel restores this consumer after a reconnect.
-        self._queue = await channel.get_queue(self._parking_queue, ensure=True)
-        self._consumer_tag = await self._queue.consume(self._on_message)
+        self._subscription = await Subscription.start(
+            self._connection, self._parking_queue, self._on_message, prefetch=self._prefetch
+        )
         self._refresher = asyncio.create_task(self._keep_gauge_current())
 
     async def stop(self) -> None:
@@ -537,12 +535,9 @@ class ParkingDrain:
             self._refresher.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._refresher
-        if self._queue is not None and self._consumer_tag is not None:
-            try:
-                await self._queue.cancel(self._consumer_tag)
-            except Exception:  # the channel may already be gone at shutdown
-                log.debug("parking drain cancel failed", exc_info=True)
-        self._queue = None
+        if self._subscription is not None:
+            await self._subscription.cancel()
+        self._subscription = None
 
     async def _on_message(self, message: aio_pika.abc.AbstractIncomingMessage) -> None:
         record = parked_record(message, queue=self._parked.queue)

@@ -130,7 +130,7 @@ def parked_messages(request: Request) -> ParkedMessages:
 Parked = Annotated[ParkedMessages, Depends(parked_messages)]
 
 
-@router.get("", response_model=ParkedPage, summary="Parked messages, newest first (bureau)")
+@router.get("", summary="Parked messages, newest first (bureau)")
 async def list_parked(
     parked: Parked,
     principal: Bureau,
@@ -154,7 +154,6 @@ async def list_parked(
 
 @router.get(
     "/{parked_id}",
-    response_model=ParkedRead,
     responses=error_responses(404),
     summary="One parked message (bureau)",
 )
@@ -167,7 +166,6 @@ async def read_parked(parked_id: ParkedId, parked: Parked, principal: Bureau) ->
 
 @router.post(
     "/replay",
-    response_model=ReplayAllResult,
     summary="Replay every parked message (or every one of a type), in parking order (bureau)",
 )
 async def replay_all(parked: Parked, principal: Bureau, body: ReplayAll) -> ReplayAllResult:
@@ -186,7 +184,6 @@ async def replay_all(parked: Parked, principal: Bureau, body: ReplayAll) -> Repl
 
 @router.post(
     "/{parked_id}/replay",
-    response_model=ParkedRead,
     responses=error_responses(404, 409),
     summary="Deliver a parked message again, as it first arrived (bureau)",
 )
@@ -206,7 +203,6 @@ async def replay_one(
 
 @router.post(
     "/{parked_id}/discard",
-    response_model=ParkedRead,
     responses=error_responses(404, 409),
     summary="Give up on a parked message, with the reason (bureau)",
 )

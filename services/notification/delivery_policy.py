@@ -36,14 +36,6 @@ class DeliveryStatus(StrEnum):
     FAILED = "failed"  # final: no attempt will follow
 
 
-STATUS_LABELS: dict[DeliveryStatus, str] = {
-    DeliveryStatus.SENDING: "发送中",
-    DeliveryStatus.SENT: "已发送",
-    DeliveryStatus.RETRYING: "等待重试",
-    DeliveryStatus.UNKNOWN: "结果未知",
-    DeliveryStatus.FAILED: "发送失败",
-}
-
 FINAL = frozenset({DeliveryStatus.SENT, DeliveryStatus.FAILED})
 
 

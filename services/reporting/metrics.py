@@ -10,8 +10,6 @@ import asyncio
 import logging
 from datetime import UTC, datetime
 
-from prometheus_client import Counter, Gauge, Histogram
-
 from services.reporting.adapters.complaint_facts import ComplaintFacts
 from shared.metrics import RESPONSE_TIME_BUCKETS, ServiceMetrics
 
@@ -20,44 +18,37 @@ log = logging.getLogger(__name__)
 
 class ComplaintMetrics:
     def __init__(self, metrics: ServiceMetrics) -> None:
-        registry = metrics.registry
-        self.response_seconds = Histogram(
+        self.response_seconds = metrics.histogram(
             "huiyin_response_seconds",
             "Time from receipt to the reply to the complainant",
-            ["hospital_id"],
+            "hospital_id",
             buckets=RESPONSE_TIME_BUCKETS,
-            registry=registry,
         )
-        self.overdue_open = Gauge(
+        self.overdue_open = metrics.gauge(
             "huiyin_overdue_open_complaints",
             "Complaints past their reply deadline and still being handled (not paused for a"
             " supplement, not replied, closed, refused, transferred or settled on the spot)",
-            ["hospital_id"],
-            registry=registry,
+            "hospital_id",
         )
-        self.received = Counter(
-            "huiyin_complaints_received",
-            "Complaints registered",
-            ["hospital_id", "channel"],
-            registry=registry,
+        self.received = metrics.counter(
+            "huiyin_complaints_received", "Complaints registered", "hospital_id", "channel"
         )
-        self.reopened = Counter(
+        self.reopened = metrics.counter(
             "huiyin_complaints_reopened",
             "Disputes that reopened a complaint for re-review",
-            ["hospital_id"],
-            registry=registry,
+            "hospital_id",
         )
-        self.closed = Counter(
+        self.closed = metrics.counter(
             "huiyin_complaints_closed",
             "Complaints closed after the return visit, by the complainant's satisfaction",
-            ["hospital_id", "satisfaction"],
-            registry=registry,
+            "hospital_id",
+            "satisfaction",
         )
-        self.escalations = Counter(
+        self.escalations = metrics.counter(
             "huiyin_escalations",
             "Cases escalated above the handler, by level",
-            ["hospital_id", "level"],
-            registry=registry,
+            "hospital_id",
+            "level",
         )
         self._known: set[str] = set()
 

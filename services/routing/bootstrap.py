@@ -11,7 +11,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from fastapi import FastAPI
-from prometheus_client import Counter, Gauge
 
 from services.routing.adapters.calendar_file import read_corrections
 from services.routing.adapters.calendar_store import CalendarStore
@@ -43,26 +42,23 @@ def create_app(settings: RoutingSettings | None = None) -> FastAPI:
     check_lawful(corrections, source=f"calendar file {settings.calendar_file}")
     calendar = WorkingCalendar(corrections)
     calendar_store = CalendarStore(runtime.db)
-    registry = runtime.metrics.registry
-    refusals = Counter(
+    metrics = runtime.metrics
+    refusals = metrics.counter(
         "huiyin_calendar_refusals",
         "Deadlines the working-day calendar could not count because their year is not "
         "loaded, once per deadline: each left pending (cause: the event, or recount when a "
         "loaded year still was not enough)",
-        ["cause"],
-        registry=registry,
+        "cause",
     )
-    pending = Gauge(
+    pending = metrics.gauge(
         "huiyin_deadlines_pending_calendar",
         "Deadlines waiting for a year's official holiday arrangement (pending index, "
         "refreshed by the calendar watch)",
-        ["year"],
-        registry=registry,
+        "year",
     )
-    covered = Gauge(
+    covered = metrics.gauge(
         "huiyin_calendar_covered_days",
         "Days from today the official working-day calendar still covers",
-        registry=registry,
     )
     covered.set_function(lambda: (calendar.covered_until() - datetime.now(UTC).date()).days)
 

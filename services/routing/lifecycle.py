@@ -146,6 +146,33 @@ def paused(payload: Any, *, recorded_at: datetime) -> Decide:
     return decide
 
 
+def _counted_again(
+    clock: dict[str, Any],
+    at: datetime,
+    rules: Any,
+    calendar: WorkingCalendar,
+    *,
+    reason: str,
+    acceptance: bool,
+) -> tuple[dict[str, Any], DeadlineChanged]:
+    """The case type's deadlines counted afresh from `at` (the supplement's day, the
+    dispute's), as the clock's fields, and the event that tells of the new reply deadline."""
+    case_type = CaseType(clock.get("case_type", CaseType.INVESTIGATION))
+    rule, counted = deadlines(
+        at,
+        case_type,
+        rules,
+        calendar,
+        reason=reason,
+        acceptance=acceptance,
+        previous_due_at=clock.get("due_at"),
+    )
+    changed = deadline_changed(
+        rule, counted, previous_due_at=clock.get("due_at"), working_days=rule.working_days
+    )
+    return deadline_fields(rule, counted), changed
+
+
 def restarted_from_supplement(
     payload: Any, rules: Any, calendar: WorkingCalendar, *, recorded_at: datetime
 ) -> Decide:
@@ -156,22 +183,17 @@ def restarted_from_supplement(
     def decide(clock: dict[str, Any]) -> Decision | None:
         if clock["status"] == STOPPED:
             return None
-        case_type = CaseType(clock.get("case_type", CaseType.INVESTIGATION))
-        rule, counted = deadlines(
+        counted, changed = _counted_again(
+            clock,
             payload.at,
-            case_type,
             rules,
             calendar,
             reason=SUPPLEMENT_REASON,
             acceptance=not clock.get("accepted_at"),
-            previous_due_at=clock.get("due_at"),
-        )
-        changed = deadline_changed(
-            rule, counted, previous_due_at=clock.get("due_at"), working_days=rule.working_days
         )
         fields = {
             "status": OPEN,
-            **deadline_fields(rule, counted),
+            **counted,
             "supplemented_at": payload.at,
             "supplement_recorded_at": recorded_at,
             "overdue": False,
@@ -252,21 +274,10 @@ def reopened(
     dispute; a case flagged by intake (reopened twice or more) goes to leadership."""
 
     def decide(clock: dict[str, Any]) -> Decision:
-        case_type = CaseType(clock.get("case_type", CaseType.INVESTIGATION))
-        rule, counted = deadlines(
-            payload.at,
-            case_type,
-            rules,
-            calendar,
-            reason=RE_REVIEW_REASON,
-            acceptance=False,
-            previous_due_at=clock.get("due_at"),
+        counted, changed = _counted_again(
+            clock, payload.at, rules, calendar, reason=RE_REVIEW_REASON, acceptance=False
         )
-        events: list[EventPayload] = [
-            deadline_changed(
-                rule, counted, previous_due_at=clock.get("due_at"), working_days=rule.working_days
-            )
-        ]
+        events: list[EventPayload] = [changed]
         if payload.flagged:
             events.append(
                 ComplaintEscalated(
@@ -279,7 +290,7 @@ def reopened(
             )
         fields = {
             "status": OPEN,
-            **deadline_fields(rule, counted),
+            **counted,
             "reopened_at": payload.at,
             "overdue": False,
             "reopen_count": payload.reopen_count,

@@ -24,7 +24,6 @@ from services.routing.domain.case_rules import (
     priority_of,
 )
 from services.routing.domain.categories import (
-    CATEGORY_LABELS,
     DEFAULT_DEPARTMENT,
     DEPARTMENT_LABELS,
     Category,
@@ -270,7 +269,7 @@ def first_decision(
     routed = ComplaintRouted(
         revision=1,
         category=departments.category.value,
-        category_label=CATEGORY_LABELS[departments.category],
+        category_label=departments.category.label,
         matched_keywords=list(dict.fromkeys([*departments.keywords, *danger])),
         co_departments=[
             DepartmentRef(code=code, label=routing.department_label(code))
@@ -384,7 +383,7 @@ def reroute_decision(
         revision=revision,
         reason=reason,
         category=category.value,
-        category_label=CATEGORY_LABELS[category],
+        category_label=category.label,
         co_departments=[
             DepartmentRef(code=code, label=routing.department_label(code))
             for code in clock.get("co_departments", [])

@@ -33,19 +33,11 @@ from shared.contracts.events import (
     SupplementRequested,
     json_schemas,
 )
-from shared.contracts.vocabulary import (
-    CASE_TYPE_LABELS,
-    CHINA,
-    PRIORITY_LABELS,
-    CaseType,
-    Priority,
-)
+from shared.contracts.vocabulary import CHINA, CaseType, LabelledEnum, Priority
 
 __all__ = [
-    "CASE_TYPE_LABELS",
     "CHINA",
     "EVENT_TYPES",
-    "PRIORITY_LABELS",
     "AssignedWork",
     "CaseType",
     "ComplaintAssigned",
@@ -76,5 +68,6 @@ __all__ = [
     "Person",
     "Priority",
     "RoutingDecision",
+    "LabelledEnum",
     "json_schemas",
 ]

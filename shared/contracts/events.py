@@ -294,25 +294,25 @@ class ComplaintOverdue(EventPayload):
     handler_id: str | None = None
 
 
-class NotificationSent(EventPayload):
-    event_type: ClassVar[str] = "notification.sent"
+class DeliveryOutcome(EventPayload):
+    """What became of one delivery of a notice: which, for which event, to whom."""
+
     delivery_id: str
     source_event_id: str
     recipient_role: str
     channel: str = "email"
     attempts: int
+
+
+class NotificationSent(DeliveryOutcome):
+    event_type: ClassVar[str] = "notification.sent"
     # An earlier attempt's outcome was unknown: the recipient may have this mail twice
     # (same Message-ID).
     after_unknown_outcome: bool = False
 
 
-class NotificationFailed(EventPayload):
+class NotificationFailed(DeliveryOutcome):
     event_type: ClassVar[str] = "notification.failed"
-    delivery_id: str
-    source_event_id: str
-    recipient_role: str
-    channel: str = "email"
-    attempts: int
     error: str  # the reason, for people; addresses in it are masked
     reason_code: str = "unexpected"  # services/notification/delivery_policy.py REASON_LABELS
     recipient: str | None = None  # masked (z***@example.org)

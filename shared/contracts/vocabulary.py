@@ -1,11 +1,12 @@
 """Words every service uses the same way, defined once: the codes the API, storage and
 events carry (stable English) and the Chinese labels people read.
 
+- `LabelledEnum`: a code and its label in one member, for every vocabulary people read.
 - `CHINA`: the zone of working days, deadlines and every date shown to people (storage
   is UTC). Asia/Shanghai has had no daylight saving time since 1991.
-- `CaseType`: the deadline class of a complaint (docs/rules.md#deadlines D1). The office
-  may state it at registration (intake); routing decides it otherwise and owns its
-  working days.
+- `CaseType`: the deadline class of a complaint (docs/rules.md#deadlines D1, where each
+  has its Chinese name). The office may state it at registration (intake); routing
+  decides it otherwise and owns its working days.
 - `Priority`: routing's judgement of how soon a case must be acted on
   (docs/rules.md#routing P5, P6); the handler reads its label.
 """
@@ -13,9 +14,24 @@ events carry (stable English) and the Chinese labels people read.
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Self
 from zoneinfo import ZoneInfo
 
 CHINA = ZoneInfo("Asia/Shanghai")
+
+
+class LabelledEnum(StrEnum):
+    """A stable English code that people read as a Chinese label, both stated once per
+    member: `PHONE = "phone", "电话"` is the code "phone" (what the API, storage and events
+    carry) with `.label` "电话". `Channel("phone")` looks a member up by its code."""
+
+    label: str
+
+    def __new__(cls, code: str, label: str = "") -> Self:
+        member = str.__new__(cls, code)
+        member._value_ = code
+        member.label = label
+        return member
 
 
 class CaseType(StrEnum):
@@ -29,26 +45,7 @@ class CaseType(StrEnum):
     ADVERSE_EVENT = "adverse_event"
 
 
-CASE_TYPE_LABELS: dict[CaseType, str] = {
-    CaseType.ON_SPOT: "当场处理/价格差错",
-    CaseType.SIMPLE: "简单书面投诉",
-    CaseType.INVESTIGATION: "需调查核实",
-    CaseType.MULTI_DEPARTMENT: "涉及多个科室",
-    CaseType.COMPLEX: "疑难复杂",
-    CaseType.TRANSFERRED: "上级转办/信访",
-    CaseType.LEADERSHIP_RECEPTION: "院领导接待日",
-    CaseType.ADVERSE_EVENT: "院内不良事件",
-}
-
-
-class Priority(StrEnum):
-    URGENT = "urgent"
-    HIGH = "high"
-    NORMAL = "normal"
-
-
-PRIORITY_LABELS: dict[Priority, str] = {
-    Priority.URGENT: "紧急",
-    Priority.HIGH: "优先",
-    Priority.NORMAL: "一般",
-}
+class Priority(LabelledEnum):
+    URGENT = "urgent", "紧急"
+    HIGH = "high", "优先"
+    NORMAL = "normal", "一般"

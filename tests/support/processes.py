@@ -10,7 +10,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -20,8 +19,9 @@ import httpx
 from pydantic import SecretStr
 from pydantic_settings import BaseSettings
 
+from deploy.processes import start_service, stop_services
 from deploy.servers import Infrastructure
-from tests.support.platform import REPO, ApiKeys, Names, StaffSigning, build_settings
+from tests.support.platform import ApiKeys, Names, StaffSigning, build_settings
 
 
 def settings_env(settings: BaseSettings) -> dict[str, str]:
@@ -62,15 +62,7 @@ class ServiceProcesses:
             key: value for key, value in os.environ.items() if not key.startswith("HUIYIN_")
         } | settings_env(self.settings[service])
         self.starts[service] += 1
-        log = (self.logs / f"{service}.log").open("ab")
-        self.processes[service] = subprocess.Popen(
-            [sys.executable, "-m", f"services.{service}"],
-            env=env,
-            cwd=REPO,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        self.processes[service] = start_service(service, env=env, log=self.logs / f"{service}.log")
 
     def kill(self, service: str) -> None:
         """kill -9: no shutdown hook runs, in-flight work is cut off where it stands."""
@@ -80,16 +72,7 @@ class ServiceProcesses:
         process.wait(timeout=10)
 
     def stop_all(self) -> None:
-        for process in self.processes.values():
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGTERM)
-        for process in self.processes.values():
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(process.pid, signal.SIGKILL)
-                process.wait(timeout=5)
+        stop_services(self.processes.values())
 
     def wait_ready(self, *services: str, timeout: float = 90) -> None:
         deadline = time.monotonic() + timeout

@@ -40,7 +40,6 @@ def _shown(record: dict[str, Any]) -> AssertionKeyRead:
 @router.post(
     "/hospitals/{hospital_id}/assertion-keys",
     status_code=status.HTTP_201_CREATED,
-    response_model=AssertionKeyRead,
     responses={
         200: {"model": AssertionKeyRead, "description": "This key was already registered"},
         **error_responses(404, 409),
@@ -75,7 +74,6 @@ async def register_key(
 
 @router.get(
     "/hospitals/{hospital_id}/assertion-keys",
-    response_model=AssertionKeyList,
     responses=error_responses(404),
     summary="A hospital's assertion keys, revoked ones included (bureau only)",
 )
@@ -89,7 +87,6 @@ async def list_keys(
 
 @router.post(
     "/hospitals/{hospital_id}/assertion-keys/{kid}/revoke",
-    response_model=AssertionKeyRead,
     responses=error_responses(404),
     summary="Revoke a key: assertions it signs are refused from now on (bureau only)",
 )

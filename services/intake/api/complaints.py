@@ -36,7 +36,6 @@ from services.intake.api.schemas import (
 from services.intake.domain import timeline
 from services.intake.domain.commands import InvalidField
 from services.intake.domain.complaint import (
-    STATUS_LABELS,
     Channel,
     ComplaintStatus,
 )
@@ -135,7 +134,6 @@ async def register(
 
 @router.post(
     "/complaints/batch",
-    response_model=BatchResult,
     responses=error_responses(403),
     summary="Register many complaints at once (医院系统批量上传、意见箱批量登记)",
     description="Each item is registered on its own, idempotent by its key: a retried batch "
@@ -232,7 +230,6 @@ async def _register_item(
 
 @router.get(
     "/complaints/{complaint_id}",
-    response_model=ComplaintRead,
     responses=error_responses(403, 404),
     summary="One complaint",
     description="The complainant is shown as the proven reader (X-Huiyin-Staff-Assertion) may "
@@ -259,7 +256,6 @@ async def read(
 
 @router.get(
     "/complaints/{complaint_id}/identity-reads",
-    response_model=IdentityReadPage,
     responses=error_responses(403, 404),
     summary="Who saw the complainant's full identity (身份信息查阅记录)",
     description="For the complaint office and leadership (proven by X-Huiyin-Staff-Assertion) "
@@ -291,7 +287,6 @@ async def identity_reads(
 
 @router.get(
     "/complaints/{complaint_id}/timeline/verify",
-    response_model=TimelineVerdict,
     responses=error_responses(404),
     summary="Prove the timeline is complete and unaltered (防篡改校验)",
 )
@@ -313,7 +308,6 @@ async def verify_timeline(
 
 @router.get(
     "/complaints",
-    response_model=ComplaintPage,
     responses=error_responses(403),
     summary="List complaints, newest first",
 )
@@ -372,7 +366,6 @@ async def list_complaints(
 
 @router.get(
     "/track/{tracking_code}",
-    response_model=TrackingRead,
     responses=error_responses(404),
     summary="Progress for the complainant (no login; the tracking code is the secret)",
 )
@@ -385,7 +378,7 @@ async def track(tracking_code: str, ports: PortsDep) -> TrackingRead:
     return TrackingRead(
         case_number=complaint["case_number"],
         status=state,
-        status_label=STATUS_LABELS[state],
+        status_label=state.label,
         received_at=complaint["received_at"],
         due_at=(complaint.get("assignment") or {}).get("due_at"),
         replied_at=(complaint.get("reply") or {}).get("replied_at"),

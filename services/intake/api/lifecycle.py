@@ -1,11 +1,13 @@
-"""The lifecycle commands people take on a case, one route per action. Each route maps its
-body to the domain command and hands it to the one runner (`Runner`): who acts is proven
-here, what the command does is decided in services/intake/lifecycle/."""
+"""The lifecycle commands people take on a case, one route per action, all from one table
+(`COMMANDS`: the action's path, its body and its summary). Each route maps its body to the
+domain command and hands it to the one runner (`Runner`): who acts is proven here, what
+the command does is decided in services/intake/lifecycle/."""
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path
 
@@ -16,7 +18,7 @@ from services.intake.api.presentation import broken_rule, complaint_not_found, n
 from services.intake.api.schemas import ComplaintRead
 from services.intake.domain import authority
 from services.intake.domain.commands import InvalidField, NotReady
-from services.intake.domain.complaint import IllegalTransition
+from services.intake.domain.complaint import Action, IllegalTransition
 from services.intake.lifecycle import runner
 from services.intake.ports import IntakePorts
 from shared.auth import CurrentPrincipal, Principal
@@ -95,108 +97,83 @@ def _runner(
 
 Run = Annotated[Runner, Depends(_runner)]
 Id = Annotated[str, Path(max_length=64)]
-COMMAND: dict[str, Any] = {
-    "response_model": ComplaintRead,
-    "responses": error_responses(403, 404, 409),
+
+
+@dataclass(frozen=True)
+class CommandRoute:
+    path: str  # under /v1/complaints/{complaint_id}/
+    body: type[schemas.Command]
+    summary: str
+
+
+COMMANDS: dict[Action, CommandRoute] = {
+    Action.ACCEPT: CommandRoute("accept", schemas.Command, "受理"),
+    Action.REQUEST_SUPPLEMENT: CommandRoute(
+        "supplement-request",
+        schemas.SupplementRequest,
+        "通知补充材料 (the clock waits until it arrives)",
+    ),
+    Action.SUPPLEMENT: CommandRoute(
+        "supplement",
+        schemas.SupplementReceived,
+        "补齐材料后受理 (counting restarts from the day it arrived)",
+    ),
+    Action.NOT_ACCEPT: CommandRoute("not-accept", schemas.NotAcceptDecision, "不予受理"),
+    Action.TRANSFER: CommandRoute("transfer", schemas.TransferDecision, "转交有关部门"),
+    Action.RESOLVE_ON_SPOT: CommandRoute(
+        "resolve-on-spot", schemas.OnSpotResolution, "当场协调解决并记录"
+    ),
+    Action.HAND_OVER: CommandRoute("hand-over", schemas.HandOver, "首诉负责人移交投诉管理部门"),
+    Action.REROUTE: CommandRoute("reroute", schemas.Reroute, "改派科室"),
+    Action.RECORD_NOTE: CommandRoute("notes", schemas.InvestigationNote, "记录调查情况"),
+    Action.RECORD_FINDING: CommandRoute(
+        "finding",
+        schemas.FindingRecord,
+        "处理意见：是否属实、责任科室与人员、补救措施、告知的法律途径",
+    ),
+    Action.REPLY: CommandRoute(
+        "reply", schemas.ReplyCreate, "答复投诉人 (written complaints get a written reply)"
+    ),
+    Action.REQUEST_EXTENSION: CommandRoute(
+        "extension-request", schemas.ExtensionRequest, "申请延期"
+    ),
+    Action.DECIDE_EXTENSION: CommandRoute(
+        "extension-decision", schemas.ExtensionDecision, "院领导审批延期"
+    ),
+    Action.CLOSE: CommandRoute("close", schemas.Closure, "回访并办结"),
+    Action.DISPUTE: CommandRoute("dispute", schemas.Dispute, "投诉人不服处理结果：复核"),
 }
 
 
-@router.post("/complaints/{complaint_id}/accept", **COMMAND, summary="受理")
-async def accept(complaint_id: Id, body: schemas.Command, run: Run) -> ComplaintRead:
-    return await run(complaint_id, body)
+class CommandEndpoint:
+    # One action's route. FastAPI reads the request body's schema from the endpoint's
+    # signature, so each endpoint states its own body type there. (No docstring: FastAPI
+    # would publish it as every operation's description.)
+
+    def __init__(self, body: type[schemas.Command]) -> None:
+        keyword = inspect.Parameter.KEYWORD_ONLY
+        self.__signature__ = inspect.Signature(
+            [
+                inspect.Parameter("complaint_id", keyword, annotation=Id),
+                inspect.Parameter("body", keyword, annotation=body),
+                inspect.Parameter("run", keyword, annotation=Run),
+            ],
+            return_annotation=ComplaintRead,
+        )
+
+    async def __call__(
+        self, *, complaint_id: str, body: schemas.Command, run: Runner
+    ) -> ComplaintRead:
+        return await run(complaint_id, body)
 
 
-@router.post(
-    "/complaints/{complaint_id}/supplement-request",
-    **COMMAND,
-    summary="通知补充材料 (the clock waits until it arrives)",
-)
-async def request_supplement(
-    complaint_id: Id, body: schemas.SupplementRequest, run: Run
-) -> ComplaintRead:
-    return await run(complaint_id, body)
-
-
-@router.post(
-    "/complaints/{complaint_id}/supplement",
-    **COMMAND,
-    summary="补齐材料后受理 (counting restarts from the day it arrived)",
-)
-async def supplement(complaint_id: Id, body: schemas.SupplementReceived, run: Run) -> ComplaintRead:
-    return await run(complaint_id, body)
-
-
-@router.post("/complaints/{complaint_id}/not-accept", **COMMAND, summary="不予受理")
-async def not_accept(complaint_id: Id, body: schemas.NotAcceptDecision, run: Run) -> ComplaintRead:
-    return await run(complaint_id, body)
-
-
-@router.post("/complaints/{complaint_id}/transfer", **COMMAND, summary="转交有关部门")
-async def transfer(complaint_id: Id, body: schemas.TransferDecision, run: Run) -> ComplaintRead:
-    return await run(complaint_id, body)
-
-
-@router.post("/complaints/{complaint_id}/resolve-on-spot", **COMMAND, summary="当场协调解决并记录")
-async def resolve_on_spot(
-    complaint_id: Id, body: schemas.OnSpotResolution, run: Run
-) -> ComplaintRead:
-    return await run(complaint_id, body)
-
-
-@router.post(
-    "/complaints/{complaint_id}/hand-over", **COMMAND, summary="首诉负责人移交投诉管理部门"
-)
-async def hand_over(complaint_id: Id, body: schemas.HandOver, run: Run) -> ComplaintRead:
-    return await run(complaint_id, body)
-
-
-@router.post("/complaints/{complaint_id}/reroute", **COMMAND, summary="改派科室")
-async def reroute(complaint_id: Id, body: schemas.Reroute, run: Run) -> ComplaintRead:
-    return await run(complaint_id, body)
-
-
-@router.post("/complaints/{complaint_id}/notes", **COMMAND, summary="记录调查情况")
-async def record_note(complaint_id: Id, body: schemas.InvestigationNote, run: Run) -> ComplaintRead:
-    return await run(complaint_id, body)
-
-
-@router.post(
-    "/complaints/{complaint_id}/finding",
-    **COMMAND,
-    summary="处理意见：是否属实、责任科室与人员、补救措施、告知的法律途径",
-)
-async def record_finding(complaint_id: Id, body: schemas.FindingRecord, run: Run) -> ComplaintRead:
-    return await run(complaint_id, body)
-
-
-@router.post(
-    "/complaints/{complaint_id}/reply",
-    **COMMAND,
-    summary="答复投诉人 (written complaints get a written reply)",
-)
-async def reply(complaint_id: Id, body: schemas.ReplyCreate, run: Run) -> ComplaintRead:
-    return await run(complaint_id, body)
-
-
-@router.post("/complaints/{complaint_id}/extension-request", **COMMAND, summary="申请延期")
-async def request_extension(
-    complaint_id: Id, body: schemas.ExtensionRequest, run: Run
-) -> ComplaintRead:
-    return await run(complaint_id, body)
-
-
-@router.post("/complaints/{complaint_id}/extension-decision", **COMMAND, summary="院领导审批延期")
-async def decide_extension(
-    complaint_id: Id, body: schemas.ExtensionDecision, run: Run
-) -> ComplaintRead:
-    return await run(complaint_id, body)
-
-
-@router.post("/complaints/{complaint_id}/close", **COMMAND, summary="回访并办结")
-async def close(complaint_id: Id, body: schemas.Closure, run: Run) -> ComplaintRead:
-    return await run(complaint_id, body)
-
-
-@router.post("/complaints/{complaint_id}/dispute", **COMMAND, summary="投诉人不服处理结果：复核")
-async def dispute(complaint_id: Id, body: schemas.Dispute, run: Run) -> ComplaintRead:
-    return await run(complaint_id, body)
+for action, route in COMMANDS.items():
+    router.add_api_route(
+        f"/complaints/{{complaint_id}}/{route.path}",
+        CommandEndpoint(route.body),
+        methods=["POST"],
+        name=action.value,
+        summary=route.summary,
+        response_model=ComplaintRead,
+        responses=error_responses(403, 404, 409),
+    )

@@ -10,8 +10,6 @@ from services.intake.adapters.identity_reads import IdentityReadLog
 from services.intake.api.schemas import ComplaintRead
 from services.intake.domain.commands import InvalidField
 from services.intake.domain.complaint import (
-    CHANNEL_LABELS,
-    STATUS_LABELS,
     Channel,
     ComplaintStatus,
     allowed_actions,
@@ -47,7 +45,7 @@ def receipt(complaint: dict[str, Any]) -> dict[str, Any]:
         "case_number": complaint["case_number"],
         "tracking_code": complaint["tracking_code"],
         "status": state,
-        "status_label": STATUS_LABELS[state],
+        "status_label": state.label,
     }
 
 
@@ -99,7 +97,7 @@ def _read(complaint: dict[str, Any], view: IdentityView, ports: IntakePorts) -> 
     fields: dict[str, Any] = dict(
         **receipt(complaint),
         channel=complaint["channel"],
-        channel_label=CHANNEL_LABELS[Channel(complaint["channel"])],
+        channel_label=Channel(complaint["channel"]).label,
         kind=complaint["kind"],
         anonymous=complaint["anonymous"],
         contactable=is_contactable(

@@ -2,13 +2,13 @@
 
 Each request body maps to its domain command (`to_command`, services/intake/domain/
 commands.py), where the rules about what a command may say live; the bodies hold the
-shapes, limits and formats of the edge."""
+shapes, limits and formats of the edge. A body's fields are its command's, by name."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, model_validator
 
@@ -99,22 +99,9 @@ class ComplaintCreate(BaseModel):
         body's, with the hospital: a retry of the same body is the same request."""
         body = self.model_dump(mode="json", exclude_none=True) | {"hospital_id": hospital_id}
         return commands.RegisterComplaint(
-            channel=self.channel,
-            content=self.content,
+            **self.model_dump(exclude={"hospital_id", "complainant"}),
+            complainant=body.get("complainant"),  # as given, in its JSON form
             fingerprint=fingerprint(body),
-            kind=self.kind,
-            anonymous=self.anonymous,
-            complainant=body.get("complainant"),
-            target_department=self.target_department,
-            target_staff_id=self.target_staff_id,
-            summary=self.summary,
-            demand=self.demand,
-            received_at=self.received_at,
-            received_by=self.received_by,
-            direct=self.direct,
-            group=self.group,
-            case_type=self.case_type,
-            accepted=self.accepted,
         )
 
 
@@ -138,20 +125,23 @@ class Command(BaseModel):
         "X-Huiyin-Staff-Assertion; if given, this must name the same person",
     )
     note: str | None = Field(default=None, max_length=2000)
+    # The body of POST .../accept; every other body names its own command (and builds it
+    # itself where a field is not the command's as it stands: FindingRecord, Closure).
+    command: ClassVar[type[commands.LifecycleCommand]] = commands.Accept
 
     def to_command(self) -> commands.LifecycleCommand:
-        """The body of POST .../accept; every other command body says its own."""
-        return commands.Accept(note=self.note)
+        """The command this body asks for: its fields but `actor` (who acts is proven, not
+        told), by name."""
+        return self.command(**self.model_dump(exclude={"actor"}))
 
 
 class SupplementRequest(Command):
+    command = commands.RequestSupplement
     missing: Text = Field(description="what the complainant must supply (缺少的材料或事实)")
-
-    def to_command(self) -> commands.RequestSupplement:
-        return commands.RequestSupplement(missing=self.missing, note=self.note)
 
 
 class SupplementReceived(Command):
+    command = commands.Supplement
     content: str | None = Field(default=None, max_length=5000, description="补充内容")
     received_at: Instant | None = Field(
         default=None,
@@ -159,62 +149,40 @@ class SupplementReceived(Command):
         "was requested, not in the future",
     )
 
-    def to_command(self) -> commands.Supplement:
-        return commands.Supplement(
-            content=self.content, received_at=self.received_at, note=self.note
-        )
-
 
 class NotAcceptDecision(Command):
+    command = commands.NotAccept
     reason: NotAcceptedReason
     explanation: Text = Field(description="the explanation the complainant is given")
     refer_to: str | None = Field(default=None, max_length=200, description="告知投诉人的有关部门")
 
-    def to_command(self) -> commands.NotAccept:
-        return commands.NotAccept(
-            reason=self.reason,
-            explanation=self.explanation,
-            refer_to=self.refer_to,
-            note=self.note,
-        )
-
 
 class TransferDecision(Command):
+    command = commands.Transfer
     to_body: Annotated[str, Field(min_length=1, max_length=200)] = Field(
         description="the competent body the case goes to (有关部门)"
     )
 
-    def to_command(self) -> commands.Transfer:
-        return commands.Transfer(to_body=self.to_body, note=self.note)
-
 
 class OnSpotResolution(Command):
+    command = commands.ResolveOnSpot
     outcome: Text = Field(description="how it was settled to the complainant's satisfaction")
-
-    def to_command(self) -> commands.ResolveOnSpot:
-        return commands.ResolveOnSpot(outcome=self.outcome, note=self.note)
 
 
 class HandOver(Command):
+    command = commands.HandOver
     to: Code = Field(description="complaint-office staff member who takes over")
-
-    def to_command(self) -> commands.HandOver:
-        return commands.HandOver(to=self.to, note=self.note)
 
 
 class Reroute(Command):
+    command = commands.Reroute
     department: Code
     reason: Text
 
-    def to_command(self) -> commands.Reroute:
-        return commands.Reroute(department=self.department, reason=self.reason, note=self.note)
-
 
 class InvestigationNote(Command):
+    command = commands.RecordNote
     content: Annotated[str, Field(min_length=1, max_length=5000)]
-
-    def to_command(self) -> commands.RecordNote:
-        return commands.RecordNote(content=self.content, note=self.note)
 
 
 class Remedy(BaseModel):
@@ -225,6 +193,7 @@ class Remedy(BaseModel):
 
 
 class FindingRecord(Command):
+    command = commands.RecordFinding
     result: FindingResult
     summary: Annotated[str, Field(min_length=1, max_length=5000)] = Field(description="处理意见")
     responsible_department: Code | None = None
@@ -254,30 +223,22 @@ class FindingRecord(Command):
 
 
 class ReplyCreate(Command):
+    command = commands.Reply
     content: Annotated[str, Field(min_length=1, max_length=5000)] = Field(description="答复内容")
     form: ReplyForm | None = Field(
         default=None, description="defaults to written for written channels"
     )
 
-    def to_command(self) -> commands.Reply:
-        return commands.Reply(content=self.content, form=self.form, note=self.note)
-
 
 class ExtensionRequest(Command):
+    command = commands.RequestExtension
     working_days: int = Field(ge=1, le=30)
     reason: Text
 
-    def to_command(self) -> commands.RequestExtension:
-        return commands.RequestExtension(
-            working_days=self.working_days, reason=self.reason, note=self.note
-        )
-
 
 class ExtensionDecision(Command):
+    command = commands.DecideExtension
     approve: bool
-
-    def to_command(self) -> commands.DecideExtension:
-        return commands.DecideExtension(approve=self.approve, note=self.note)
 
 
 class ReturnVisit(BaseModel):
@@ -288,6 +249,7 @@ class ReturnVisit(BaseModel):
 
 
 class Closure(Command):
+    command = commands.Close
     satisfaction: Satisfaction
     return_visit: ReturnVisit
 
@@ -303,10 +265,8 @@ class Closure(Command):
 
 
 class Dispute(Command):
+    command = commands.Dispute
     reason: Text = Field(description="the complainant's objection to the result")
-
-    def to_command(self) -> commands.Dispute:
-        return commands.Dispute(reason=self.reason, note=self.note)
 
 
 # --- batch -------------------------------------------------------------------------------

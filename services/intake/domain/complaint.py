@@ -8,47 +8,27 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-
-class Channel(StrEnum):
-    IN_PERSON = "in_person"
-    PHONE = "phone"
-    LETTER = "letter"
-    ANONYMOUS_LETTER = "anonymous_letter"
-    SUGGESTION_BOX = "suggestion_box"
-    EMAIL = "email"
-    WEB = "web"
-    SMS_WECHAT = "sms_wechat"
-    TRANSFERRED = "transferred"
-    SATISFACTION_CARD = "satisfaction_card"
+from shared.contracts import LabelledEnum
 
 
-CHANNEL_LABELS: dict[Channel, str] = {
-    Channel.IN_PERSON: "面谈/来访",
-    Channel.PHONE: "电话",
-    Channel.LETTER: "来信",
-    Channel.ANONYMOUS_LETTER: "匿名信",
-    Channel.SUGGESTION_BOX: "意见箱",
-    Channel.EMAIL: "电子邮件",
-    Channel.WEB: "网站/院长信箱",
-    Channel.SMS_WECHAT: "短信/微信",
-    Channel.TRANSFERRED: "上级转办/12345",
-    Channel.SATISFACTION_CARD: "满意度调查卡",
-}
+class Channel(LabelledEnum):
+    IN_PERSON = "in_person", "面谈/来访"
+    PHONE = "phone", "电话"
+    LETTER = "letter", "来信"
+    ANONYMOUS_LETTER = "anonymous_letter", "匿名信"
+    SUGGESTION_BOX = "suggestion_box", "意见箱"
+    EMAIL = "email", "电子邮件"
+    WEB = "web", "网站/院长信箱"
+    SMS_WECHAT = "sms_wechat", "短信/微信"
+    TRANSFERRED = "transferred", "上级转办/12345"
+    SATISFACTION_CARD = "satisfaction_card", "满意度调查卡"
 
 
-class Kind(StrEnum):
+class Kind(StrEnum):  # 投诉, 举报, 建议, 咨询 (docs/rules.md#registration G2)
     COMPLAINT = "complaint"
     REPORT = "report"
     SUGGESTION = "suggestion"
     CONSULTATION = "consultation"
-
-
-KIND_LABELS: dict[Kind, str] = {
-    Kind.COMPLAINT: "投诉",
-    Kind.REPORT: "举报",
-    Kind.SUGGESTION: "建议",
-    Kind.CONSULTATION: "咨询",
-}
 
 
 class PatientRelation(StrEnum):
@@ -59,47 +39,18 @@ class PatientRelation(StrEnum):
     OTHER = "other"
 
 
-RELATION_LABELS: dict[PatientRelation, str] = {
-    PatientRelation.SELF: "本人",
-    PatientRelation.FAMILY: "家属",
-    PatientRelation.GUARDIAN: "监护人",
-    PatientRelation.FRIEND: "朋友",
-    PatientRelation.OTHER: "其他",
-}
-
-
-class ComplaintStatus(StrEnum):
-    RECEIVED = "received"
-    NEEDS_SUPPLEMENT = "needs_supplement"
-    ACCEPTED = "accepted"
-    NOT_ACCEPTED = "not_accepted"
-    RESOLVED_ON_SPOT = "resolved_on_spot"
-    TRANSFERRED = "transferred"
-    ASSIGNED = "assigned"
-    IN_PROGRESS = "in_progress"
-    REPLIED = "replied"
-    CLOSED = "closed"
-    REOPENED = "reopened"
-
-
-STATUS_LABELS: dict[ComplaintStatus, str] = {
-    ComplaintStatus.RECEIVED: "已登记",
-    ComplaintStatus.NEEDS_SUPPLEMENT: "待补充材料",
-    ComplaintStatus.ACCEPTED: "已受理",
-    ComplaintStatus.NOT_ACCEPTED: "不予受理",
-    ComplaintStatus.RESOLVED_ON_SPOT: "当场解决",
-    ComplaintStatus.TRANSFERRED: "已转办",
-    ComplaintStatus.ASSIGNED: "已分派",
-    ComplaintStatus.IN_PROGRESS: "调查处理中",
-    ComplaintStatus.REPLIED: "已答复",
-    ComplaintStatus.CLOSED: "已办结",
-    ComplaintStatus.REOPENED: "复核中",
-}
-
-# Where the case has left the hospital's process for good (不予受理, 当场解决, 转办).
-TERMINAL: frozenset[ComplaintStatus] = frozenset(
-    {ComplaintStatus.NOT_ACCEPTED, ComplaintStatus.RESOLVED_ON_SPOT, ComplaintStatus.TRANSFERRED}
-)
+class ComplaintStatus(LabelledEnum):
+    RECEIVED = "received", "已登记"
+    NEEDS_SUPPLEMENT = "needs_supplement", "待补充材料"
+    ACCEPTED = "accepted", "已受理"
+    NOT_ACCEPTED = "not_accepted", "不予受理"
+    RESOLVED_ON_SPOT = "resolved_on_spot", "当场解决"
+    TRANSFERRED = "transferred", "已转办"
+    ASSIGNED = "assigned", "已分派"
+    IN_PROGRESS = "in_progress", "调查处理中"
+    REPLIED = "replied", "已答复"
+    CLOSED = "closed", "已办结"
+    REOPENED = "reopened", "复核中"
 
 
 class Action(StrEnum):
@@ -120,25 +71,6 @@ class Action(StrEnum):
     CLOSE = "close"
     DISPUTE = "dispute"
 
-
-ACTION_LABELS: dict[Action, str] = {
-    Action.ACCEPT: "受理",
-    Action.REQUEST_SUPPLEMENT: "通知补充材料",
-    Action.SUPPLEMENT: "补齐材料",
-    Action.NOT_ACCEPT: "不予受理",
-    Action.TRANSFER: "转交有关部门",
-    Action.RESOLVE_ON_SPOT: "当场协调解决",
-    Action.HAND_OVER: "首诉移交",
-    Action.ASSIGN: "分派承办",
-    Action.REROUTE: "改派科室",
-    Action.RECORD_NOTE: "记录调查情况",
-    Action.RECORD_FINDING: "形成处理意见",
-    Action.REQUEST_EXTENSION: "申请延期",
-    Action.DECIDE_EXTENSION: "审批延期",
-    Action.REPLY: "答复投诉人",
-    Action.CLOSE: "回访办结",
-    Action.DISPUTE: "申请复核",
-}
 
 S, A = ComplaintStatus, Action
 
@@ -187,6 +119,7 @@ def _table() -> dict[ComplaintStatus, dict[Action, ComplaintStatus]]:
         S.REPLIED: {A.CLOSE: S.CLOSED, A.DISPUTE: S.REOPENED},
         S.CLOSED: {A.DISPUTE: S.REOPENED},
         S.REOPENED: dict(_REVIEW),
+        # The case has left the hospital's process for good (不予受理, 当场解决, 转办).
         S.NOT_ACCEPTED: {},
         S.RESOLVED_ON_SPOT: {},
         S.TRANSFERRED: {},
@@ -207,8 +140,7 @@ class IllegalTransition(Exception):
         self.allowed = allowed_actions(status)
         allowed = ", ".join(self.allowed) or "none"
         super().__init__(
-            f"cannot {action} a complaint that is {status} ({STATUS_LABELS[status]}); "
-            f"allowed now: {allowed}"
+            f"cannot {action} a complaint that is {status} ({status.label}); allowed now: {allowed}"
         )
 
 

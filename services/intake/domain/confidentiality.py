@@ -33,15 +33,6 @@ IDENTITY_FIELDS: tuple[str, ...] = (
     "id_number",
 )
 
-IDENTITY_LABELS: dict[str, str] = {
-    "name": "姓名",
-    "phone": "联系电话",
-    "email": "电子邮箱",
-    "address": "住址",
-    "workplace": "工作单位",
-    "id_number": "身份证号",
-}
-
 TOKEN_VERSION = "v1"
 KEY_BYTES = 32
 NONCE_BYTES = 12
@@ -194,12 +185,6 @@ class IdentityView(StrEnum):
     MASKED = "masked"
     NONE = "none"
 
-
-VIEW_LABELS: dict[IdentityView, str] = {
-    IdentityView.FULL: "完整显示",
-    IdentityView.MASKED: "脱敏显示",
-    IdentityView.NONE: "不予显示",
-}
 
 # Roles that run the case and answer for the complainant's protection.
 FULL_VIEW_ROLES: frozenset[str] = frozenset({OFFICE, LEADERSHIP})

@@ -7,25 +7,21 @@ from __future__ import annotations
 from enum import StrEnum
 
 from services.intake.domain.complaint import Channel
+from shared.contracts import LabelledEnum
 
 
-class NotAcceptedReason(StrEnum):
+class NotAcceptedReason(LabelledEnum):
     """不予受理 reasons (docs/rules.md#acceptance C3)."""
 
-    IN_COURT_OR_MEDIATION = "in_court_or_mediation"
-    HANDLED_BY_AUTHORITY = "handled_by_authority_or_petition"
-    NO_CLEAR_TARGET_OR_FACTS = "no_clear_target_or_facts"
-    POLICE_OR_CRIMINAL = "police_or_criminal"
-    OUTSIDE_REMIT = "outside_remit"
+    IN_COURT_OR_MEDIATION = "in_court_or_mediation", "已向人民法院起诉或已申请第三方调解"
+    HANDLED_BY_AUTHORITY = (
+        "handled_by_authority_or_petition",
+        "已由卫生健康行政部门或信访部门受理处理",
+    )
+    NO_CLEAR_TARGET_OR_FACTS = "no_clear_target_or_facts", "无明确被投诉对象或具体事实"
+    POLICE_OR_CRIMINAL = "police_or_criminal", "属于公安机关管辖或涉嫌违法犯罪"
+    OUTSIDE_REMIT = "outside_remit", "不属于本院职责范围"
 
-
-NOT_ACCEPTED_LABELS: dict[NotAcceptedReason, str] = {
-    NotAcceptedReason.IN_COURT_OR_MEDIATION: "已向人民法院起诉或已申请第三方调解",
-    NotAcceptedReason.HANDLED_BY_AUTHORITY: "已由卫生健康行政部门或信访部门受理处理",
-    NotAcceptedReason.NO_CLEAR_TARGET_OR_FACTS: "无明确被投诉对象或具体事实",
-    NotAcceptedReason.POLICE_OR_CRIMINAL: "属于公安机关管辖或涉嫌违法犯罪",
-    NotAcceptedReason.OUTSIDE_REMIT: "不属于本院职责范围",
-}
 
 # A reason that sends the complainant elsewhere must say where (docs/rules.md#acceptance C4:
 # 转送有管辖权部门…并告知投诉举报人, 食品药品《投诉举报管理制度》七).
@@ -34,17 +30,10 @@ NEEDS_REFERRAL: frozenset[NotAcceptedReason] = frozenset(
 )
 
 
-class FindingResult(StrEnum):
-    SUBSTANTIATED = "substantiated"
-    PARTLY = "partly_substantiated"
-    UNSUBSTANTIATED = "unsubstantiated"
-
-
-FINDING_LABELS: dict[FindingResult, str] = {
-    FindingResult.SUBSTANTIATED: "属实",
-    FindingResult.PARTLY: "部分属实",
-    FindingResult.UNSUBSTANTIATED: "不属实",
-}
+class FindingResult(LabelledEnum):
+    SUBSTANTIATED = "substantiated", "属实"
+    PARTLY = "partly_substantiated", "部分属实"
+    UNSUBSTANTIATED = "unsubstantiated", "不属实"
 
 
 class LegalChannel(StrEnum):
@@ -55,24 +44,11 @@ class LegalChannel(StrEnum):
     LAWSUIT = "lawsuit"
 
 
-LEGAL_CHANNEL_LABELS: dict[LegalChannel, str] = {
-    LegalChannel.ACCIDENT_APPRAISAL: "申请医疗事故技术鉴定",
-    LegalChannel.PEOPLES_MEDIATION: "申请人民调解",
-    LegalChannel.LAWSUIT: "向人民法院提起诉讼",
-}
+class ReplyForm(LabelledEnum):
+    WRITTEN = "written", "书面答复"
+    PHONE = "phone", "电话答复"
+    IN_PERSON = "in_person", "当面答复"
 
-
-class ReplyForm(StrEnum):
-    WRITTEN = "written"
-    PHONE = "phone"
-    IN_PERSON = "in_person"
-
-
-REPLY_FORM_LABELS: dict[ReplyForm, str] = {
-    ReplyForm.WRITTEN: "书面答复",
-    ReplyForm.PHONE: "电话答复",
-    ReplyForm.IN_PERSON: "当面答复",
-}
 
 # Complaints that arrived in writing are answered in writing (docs/rules.md#handling H4).
 WRITTEN_CHANNELS: frozenset[Channel] = frozenset(
@@ -94,17 +70,10 @@ def reply_form_problem(channel: Channel, form: ReplyForm) -> str | None:
     return None
 
 
-class Satisfaction(StrEnum):
-    SATISFIED = "satisfied"
-    BASICALLY = "basically_satisfied"
-    DISSATISFIED = "dissatisfied"
-
-
-SATISFACTION_LABELS: dict[Satisfaction, str] = {
-    Satisfaction.SATISFIED: "满意",
-    Satisfaction.BASICALLY: "基本满意",
-    Satisfaction.DISSATISFIED: "不满意",
-}
+class Satisfaction(LabelledEnum):
+    SATISFIED = "satisfied", "满意"
+    BASICALLY = "basically_satisfied", "基本满意"
+    DISSATISFIED = "dissatisfied", "不满意"
 
 
 class VisitMethod(StrEnum):

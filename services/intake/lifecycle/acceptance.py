@@ -18,8 +18,7 @@ from services.intake.domain.commands import (
     Transfer,
 )
 from services.intake.domain.complaint import Action, ComplaintStatus, next_status
-from services.intake.domain.outcomes import NOT_ACCEPTED_LABELS
-from services.intake.events import assigned_event, complainant_email, lifecycle_event
+from services.intake.events import assigned_event
 from services.intake.lifecycle.situation import Situation
 from shared.contracts import (
     ComplaintAccepted,
@@ -37,7 +36,7 @@ def _accepted(s: Situation, change: Change, note: str | None) -> Change:
     change.set["acceptance"] = {"decision": "accepted", "at": s.now, "by": s.by, "note": note}
     change.set["first_receiver.accountable"] = None
     change.entries.append(Entry("accepted", s.by, note))
-    change.events.append(lifecycle_event(ComplaintAccepted, s.complaint, s.now, s.by))
+    change.events.append(s.event(ComplaintAccepted))
     assignment = s.complaint.get("assignment")
     if assignment:
         event, fields = assigned_event(s.complaint, s.identity, assignment)
@@ -58,13 +57,10 @@ def request_supplement(s: Situation, command: RequestSupplement) -> Change:
         },
         entries=[Entry("supplement_requested", s.by, command.note, {"missing": command.missing})],
         events=[
-            lifecycle_event(
+            s.event(
                 SupplementRequested,
-                s.complaint,
-                s.now,
-                s.by,
                 missing=command.missing,
-                complainant_email=complainant_email(s.complaint, s.identity),
+                complainant_email=s.complainant_email,
             )
         ],
     )
@@ -75,13 +71,13 @@ def supplement(s: Situation, command: Supplement) -> Change:
     change = Change(
         set={"supplement.supplied_at": arrived, "supplement.content": command.content},
         entries=[Entry("supplemented", s.by, command.note, {"content": command.content})],
-        events=[lifecycle_event(ComplaintSupplemented, s.complaint, arrived, s.by)],
+        events=[s.event(ComplaintSupplemented, at=arrived)],
     )
     return _accepted(s, change, "材料补齐后受理")
 
 
 def not_accept(s: Situation, command: NotAccept) -> Change:
-    label = NOT_ACCEPTED_LABELS[command.reason]
+    label = command.reason.label
     return Change(
         set={
             "acceptance": {
@@ -97,16 +93,13 @@ def not_accept(s: Situation, command: NotAccept) -> Change:
         },
         entries=[Entry("not_accepted", s.by, label, {"reason": command.reason.value})],
         events=[
-            lifecycle_event(
+            s.event(
                 ComplaintNotAccepted,
-                s.complaint,
-                s.now,
-                s.by,
                 reason=command.reason.value,
                 reason_label=label,
                 explanation=command.explanation,
                 refer_to=command.refer_to,
-                complainant_email=complainant_email(s.complaint, s.identity),
+                complainant_email=s.complainant_email,
             )
         ],
     )
@@ -120,14 +113,11 @@ def transfer(s: Situation, command: Transfer) -> Change:
         },
         entries=[Entry("transferred", s.by, command.note, {"to_body": command.to_body})],
         events=[
-            lifecycle_event(
+            s.event(
                 ComplaintTransferred,
-                s.complaint,
-                s.now,
-                s.by,
                 to_body=command.to_body,
                 note=command.note,
-                complainant_email=complainant_email(s.complaint, s.identity),
+                complainant_email=s.complainant_email,
             )
         ],
     )
@@ -140,11 +130,7 @@ def resolve_on_spot(s: Situation, command: ResolveOnSpot) -> Change:
             "first_receiver.accountable": None,
         },
         entries=[Entry("resolved_on_spot", s.by, command.outcome)],
-        events=[
-            lifecycle_event(
-                ComplaintResolvedOnSpot, s.complaint, s.now, s.by, outcome=command.outcome
-            )
-        ],
+        events=[s.event(ComplaintResolvedOnSpot, outcome=command.outcome)],
     )
 
 

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from services.intake.change import Change, Entry
 from services.intake.domain.commands import Close, Dispute
-from services.intake.domain.outcomes import SATISFACTION_LABELS, flagged_for_leadership
-from services.intake.events import lifecycle_event
+from services.intake.domain.outcomes import flagged_for_leadership
 from services.intake.lifecycle.situation import Situation
 from shared.contracts import ComplaintClosed, ComplaintReopened
 
@@ -24,7 +23,7 @@ def close(s: Situation, command: Close) -> Change:
         set={
             "closure": {
                 "satisfaction": command.satisfaction.value,
-                "satisfaction_label": SATISFACTION_LABELS[command.satisfaction],
+                "satisfaction_label": command.satisfaction.label,
                 "return_visit": {
                     "method": visit.method.value,
                     "at": visited_at,
@@ -43,11 +42,8 @@ def close(s: Situation, command: Close) -> Change:
             )
         ],
         events=[
-            lifecycle_event(
+            s.event(
                 ComplaintClosed,
-                s.complaint,
-                s.now,
-                s.by,
                 satisfaction=command.satisfaction.value,
                 finding=finding.get("result"),
                 category=s.assignment.get("category"),
@@ -67,11 +63,8 @@ def dispute(s: Situation, command: Dispute) -> Change:
             Entry("reopened", s.by, command.reason, {"reopen_count": count, "flagged": flagged})
         ],
         events=[
-            lifecycle_event(
+            s.event(
                 ComplaintReopened,
-                s.complaint,
-                s.now,
-                s.by,
                 reason=command.reason,
                 reopen_count=count,
                 flagged=flagged,

@@ -23,12 +23,9 @@ from services.intake.domain.commands import (
 )
 from services.intake.domain.complaint import Channel
 from services.intake.domain.outcomes import (
-    FINDING_LABELS,
-    REPLY_FORM_LABELS,
     ReplyForm,
     reply_form_problem,
 )
-from services.intake.events import complainant_email, lifecycle_event
 from services.intake.lifecycle.situation import Situation
 from shared.contracts import ComplaintReplied, ExtensionApproved, RerouteRequested
 
@@ -49,11 +46,8 @@ def reroute(s: Situation, command: Reroute) -> Change:
             )
         ],
         events=[
-            lifecycle_event(
+            s.event(
                 RerouteRequested,
-                s.complaint,
-                s.now,
-                s.by,
                 department=command.department,
                 reason=command.reason,
                 content=text,
@@ -89,7 +83,7 @@ def record_finding(s: Situation, command: RecordFinding) -> Change:
         },
         "mediation_failed": command.mediation_failed,
         "legal_channels": [channel.value for channel in command.legal_channels],
-        "result_label": FINDING_LABELS[command.result],
+        "result_label": command.result.label,
         "by": s.by,
         "at": s.now,
         "round": s.complaint.get("reopen_count", 0),
@@ -142,7 +136,7 @@ def reply(s: Situation, command: Reply) -> Change:
         replied_by=s.by,
         reply=command.content,
         response_seconds=(s.now - received_at).total_seconds(),
-        complainant_email=complainant_email(complaint, s.identity),
+        complainant_email=s.complainant_email,
         round=round_,
     )
     return Change(
@@ -150,7 +144,7 @@ def reply(s: Situation, command: Reply) -> Change:
             "reply": {
                 "content": command.content,
                 "form": form.value,
-                "form_label": REPLY_FORM_LABELS[form],
+                "form_label": form.label,
                 "replied_by": s.by,
                 "replied_at": s.now,
                 "round": round_,
@@ -211,11 +205,8 @@ def decide_extension(s: Situation, command: DecideExtension) -> Change:
         }
         change.inc["extensions"] = 1
         change.events.append(
-            lifecycle_event(
+            s.event(
                 ExtensionApproved,
-                s.complaint,
-                s.now,
-                s.by,
                 working_days=pending["working_days"],
                 reason=pending["reason"],
             )

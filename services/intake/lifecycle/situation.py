@@ -1,5 +1,5 @@
 """What a lifecycle command's decide function sees: the case as stored, who acts, when,
-and the status the state machine moves it to."""
+and the status the state machine moves it to; and the events it publishes about the step."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from services.intake.domain.authority import Actor, CaseParties
 from services.intake.domain.commands import InvalidField
 from services.intake.domain.complaint import ComplaintStatus
 from services.intake.domain.confidentiality import IdentityCipher
+from services.intake.events import E, complainant_email, lifecycle_event
 from shared import dates
 
 
@@ -30,6 +31,16 @@ class Situation:
     @property
     def assignment(self) -> Mapping[str, Any]:
         return self.complaint.get("assignment") or {}
+
+    @property
+    def complainant_email(self) -> str | None:
+        """Where to write to the complainant about this step; None when they may not be
+        contacted."""
+        return complainant_email(self.complaint, self.identity)
+
+    def event(self, model: type[E], *, at: datetime | None = None, **fields: Any) -> E:
+        """The event about this step: the case, when (now, unless `at`), who acted."""
+        return lifecycle_event(model, self.complaint, at or self.now, self.by, **fields)
 
     def dated(self, field: str, given: datetime | None) -> datetime:
         """When a person says this step happened (a supplement arrived, a return visit was

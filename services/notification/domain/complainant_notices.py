@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from services.notification.domain.messages import (
     Message,
-    RecipientRole,
     deadline_waits,
     local_time,
+    to_complainant,
 )
 from shared.contracts import (
     ComplaintAssigned,
@@ -25,7 +25,7 @@ from shared.contracts import (
 
 
 def _tracking(tracking_code: str, tracking_url: str) -> str:
-    return f"查询码：{tracking_code}\n查询进度：{tracking_url}{tracking_code}\n"
+    return f"查询码：{tracking_code}\n查询进度：{tracking_url}{tracking_code}"
 
 
 def _when_we_answer(event: ComplaintAssigned) -> str:
@@ -37,36 +37,27 @@ def _when_we_answer(event: ComplaintAssigned) -> str:
 
 
 def receipt_for_complainant(event: ComplaintAssigned, *, tracking_url: str) -> Message | None:
-    if event.complainant_email is None:
-        return None
-    return Message(
-        role=RecipientRole.COMPLAINANT,
-        to=str(event.complainant_email),
-        subject=f"【回音】您的投诉已受理登记 {event.case_number}",
-        body=(
-            "您好：\n\n"
-            f"您的投诉已于{local_time(event.received_at)}登记，案件编号 {event.case_number}。\n"
-            f"{_when_we_answer(event)}\n"
-            f"{_tracking(event.tracking_code, tracking_url)}\n"
-            "感谢您的监督。\n"
-        ),
+    return to_complainant(
+        event,
+        "您的投诉已受理登记",
+        f"您的投诉已于{local_time(event.received_at)}登记，案件编号 {event.case_number}。",
+        _when_we_answer(event),
+        _tracking(event.tracking_code, tracking_url),
+        "",
+        "感谢您的监督。",
     )
 
 
 def reply_for_complainant(event: ComplaintReplied) -> Message | None:
-    if event.complainant_email is None:
-        return None
     what = "复核申请" if event.round else "投诉"
-    return Message(
-        role=RecipientRole.COMPLAINANT,
-        to=str(event.complainant_email),
-        subject=f"【回音】您的{what}已答复 {event.case_number}",
-        body=(
-            "您好：\n\n"
-            f"关于您的{what}（案件编号 {event.case_number}），答复如下：\n\n"
-            f"{event.reply}\n\n"
-            f"如对处理结果有异议，可凭查询码 {event.tracking_code} 申请复核。\n"
-        ),
+    return to_complainant(
+        event,
+        f"您的{what}已答复",
+        f"关于您的{what}（案件编号 {event.case_number}），答复如下：",
+        "",
+        event.reply,
+        "",
+        f"如对处理结果有异议，可凭查询码 {event.tracking_code} 申请复核。",
     )
 
 
@@ -75,89 +66,65 @@ def supplement_request_for_complainant(
 ) -> Message | None:
     """待补齐所需材料后受理 (某市人民医院《投诉处理制度》3, docs/rules.md#acceptance C2):
     the clock waits for the complainant."""
-    if event.complainant_email is None:
-        return None
-    return Message(
-        role=RecipientRole.COMPLAINANT,
-        to=str(event.complainant_email),
-        subject=f"【回音】请补充投诉材料 {event.case_number}",
-        body=(
-            "您好：\n\n"
-            f"您的投诉（案件编号 {event.case_number}）需要补充以下材料或情况：\n\n"
-            f"{event.missing}\n\n"
-            "材料补齐后我们即予受理，处理期限自补齐之日起计算。\n"
-            f"{_tracking(event.tracking_code, tracking_url)}"
-        ),
+    return to_complainant(
+        event,
+        "请补充投诉材料",
+        f"您的投诉（案件编号 {event.case_number}）需要补充以下材料或情况：",
+        "",
+        event.missing,
+        "",
+        "材料补齐后我们即予受理，处理期限自补齐之日起计算。",
+        _tracking(event.tracking_code, tracking_url),
     )
 
 
 def not_accepted_for_complainant(event: ComplaintNotAccepted) -> Message | None:
     """不予受理 is explained with the rule, and where to go instead when there is a place."""
-    if event.complainant_email is None:
-        return None
-    referral = f"您可以向{event.refer_to}反映。\n" if event.refer_to else ""
-    return Message(
-        role=RecipientRole.COMPLAINANT,
-        to=str(event.complainant_email),
-        subject=f"【回音】投诉不予受理告知 {event.case_number}",
-        body=(
-            "您好：\n\n"
-            f"经审查，您的投诉（案件编号 {event.case_number}）不予受理。\n"
-            f"依据：{event.reason_label}\n"
-            f"说明：{event.explanation}\n"
-            f"{referral}\n"
-            "如有疑问，请与医院投诉管理部门联系。\n"
-        ),
+    referral = [f"您可以向{event.refer_to}反映。"] if event.refer_to else []
+    return to_complainant(
+        event,
+        "投诉不予受理告知",
+        f"经审查，您的投诉（案件编号 {event.case_number}）不予受理。",
+        f"依据：{event.reason_label}",
+        f"说明：{event.explanation}",
+        *referral,
+        "",
+        "如有疑问，请与医院投诉管理部门联系。",
     )
 
 
 def transfer_for_complainant(event: ComplaintTransferred) -> Message | None:
-    if event.complainant_email is None:
-        return None
-    note = f"说明：{event.note}\n" if event.note else ""
-    return Message(
-        role=RecipientRole.COMPLAINANT,
-        to=str(event.complainant_email),
-        subject=f"【回音】您的投诉已转交有关部门 {event.case_number}",
-        body=(
-            "您好：\n\n"
-            f"您的投诉（案件编号 {event.case_number}）不属于本院职责范围，"
-            f"已转交{event.to_body}处理。\n{note}\n"
-            "感谢您的监督。\n"
-        ),
+    note = [f"说明：{event.note}"] if event.note else []
+    return to_complainant(
+        event,
+        "您的投诉已转交有关部门",
+        f"您的投诉（案件编号 {event.case_number}）不属于本院职责范围，已转交{event.to_body}处理。",
+        *note,
+        "",
+        "感谢您的监督。",
     )
 
 
 def deadline_set_for_complainant(event: DeadlineSet, *, tracking_url: str) -> Message | None:
     """The receipt said the deadline waited for the year's holiday arrangement: its date."""
-    if event.complainant_email is None:
-        return None
-    return Message(
-        role=RecipientRole.COMPLAINANT,
-        to=str(event.complainant_email),
-        subject=f"【回音】投诉答复期限告知 {event.case_number}",
-        body=(
-            "您好：\n\n"
-            f"您的投诉（案件编号 {event.case_number}）答复期限已确定：\n"
-            f"我们将在{local_time(event.due_at)}前答复您。\n\n"
-            f"{_tracking(event.tracking_code, tracking_url)}"
-        ),
+    return to_complainant(
+        event,
+        "投诉答复期限告知",
+        f"您的投诉（案件编号 {event.case_number}）答复期限已确定：",
+        f"我们将在{local_time(event.due_at)}前答复您。",
+        "",
+        _tracking(event.tracking_code, tracking_url),
     )
 
 
 def extension_for_complainant(event: ComplaintExtended, *, tracking_url: str) -> Message | None:
     """延期须告知理由: the new date and why, never who asked for it."""
-    if event.complainant_email is None:
-        return None
-    return Message(
-        role=RecipientRole.COMPLAINANT,
-        to=str(event.complainant_email),
-        subject=f"【回音】投诉处理期限延期告知 {event.case_number}",
-        body=(
-            "您好：\n\n"
-            f"您的投诉（案件编号 {event.case_number}）经院领导批准延期办理。\n"
-            f"延期理由：{event.reason}\n"
-            f"新的答复期限：{local_time(event.due_at)}\n\n"
-            f"{_tracking(event.tracking_code, tracking_url)}"
-        ),
+    return to_complainant(
+        event,
+        "投诉处理期限延期告知",
+        f"您的投诉（案件编号 {event.case_number}）经院领导批准延期办理。",
+        f"延期理由：{event.reason}",
+        f"新的答复期限：{local_time(event.due_at)}",
+        "",
+        _tracking(event.tracking_code, tracking_url),
     )

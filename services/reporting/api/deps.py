@@ -3,15 +3,9 @@ built once. Who calls is shared/auth.py's CurrentPrincipal."""
 
 from __future__ import annotations
 
-from typing import Annotated, cast
-
-from fastapi import Depends, Request
+from typing import Annotated
 
 from services.reporting.adapters.complaint_facts import ComplaintFacts
+from shared.http import from_app_state
 
-
-def facts(request: Request) -> ComplaintFacts:
-    return cast(ComplaintFacts, request.app.state.facts)
-
-
-FactsDep = Annotated[ComplaintFacts, Depends(facts)]
+FactsDep = Annotated[ComplaintFacts, from_app_state("facts")]

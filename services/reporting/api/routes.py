@@ -34,7 +34,6 @@ def _window(start: date | None, end: date | None) -> tuple[date, date]:
 
 @router.get(
     "/summary",
-    response_model=Summary,
     responses=error_responses(403),
     summary="Counts by hospital, category, status",
 )

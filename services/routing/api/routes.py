@@ -77,7 +77,7 @@ def coverage(calendar: WorkingCalendar, pending: dict[int, int] | None = None) -
     )
 
 
-@router.get("/calendar", response_model=CalendarCoverage, summary="Working-day calendar coverage")
+@router.get("/calendar", summary="Working-day calendar coverage")
 async def read_calendar(
     principal: CurrentPrincipal, calendar: CalendarDep, watch: CalendarWatchDep
 ) -> CalendarCoverage:
@@ -91,7 +91,6 @@ def _check_year(year: int) -> None:
 
 @router.get(
     "/calendar/{year}",
-    response_model=YearHistory,
     summary="One year's arrangement: every version the bureau loaded, who and when",
 )
 async def read_calendar_year(
@@ -127,7 +126,6 @@ async def read_calendar_year(
 
 @router.put(
     "/calendar/{year}",
-    response_model=CalendarCoverage,
     responses=error_responses(403),
     summary="Load or correct one year's holidays and make-up working days (bureau only)",
     description="The year must keep 国务院《全国年节及纪念日放假办法》: every statutory "
@@ -164,7 +162,6 @@ async def put_calendar_year(
 
 @router.post(
     "/hospitals/{hospital_id}/staff/{staff_id}/absence",
-    response_model=AbsenceResult,
     responses=error_responses(403, 404),
     summary="Mark a staff member absent (or back); delegate their open cases (委托)",
 )

@@ -12,38 +12,24 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from enum import StrEnum
+
+from shared.contracts import LabelledEnum
 
 
-class Category(StrEnum):
-    MEDICAL_QUALITY = "medical_quality"
-    NURSING = "nursing"
-    FEES = "fees"
-    CONDUCT = "conduct"
-    LOGISTICS = "logistics"
-    MEDICAL_INSURANCE = "medical_insurance"
-    DRUGS = "drugs"
-    INFECTION_CONTROL = "infection_control"
-    EQUIPMENT = "equipment"
-    SECURITY = "security"
-    OUTPATIENT = "outpatient"
-    OTHER = "other"
+class Category(LabelledEnum):
+    MEDICAL_QUALITY = "medical_quality", "医疗质量"
+    NURSING = "nursing", "护理"
+    FEES = "fees", "收费物价"
+    CONDUCT = "conduct", "行风与服务态度"
+    LOGISTICS = "logistics", "后勤与环境"
+    MEDICAL_INSURANCE = "medical_insurance", "医保"
+    DRUGS = "drugs", "药品"
+    INFECTION_CONTROL = "infection_control", "院感"
+    EQUIPMENT = "equipment", "医疗器械设备"
+    SECURITY = "security", "安全保卫"
+    OUTPATIENT = "outpatient", "门诊流程"
+    OTHER = "other", "其他"
 
-
-CATEGORY_LABELS: dict[Category, str] = {
-    Category.MEDICAL_QUALITY: "医疗质量",
-    Category.NURSING: "护理",
-    Category.FEES: "收费物价",
-    Category.CONDUCT: "行风与服务态度",
-    Category.LOGISTICS: "后勤与环境",
-    Category.MEDICAL_INSURANCE: "医保",
-    Category.DRUGS: "药品",
-    Category.INFECTION_CONTROL: "院感",
-    Category.EQUIPMENT: "医疗器械设备",
-    Category.SECURITY: "安全保卫",
-    Category.OUTPATIENT: "门诊流程",
-    Category.OTHER: "其他",
-}
 
 DEFAULT_DEPARTMENT: dict[Category, str] = {
     Category.MEDICAL_QUALITY: "medical_affairs",

@@ -35,30 +35,21 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
-from enum import StrEnum
 
 from lunar_python import Lunar, Solar
 
-
-class Festival(StrEnum):
-    NEW_YEAR = "new_year"
-    SPRING_FESTIVAL = "spring_festival"
-    QINGMING = "qingming"
-    LABOUR_DAY = "labour_day"
-    DRAGON_BOAT = "dragon_boat"
-    MID_AUTUMN = "mid_autumn"
-    NATIONAL_DAY = "national_day"
+from shared.contracts import LabelledEnum
 
 
-FESTIVAL_LABELS = {
-    Festival.NEW_YEAR: "元旦",
-    Festival.SPRING_FESTIVAL: "春节",
-    Festival.QINGMING: "清明节",
-    Festival.LABOUR_DAY: "劳动节",
-    Festival.DRAGON_BOAT: "端午节",
-    Festival.MID_AUTUMN: "中秋节",
-    Festival.NATIONAL_DAY: "国庆节",
-}
+class Festival(LabelledEnum):
+    NEW_YEAR = "new_year", "元旦"
+    SPRING_FESTIVAL = "spring_festival", "春节"
+    QINGMING = "qingming", "清明节"
+    LABOUR_DAY = "labour_day", "劳动节"
+    DRAGON_BOAT = "dragon_boat", "端午节"
+    MID_AUTUMN = "mid_autumn", "中秋节"
+    NATIONAL_DAY = "national_day", "国庆节"
+
 
 FIRST_LAW_YEAR = 2000  # the 1999 text applies from 2000 on
 NEIGHBOURS = 14  # days between two breaks whose make-up working days cannot be told apart
@@ -116,7 +107,7 @@ class Shortfall:
 
     @property
     def label(self) -> str:
-        return "、".join(FESTIVAL_LABELS[f] for f in self.festivals)
+        return "、".join(f.label for f in self.festivals)
 
 
 @dataclass(frozen=True)
@@ -149,7 +140,7 @@ def shortfalls(year: int, holidays: Iterable[date], workdays: Iterable[date]) ->
             found.append(
                 Shortfall(
                     (festival,),
-                    f"{FESTIVAL_LABELS[festival]} {', '.join(map(str, missing))} "
+                    f"{festival.label} {', '.join(map(str, missing))} "
                     "must be a rest day (a holiday, or a weekend day not worked)",
                 )
             )
@@ -162,7 +153,7 @@ def shortfalls(year: int, holidays: Iterable[date], workdays: Iterable[date]) ->
         festivals = tuple(dict.fromkeys(f for b in short for f in b.festivals)) or tuple(
             dict.fromkeys(f for s in found for f in s.festivals)
         )
-        labels = "、".join(FESTIVAL_LABELS[f] for f in festivals)
+        labels = "、".join(f.label for f in festivals)
         found.append(
             Shortfall(
                 festivals,

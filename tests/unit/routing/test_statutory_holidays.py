@@ -12,7 +12,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from services.routing.domain.statutory_holidays import (
-    FESTIVAL_LABELS,
     Festival,
     shortfalls,
     statutory_days,
@@ -87,7 +86,7 @@ def test_dropping_a_weekday_festival_day_names_the_festival(year: int) -> None:
                 continue  # a weekend festival day is a rest day listed or not
             found = shortfalls(year, holidays - {day}, workdays)
             assert any(festival in s.festivals for s in found), (day, found)
-            assert any(FESTIVAL_LABELS[festival] in s.message for s in found)
+            assert any(festival.label in s.message for s in found)
 
 
 @pytest.mark.parametrize("year", range(2008, 2027))
