@@ -29,11 +29,13 @@ from pathlib import Path
 import aio_pika
 import httpx
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, Envelope, Session
 from bson import ObjectId
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from deploy.admin import load_region
-from deploy.demo import AUDIENCE, REGION_FILE, start_service, stop_services, wait_ready
+from deploy.demo import AUDIENCE, REGION_FILE, wait_ready
+from deploy.processes import start_service, stop_services
 from deploy.servers import Infrastructure, free_port, native, provide_infrastructure
 from services.routing.settings import RoutingSettings
 from shared.auth import hash_key
@@ -59,8 +61,12 @@ class HandlerMailClock:
         self.arrived: dict[str, float] = {}
         self.lock = threading.Lock()
 
-    async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]  # noqa: N802
+    async def handle_DATA(  # noqa: N802 (aiosmtpd's hook name)
+        self, server: SMTP, session: Session, envelope: Envelope
+    ) -> str:
         now = time.monotonic()
+        if not isinstance(envelope.content, bytes):  # always bytes: decode_data is off
+            return "250 OK"
         message = message_from_bytes(envelope.content)
         subject = str(make_header(decode_header(message["Subject"] or "")))
         if "新投诉待处理" in subject and (match := CASE.search(subject)):
@@ -236,7 +242,9 @@ def main() -> None:
     try:
         asyncio.run(load_region(REGION_FILE, RoutingSettings(mongo_url=infra.mongo_url)))
         for name, port in ports.items():
-            processes[name] = start_service(name, env | {"HUIYIN_HTTP_PORT": str(port)})
+            processes[name] = start_service(
+                name, env=env | {"HUIYIN_HTTP_PORT": str(port)}, log=logs / f"{name}.log"
+            )
         wait_ready(urls, processes)
         register_staff_keys(urls["intake"], keys)
         print(f"infrastructure: {infra.kind}; 4 services, broker, database and SMTP on this host")
@@ -267,7 +275,7 @@ def main() -> None:
         else:
             print(f"latency   no handler e-mail arrived ({missing} missing)")
     finally:
-        stop_services(processes)
+        stop_services(processes.values())
         smtp.stop()
         infra.close()
 

@@ -25,6 +25,7 @@ import subprocess
 import time
 from email.header import decode_header, make_header
 from pathlib import Path
+from typing import Any
 
 import httpx
 from aiosmtpd.controller import Controller
@@ -46,7 +47,7 @@ HOSPITALS = PRINCIPALS[1:]
 AUDIENCE = "huiyin"  # HUIYIN_ASSERTION_AUDIENCE of the demo's intake
 SERVICES = {"intake": 8001, "routing": 8002, "notification": 8003, "reporting": 8004}
 
-DEMO_COMPLAINTS = [
+DEMO_COMPLAINTS: list[tuple[str, dict[str, Any]]] = [
     (
         "hz-001",
         {
@@ -120,7 +121,8 @@ def port_or_free(preferred: int) -> int:
 def demo_keys() -> dict[str, str]:
     path = STATE / "demo-keys.json"
     if path.exists():
-        return json.loads(path.read_text())
+        stored: dict[str, str] = json.loads(path.read_text())  # written below
+        return stored
     keys = {name: secrets.token_urlsafe(24) for name in PRINCIPALS}
     path.write_text(json.dumps(keys, indent=2))
     path.chmod(0o600)

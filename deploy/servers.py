@@ -28,7 +28,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 FERRETDB_VERSION = "v1.24.2"
 RABBITMQ_SERVER = Path("/usr/lib/rabbitmq/bin/rabbitmq-server")
@@ -101,6 +101,7 @@ def amqp_answers(port: int) -> bool:
 def mongo_answers(url: str) -> bool:
     from pymongo import MongoClient
 
+    client: MongoClient[dict[str, Any]]
     try:
         with MongoClient(url, serverSelectionTimeoutMS=1000) as client:
             client.admin.command("ping")

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
 import pymongo
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request, Response
 
 from shared import errors
 from shared.http import instrument, operations_router
@@ -56,7 +56,9 @@ def build_app(
     errors.install(app)
 
     @app.middleware("http")
-    async def bounded_database_time(request: Request, call_next):  # type: ignore[no-untyped-def]
+    async def bounded_database_time(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
         """All database operations of one request share one deadline (PyMongo's
         client-side timeout); past it the request is a 503, never a hang."""
         with pymongo.timeout(runtime.settings.request_timeout_seconds):

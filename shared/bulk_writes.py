@@ -19,7 +19,7 @@ STATEMENTS_PER_COMMAND = 50
 
 
 async def bulk_write_in_chunks(
-    collection: AsyncCollection, requests: Sequence[Any], *, ordered: bool = True
+    collection: AsyncCollection[dict[str, Any]], requests: Sequence[Any], *, ordered: bool = True
 ) -> int:
     """`bulk_write` in commands of at most STATEMENTS_PER_COMMAND, one after another.
     A failing command raises and the later ones are not sent, whether or not `ordered`

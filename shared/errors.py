@@ -19,7 +19,7 @@ unexpected exception into this shape.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -59,7 +59,7 @@ class ApiError(Exception):
         message: str,
         *,
         errors: Iterable[ErrorItem] = (),
-        headers: dict[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
         **extra: Any,
     ) -> None:
         super().__init__(message)

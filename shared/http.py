@@ -48,7 +48,9 @@ def instrument(app: FastAPI, metrics: ServiceMetrics) -> None:
     copy the current context into every event envelope they write."""
 
     @app.middleware("http")
-    async def observe(request: Request, call_next):  # type: ignore[no-untyped-def]
+    async def observe(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
         started = time.perf_counter()
         response = await call_next(request)
         route = _route_template(request)

@@ -55,7 +55,7 @@ def new_outbox(
     }
 
 
-async def ensure_outbox_index(collection: AsyncCollection) -> None:
+async def ensure_outbox_index(collection: AsyncCollection[dict[str, Any]]) -> None:
     await collection.create_index(PENDING_INDEX, name="outbox_pending")
 
 
@@ -67,7 +67,7 @@ class OutboxRelay:
 
     def __init__(
         self,
-        collection: AsyncCollection,
+        collection: AsyncCollection[dict[str, Any]],
         publisher: EventPublisher | None = None,
         *,
         sweep_seconds: float = 10.0,
@@ -88,7 +88,7 @@ class OutboxRelay:
             self._queue.put_nowait((document_id, envelope))
 
     @property
-    def collection(self) -> AsyncCollection:
+    def collection(self) -> AsyncCollection[dict[str, Any]]:
         return self._collection
 
     def start(self, publisher: EventPublisher | None = None) -> None:

@@ -39,7 +39,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, Literal, Protocol
+from typing import Any, Final, Literal, Protocol
 
 import aio_pika
 from aio_pika.abc import AbstractConnection, AbstractExchange
@@ -54,7 +54,9 @@ from shared.topology import PARK_REASON_HEADER, PARKED_AT_HEADER
 
 log = logging.getLogger(__name__)
 
-PARKED, REPLAYED, DISCARDED = "parked", "replayed", "discarded"
+PARKED: Final = "parked"
+REPLAYED: Final = "replayed"
+DISCARDED: Final = "discarded"
 Status = Literal["parked", "replayed", "discarded"]
 PARKED_ID_PATTERN = r"^[0-9]{8}T[0-9]{12}Z-[0-9a-f]{16}$"
 INDEX_ID = "parked"
@@ -75,12 +77,20 @@ _VIEW = {"message": 0}
 
 
 class IncomingParked(Protocol):
-    body: bytes
-    headers: Mapping[str, Any] | None
-    content_type: str | None
-    message_id: str | None
-    type: str | None
-    timestamp: datetime | None
+    """What `parked_record` reads of a delivery (read-only: an aio-pika message fits)."""
+
+    @property
+    def body(self) -> bytes: ...
+    @property
+    def headers(self) -> Mapping[str, Any] | None: ...
+    @property
+    def content_type(self) -> str | None: ...
+    @property
+    def message_id(self) -> str | None: ...
+    @property
+    def type(self) -> str | None: ...
+    @property
+    def timestamp(self) -> datetime | None: ...
 
 
 class UnknownParkedMessage(LookupError):
@@ -190,15 +200,17 @@ def _why(
         latest = deaths[0]  # RabbitMQ keeps the most recent dead-lettering first
         cause = str(latest.get("reason", "unknown"))
         count = latest.get("count")
+        queue = str(latest.get("queue", ""))
+        died_at = _when(latest.get("time"))
         death = {
             "reason": cause,
-            "queue": str(latest.get("queue", "")),
+            "queue": queue,
             "count": count if isinstance(count, int) else None,
-            "time": _when(latest.get("time")),
+            "time": died_at,
         }
         explained = _BROKER_REASONS.get(cause, f"dead-lettered by the broker ({cause})")
-        reason = f"{explained} [x-death: {cause}, queue {death['queue']}, count {count}]"
-        return "broker", reason[:500], death["time"], death
+        reason = f"{explained} [x-death: {cause}, queue {queue}, count {count}]"
+        return "broker", reason[:500], died_at, death
     return "unknown", "parked without a reason header or x-death", None, None
 
 
@@ -271,7 +283,7 @@ class ParkedMessages:
 
     def __init__(
         self,
-        db: AsyncDatabase,
+        db: AsyncDatabase[dict[str, Any]],
         *,
         service: str,
         queue: str,
@@ -337,8 +349,8 @@ class ParkedMessages:
         """One page, newest first unless `oldest_first`; (items, next cursor, parked now)."""
         entries = await self.parked_now()
         if status != PARKED:
-            items, after = await self._scan_page(status, event_type, oldest_first, limit, cursor)
-            return items, after, len(entries)
+            scanned, after = await self._scan_page(status, event_type, oldest_first, limit, cursor)
+            return scanned, after, len(entries)
         ids = sorted(
             (i for i, kind in entries.items() if event_type in (None, kind)),
             reverse=not oldest_first,

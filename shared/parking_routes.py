@@ -70,10 +70,12 @@ class ParkedRead(BaseModel):
     def of(cls, record: dict[str, Any]) -> ParkedRead:
         parked_at = record["parked_at"]
         parked_at = parked_at if parked_at.tzinfo else parked_at.replace(tzinfo=UTC)
-        return cls(
-            id=record["_id"],
-            age_seconds=max(0, int((datetime.now(UTC) - parked_at).total_seconds())),
-            **{k: record.get(k) for k in cls.model_fields if k not in ("id", "age_seconds")},
+        return cls.model_validate(
+            {k: record.get(k) for k in cls.model_fields if k not in ("id", "age_seconds")}
+            | {
+                "id": record["_id"],
+                "age_seconds": max(0, int((datetime.now(UTC) - parked_at).total_seconds())),
+            }
         )
 
 
@@ -124,7 +126,8 @@ class Discard(BaseModel):
 
 
 def parked_messages(request: Request) -> ParkedMessages:
-    return request.app.state.runtime.parked
+    parked: ParkedMessages = request.app.state.runtime.parked
+    return parked
 
 
 Parked = Annotated[ParkedMessages, Depends(parked_messages)]

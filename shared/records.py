@@ -86,7 +86,7 @@ class Records:
 
     def __init__(
         self,
-        collection: AsyncCollection,
+        collection: AsyncCollection[dict[str, Any]],
         relay: OutboxRelay | None = None,
         *,
         envelope: Callable[[Record, EventPayload], Envelope] = envelope_for,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Mapping
+from typing import Any
 
 import aio_pika
 import pymongo
@@ -36,7 +37,7 @@ READINESS_PROBE_SECONDS = 2.0
 READINESS_COLLECTION = "readiness"
 
 
-def mongo_client(url: str, *, timeout_seconds: float = 30.0) -> AsyncMongoClient:
+def mongo_client(url: str, *, timeout_seconds: float = 30.0) -> AsyncMongoClient[dict[str, Any]]:
     """Every round trip is bounded: a database that is down fails server selection within
     seconds, and one that stops answering (FerretDB holding a lock) fails the socket read,
     instead of waiting forever."""
@@ -55,10 +56,10 @@ class ServiceRuntime:
     def __init__(self, settings: ServiceSettings, *, metrics: ServiceMetrics) -> None:
         self.settings = settings
         self.metrics = metrics
-        self.mongo: AsyncMongoClient = mongo_client(
+        self.mongo: AsyncMongoClient[dict[str, Any]] = mongo_client(
             settings.mongo_url, timeout_seconds=settings.database_timeout_seconds
         )
-        self.db: AsyncDatabase = self.mongo[settings.database]
+        self.db: AsyncDatabase[dict[str, Any]] = self.mongo[settings.database]
         self.amqp: AbstractRobustConnection | None = None
         self.publisher: EventPublisher | None = None
         self.relays: list[OutboxRelay] = []
@@ -83,7 +84,7 @@ class ServiceRuntime:
     def consume(self, handlers: Mapping[str, Handler]) -> None:
         self._handlers = handlers
 
-    def relay_outbox_of(self, collection: AsyncCollection) -> OutboxRelay:
+    def relay_outbox_of(self, collection: AsyncCollection[dict[str, Any]]) -> OutboxRelay:
         """The relay of this collection's outbox, built now and started with the service:
         bootstrap hands it to the records that queue events (shared/records.py)."""
         for relay in self.relays:
@@ -99,19 +100,8 @@ class ServiceRuntime:
     async def start(self, *, connect_timeout: float = 60) -> None:
         s = self.settings
         await self.mongo.admin.command("ping")
-        async for attempt in AsyncRetrying(
-            retry=retry_if_exception_type(
-                (ConnectionError, OSError, aio_pika.exceptions.AMQPError)
-            ),
-            wait=wait_exponential(multiplier=0.2, max=5),
-            stop=stop_after_delay(connect_timeout),
-            reraise=True,
-        ):
-            with attempt:
-                self.amqp = await aio_pika.connect_robust(
-                    s.amqp_url, client_properties={"connection_name": s.service_name}
-                )
-        channel = await self.amqp.channel(publisher_confirms=True, on_return_raises=True)
+        self.amqp = amqp = await self._connect_broker(timeout=connect_timeout)
+        channel = await amqp.channel(publisher_confirms=True, on_return_raises=True)
         exchange = await declare_topology(
             channel, exchange=s.exchange, prefix=s.queue_prefix, delivery_limit=s.delivery_limit
         )
@@ -122,7 +112,7 @@ class ServiceRuntime:
         )
         self.parked.replay_through(lambda: channel.default_exchange)
         self.parking_drain = ParkingDrain(
-            connection=self.amqp,
+            connection=amqp,
             parked=self.parked,
             parking_queue=parking_queue_name(s.queue_prefix, self.metrics.service),
         )
@@ -132,7 +122,7 @@ class ServiceRuntime:
             relay.start(self.publisher)
         if self._handlers:
             consumer = EventConsumer(
-                connection=self.amqp,
+                connection=amqp,
                 service=self.metrics.service,
                 handlers=self._handlers,
                 metrics=self.metrics,
@@ -143,6 +133,23 @@ class ServiceRuntime:
             )
             await consumer.start()
             self.consumers.append(consumer)
+
+    async def _connect_broker(self, *, timeout: float) -> AbstractRobustConnection:
+        """Retried while the broker is not up yet (a service may start before it)."""
+        s = self.settings
+        async for attempt in AsyncRetrying(
+            retry=retry_if_exception_type(
+                (ConnectionError, OSError, aio_pika.exceptions.AMQPError)
+            ),
+            wait=wait_exponential(multiplier=0.2, max=5),
+            stop=stop_after_delay(timeout),
+            reraise=True,
+        ):
+            with attempt:
+                return await aio_pika.connect_robust(
+                    s.amqp_url, client_properties={"connection_name": s.service_name}
+                )
+        raise AssertionError("unreachable: reraise=True raises the last attempt's error")
 
     async def stop(self) -> None:
         """Each step is bounded: with the broker gone, a robust connection would wait for it

@@ -248,7 +248,7 @@ def extended(payload: Any, calendar: WorkingCalendar) -> Decide:
             }
             # An urgent case whose acceptance deadline still waits keeps waiting for it.
             rule = (
-                replace(waiting, **extension) if waiting is not None else DeadlineRule(**extension)  # type: ignore[arg-type]
+                replace(waiting, **extension) if waiting is not None else DeadlineRule(**extension)
             )
         counted = count(rule, calendar)
         changed = deadline_changed(

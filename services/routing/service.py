@@ -31,7 +31,7 @@ from services.routing.domain.categories import (
 )
 from services.routing.domain.handler_choice import choose_handler
 from services.routing.domain.pending_deadline import Counted, DeadlineRule, count
-from services.routing.domain.region import Hospital
+from services.routing.domain.region import Hospital, StaffMember
 from services.routing.settings import RoutingSettings
 from shared.consumer import PermanentFailure
 from shared.contracts import (
@@ -132,7 +132,7 @@ class HospitalRulebook:
         return built
 
 
-def _person(member: Any) -> Person | None:
+def _person(member: StaffMember | None) -> Person | None:
     return Person(staff_id=member.id, name=member.name, email=member.email) if member else None
 
 
@@ -364,6 +364,7 @@ def reroute_decision(
         routing.rules.conflicts, about_staff=complained_about, department=department
     )
     chosen = next((m for m in members if m.id == handler_id), None) if handler_id else None
+    handler: StaffMember | None
     if chosen is not None and chosen.id != complained_about and chosen.id not in conflicted:
         handler, recused = chosen, []
     else:

@@ -9,7 +9,7 @@ transferred, extended), and intake fills it only when the complainant may be con
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field, model_validator
 
@@ -88,7 +88,7 @@ class WaitsForCalendar(BaseModel):
     )
 
     @model_validator(mode="after")
-    def _a_date_or_the_year_it_waits_for(self):  # type: ignore[no-untyped-def]
+    def _a_date_or_the_year_it_waits_for(self) -> Self:
         if (self.due_at is None) == (self.deadline_pending_year is None):
             raise ValueError("due_at: give the deadline, or the year it waits for, not both")
         return self

@@ -21,9 +21,9 @@ from shared.dates import in_platform_years
 
 
 class ComplaintRepository:
-    def __init__(self, db: AsyncDatabase) -> None:
-        self.collection: AsyncCollection = db["complaints"]
-        self._counters: AsyncCollection = db["case_counters"]
+    def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
+        self.collection: AsyncCollection[dict[str, Any]] = db["complaints"]
+        self._counters: AsyncCollection[dict[str, Any]] = db["case_counters"]
 
     async def ensure_indexes(self) -> None:
         c = self.collection

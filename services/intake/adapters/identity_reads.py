@@ -19,7 +19,7 @@ from shared.staff_assertion import StaffAssertion
 
 
 class IdentityReadLog:
-    def __init__(self, db: AsyncDatabase) -> None:
+    def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
         self._reads = db["identity_reads"]
 
     async def record(

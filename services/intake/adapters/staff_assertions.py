@@ -36,7 +36,7 @@ class KeyConflict(Exception):
 
 
 class AssertionKeyStore:
-    def __init__(self, db: AsyncDatabase, *, ttl: float = 10.0) -> None:
+    def __init__(self, db: AsyncDatabase[dict[str, Any]], *, ttl: float = 10.0) -> None:
         self._keys = db["assertion_keys"]
         self._ttl = ttl
         self._cache: dict[str, tuple[float, RegisteredKey]] = {}
@@ -133,7 +133,7 @@ class SpentAssertions:
     FerretDB has no TTL index, so `purge` removes expired ones; the collection holds only
     the last few minutes' assertions."""
 
-    def __init__(self, db: AsyncDatabase) -> None:
+    def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
         self._spent = db["spent_assertions"]
 
     async def ensure_indexes(self) -> None:

@@ -17,7 +17,7 @@ from services.intake.domain.authority import Actor
 
 
 class StaffDirectory:
-    def __init__(self, db: AsyncDatabase, *, ttl: float = 30.0) -> None:
+    def __init__(self, db: AsyncDatabase[dict[str, Any]], *, ttl: float = 30.0) -> None:
         self._staff = db["staff"]
         self._hospitals = db["hospital_departments"]
         self._ttl = ttl

@@ -311,7 +311,9 @@ class Handler(BaseModel):
 class Assignment(RoutingDecision):
     """Routing's decision as the complaint keeps it (shared/contracts RoutingDecision)."""
 
-    handler: Handler | None
+    # Narrower than RoutingDecision's Person on purpose: the API shows who handles the
+    # case, not their address; an Assignment is only ever shown, never used as a decision.
+    handler: Handler | None  # type: ignore[assignment]
 
 
 class Reply(BaseModel):

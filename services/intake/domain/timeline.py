@@ -24,7 +24,7 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeGuard
 
 # Changing this string changes every hash ever written: it is part of the stored format.
 GENESIS_DOMAIN = "huiyin.intake.timeline.v1"
@@ -170,7 +170,7 @@ def append(
     return entry, {"count": seq + 1, "hash": entry["hash"]}
 
 
-def _is_count(value: Any) -> bool:
+def _is_count(value: Any) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 

@@ -47,8 +47,10 @@ class DeliveryLog:
     """`relay` publishes the outcomes' events: the relay of this collection's outbox
     (bootstrap; ServiceRuntime.relay_outbox_of)."""
 
-    def __init__(self, db: AsyncDatabase, *, relay: OutboxRelay | None = None) -> None:
-        self.collection: AsyncCollection = db[DELIVERIES]
+    def __init__(
+        self, db: AsyncDatabase[dict[str, Any]], *, relay: OutboxRelay | None = None
+    ) -> None:
+        self.collection: AsyncCollection[dict[str, Any]] = db[DELIVERIES]
         self.records = Records(self.collection, relay)
 
     async def ensure_indexes(self) -> None:

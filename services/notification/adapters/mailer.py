@@ -17,9 +17,13 @@ import logging
 import smtplib
 from email.message import EmailMessage
 from email.utils import parseaddr
+from typing import TYPE_CHECKING
 
 from services.notification.delivery_policy import SendFailure, classify
 from services.notification.domain.messages import Message
+
+if TYPE_CHECKING:
+    from _typeshed import ReadableBuffer
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +41,7 @@ class _Session(smtplib.SMTP):
 
     body_sent = False
 
-    def data(self, msg):  # type: ignore[no-untyped-def]
+    def data(self, msg: ReadableBuffer | str) -> tuple[int, bytes]:
         self.body_sent = True
         return super().data(msg)
 

@@ -61,8 +61,8 @@ def fact_update(
 
 
 class ComplaintFacts:
-    def __init__(self, db: AsyncDatabase) -> None:
-        self.collection: AsyncCollection = db["complaint_facts"]
+    def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
+        self.collection: AsyncCollection[dict[str, Any]] = db["complaint_facts"]
         self.records = Records(self.collection)
 
     async def ensure_indexes(self) -> None:

@@ -57,7 +57,7 @@ def _versions(document: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 class CalendarStore:
-    def __init__(self, db: AsyncDatabase) -> None:
+    def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
         self._years = db["calendar_corrections"]
 
     async def save(self, correction: CalendarCorrection, *, by: str) -> int:

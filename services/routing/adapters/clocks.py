@@ -69,8 +69,8 @@ class PendingIndex:
     year's calendar is published), and the collection holds a few years: a removal by name
     filters on more than `_id`, a scan of those few documents."""
 
-    def __init__(self, db: AsyncDatabase) -> None:
-        self.collection: AsyncCollection = db["pending_deadlines"]
+    def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
+        self.collection: AsyncCollection[dict[str, Any]] = db["pending_deadlines"]
 
     async def add(self, year: int, complaint_id: str, hospital_id: str, *, entry: str) -> None:
         listed = {"hospital_id": hospital_id, "since": datetime.now(UTC), "entry": entry}
@@ -100,8 +100,8 @@ class DepartmentLoad:
     """Open clocks per handler of one department: `{_id: hospital:department, open:
     {handler_id: n}}` (MongoDB's subset pattern: one read by `_id` per decision)."""
 
-    def __init__(self, db: AsyncDatabase) -> None:
-        self.collection: AsyncCollection = db["department_load"]
+    def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
+        self.collection: AsyncCollection[dict[str, Any]] = db["department_load"]
 
     async def moved(self, before: dict[str, Any], after: dict[str, Any]) -> None:
         """Follow a clock that starts, stops, restarts or changes hands."""
@@ -172,7 +172,9 @@ class ClockStore:
         self.load = load
 
     @classmethod
-    def of(cls, db: AsyncDatabase, *, relay: OutboxRelay | None = None) -> ClockStore:
+    def of(
+        cls, db: AsyncDatabase[dict[str, Any]], *, relay: OutboxRelay | None = None
+    ) -> ClockStore:
         """The store in `db`; `relay` publishes the clocks' outbox (bootstrap builds it for
         the `CLOCKS` collection)."""
         return cls(Records(db[CLOCKS], relay), pending=PendingIndex(db), load=DepartmentLoad(db))

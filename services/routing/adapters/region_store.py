@@ -16,7 +16,7 @@ from services.routing.domain.region import Hospital, Region, StaffMember, Superv
 
 
 class RegionStore:
-    def __init__(self, db: AsyncDatabase, *, ttl: float = 30.0) -> None:
+    def __init__(self, db: AsyncDatabase[dict[str, Any]], *, ttl: float = 30.0) -> None:
         self._hospitals = db["hospitals"]
         self._bureau = db["bureau"]
         self._ttl = ttl

@@ -32,7 +32,7 @@ out. Lunar dates and the Qingming solar term come from lunar-python.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -209,7 +209,9 @@ def _short_breaks(
     return sorted(dict.fromkeys([*named, *near]), key=lambda b: b.first)
 
 
-def _breaks(year: int, law: dict[Festival, tuple[date, ...]], is_rest) -> list[_Break]:  # type: ignore[no-untyped-def]
+def _breaks(
+    year: int, law: dict[Festival, tuple[date, ...]], is_rest: Callable[[date], bool]
+) -> list[_Break]:
     """Runs of consecutive rest days, within `year`, that hold statutory days."""
     owner: dict[date, list[Festival]] = {}
     for festival, days in law.items():
