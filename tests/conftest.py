@@ -12,6 +12,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from deploy.servers import Infrastructure, provide_infrastructure
 from tests.support.mail import MailSink
 from tests.support.platform import Platform, free_port, running_platform
 
@@ -22,9 +23,7 @@ trace.set_tracer_provider(_provider)
 
 
 @pytest.fixture(scope="session")
-def infrastructure():  # type: ignore[no-untyped-def]
-    from deploy.servers import provide_infrastructure
-
+def infrastructure() -> Iterator[Infrastructure]:
     infra = provide_infrastructure()
     yield infra
     infra.close()
@@ -45,6 +44,6 @@ def mail() -> Iterator[MailSink]:
 
 
 @pytest.fixture
-async def platform(infrastructure, mail: MailSink) -> AsyncIterator[Platform]:  # type: ignore[no-untyped-def]
+async def platform(infrastructure: Infrastructure, mail: MailSink) -> AsyncIterator[Platform]:
     async with running_platform(infrastructure, smtp_port=mail.port) as running:
         yield running

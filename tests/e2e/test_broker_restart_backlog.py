@@ -129,7 +129,7 @@ async def test_a_broker_restart_with_a_backlog_of_over_100_events_loses_and_hang
         assert watch.reads > 10 and not watch.failures, watch.failures[:3]
         assert watch.slowest < 5.0, watch.slowest
         handler_mail = [m for m in mail.messages if HANDLER_SUBJECT.search(str(m["Subject"]))]
-        told = [HANDLER_SUBJECT.search(str(m["Subject"])).group(1) for m in handler_mail]  # type: ignore[union-attr]
+        told = [HANDLER_SUBJECT.search(str(m["Subject"])).group(1) for m in handler_mail]
         assert sorted(c for c in told if c in cases) == sorted(cases)  # each exactly once
         for response in responses:
             complaint = (await intake.get(f"/v1/complaints/{response.json()['id']}")).json()

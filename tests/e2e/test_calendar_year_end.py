@@ -8,13 +8,15 @@ whose extension waited is told the new date. Six refusals, counted six times."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import datetime
+from email.message import EmailMessage
 from typing import Any
 
 import httpx
 import pytest
 
+from deploy.servers import Infrastructure
 from services.routing.domain.calendar import WorkingCalendar
 from shared.contracts import CHINA
 from tests.e2e.test_lifecycle_paths import (
@@ -23,14 +25,15 @@ from tests.e2e.test_lifecycle_paths import (
     LEADER,
     OFFICE,
     act,
-    eventually,
     read,
     register,
     routed,
 )
-from tests.integration.test_routing_lifecycle import metric
+from tests.support.complaints import complaint_when
 from tests.support.mail import MailSink, body_of
+from tests.support.metrics import metric
 from tests.support.platform import Platform
+from tests.support.polling import eventually
 from tests.support.year_end import (
     LAST_COVERED,
     NEXT_YEAR,
@@ -62,8 +65,8 @@ def investigation_days_reaching_next_year() -> int:
 
 @pytest.fixture
 async def year_end(
-    infrastructure, mail: MailSink, monkeypatch: pytest.MonkeyPatch
-) -> AsyncIterator[Platform]:  # type: ignore[no-untyped-def]
+    infrastructure: Infrastructure, mail: MailSink, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[Platform]:
     async with platform_ending_with_the_package(
         infrastructure,
         monkeypatch,
@@ -73,23 +76,25 @@ async def year_end(
         yield running
 
 
-async def waiting(intake: httpx.AsyncClient, complaint_id: str) -> dict[str, Any]:
-    async def pending():  # type: ignore[no-untyped-def]
-        document = await read(intake, complaint_id)
-        assignment = document["assignment"] or {}
-        if assignment.get("deadline_pending_year") == NEXT_YEAR:
-            return document
-        return None
+AS_OFFICE = {"X-Huiyin-Staff": OFFICE}
 
-    return await eventually(pending)
+
+async def waiting(intake: httpx.AsyncClient, complaint_id: str) -> dict[str, Any]:
+    """The complaint once its deadline waits for next year's calendar."""
+
+    def pending(assignment: dict[str, Any]) -> bool:
+        return assignment.get("deadline_pending_year") == NEXT_YEAR
+
+    return await complaint_when(intake, complaint_id, pending, headers=AS_OFFICE)
 
 
 async def dated(intake: httpx.AsyncClient, complaint_id: str) -> dict[str, Any]:
-    async def known():  # type: ignore[no-untyped-def]
-        document = await read(intake, complaint_id)
-        return document if (document["assignment"] or {}).get("due_at") else None
+    """The complaint once its deadline has a date."""
 
-    return await eventually(known)
+    def known(assignment: dict[str, Any]) -> bool:
+        return bool(assignment.get("due_at"))
+
+    return await complaint_when(intake, complaint_id, known, headers=AS_OFFICE)
 
 
 async def test_year_end_deadlines_wait_and_are_set_when_the_bureau_loads_the_year(
@@ -141,7 +146,7 @@ async def test_year_end_deadlines_wait_and_are_set_when_the_bureau_loads_the_yea
         supplied = await act(intake, c["id"], "supplement", {"actor": OFFICE, "content": "已补"})
         assert supplied["status"] == "assigned"
 
-        async def restarted():  # type: ignore[no-untyped-def]
+        async def restarted() -> list[dict[str, Any]] | None:
             document = await read(intake, c["id"])
             changes = [e for e in document["timeline"] if e["type"] == "deadline_changed"]
             return changes if changes and "补齐" in changes[-1]["note"] else None
@@ -158,14 +163,14 @@ async def test_year_end_deadlines_wait_and_are_set_when_the_bureau_loads_the_yea
         await act(intake, d["id"], "reply", {"actor": d_handler, "content": "已批评教育。"})
         await act(intake, d["id"], "dispute", {"actor": OFFICE, "reason": "不认可"})
 
-        async def re_review():  # type: ignore[no-untyped-def]
+        async def re_review() -> list[dict[str, Any]] | None:
             document = await read(intake, d["id"])
             changes = [e for e in document["timeline"] if e["type"] == "deadline_changed"]
             return changes if changes and "重新核实" in changes[-1]["note"] else None
 
         await eventually(re_review)
         # A, B's extension, C at receipt and at its supplement, D at receipt and re-review.
-        assert await metric(platform, "huiyin_calendar_refusals_total{") == 6
+        assert await metric(platform, "routing", "huiyin_calendar_refusals_total") == 6
 
     async with platform.client("routing", "bureau") as bureau:
         bogus = await bureau.put(
@@ -196,7 +201,7 @@ async def test_year_end_deadlines_wait_and_are_set_when_the_bureau_loads_the_yea
         assert b_doc["assignment"]["due_at"] is not None
 
         # Whoever was told at assignment that the deadline waited now learns its date.
-        def about_a(subject: str):  # type: ignore[no-untyped-def]
+        def about_a(subject: str) -> Callable[[EmailMessage], bool]:
             return lambda m: subject in m["Subject"] and a["case_number"] in m["Subject"]
 
         [handler_told] = await mail.wait_for(about_a("答复期限已确定"))
@@ -205,4 +210,4 @@ async def test_year_end_deadlines_wait_and_are_set_when_the_bureau_loads_the_yea
         due_day = datetime.fromisoformat(a_doc["assignment"]["due_at"]).astimezone(CHINA)
         for told_date in (handler_told, complainant_told):
             assert due_day.strftime("%Y年%m月%d日") in body_of(told_date)
-    assert await metric(platform, "huiyin_calendar_refusals_total{") == 6
+    assert await metric(platform, "routing", "huiyin_calendar_refusals_total") == 6

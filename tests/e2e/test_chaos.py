@@ -14,7 +14,9 @@ import random
 import re
 import time
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -42,14 +44,14 @@ TEXTS = (
 
 
 @pytest.fixture
-def own_infrastructure() -> Infrastructure:  # type: ignore[misc]
+def own_infrastructure() -> Iterator[Infrastructure]:
     """Servers of this test alone: it kills them."""
     infra = native()
     yield infra
     infra.close()
 
 
-async def post_all(platform: ServiceProcesses, acknowledged: dict[str, dict]) -> None:  # type: ignore[type-arg]
+async def post_all(platform: ServiceProcesses, acknowledged: dict[str, dict[str, Any]]) -> None:
     """Each complaint is retried with its own Idempotency-Key until a 201, as a hospital's
     system would: through refused connections, 503s and a killed intake."""
 
@@ -133,7 +135,7 @@ async def test_kill_minus_nine_anything_loses_no_complaint(
     chaos_log: list[str] = []
     try:
         await asyncio.to_thread(platform.wait_ready)
-        acknowledged: dict[str, dict] = {}  # type: ignore[type-arg]
+        acknowledged: dict[str, dict[str, Any]] = {}
         rng = random.Random(SEED)
         started = time.monotonic()
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
+from typing import Any
 
 import pytest
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from tests.support.mail import MailSink, body_of
 from tests.support.platform import Platform
+from tests.support.polling import eventually
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
@@ -23,20 +24,9 @@ COMPLAINT = {
 }
 
 
-async def wait_until(check, *, timeout: float = 20.0, interval: float = 0.05):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while True:
-        result = await check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise TimeoutError("condition not met in time")
-        await asyncio.sleep(interval)
-
-
 async def test_complaint_is_routed_mailed_replied_and_counted(
-    platform: Platform, mail: MailSink, spans
-) -> None:  # type: ignore[no-untyped-def]
+    platform: Platform, mail: MailSink, spans: InMemorySpanExporter
+) -> None:
     async with platform.staff_client("intake", "hz-001") as intake:
         created = await intake.post("/v1/complaints", json=COMPLAINT)
         assert created.status_code == 201, created.text
@@ -91,11 +81,11 @@ async def test_complaint_is_routed_mailed_replied_and_counted(
 
     async with platform.client("reporting", "bureau") as reporting:
 
-        async def counted():  # type: ignore[no-untyped-def]
+        async def counted() -> dict[str, Any] | None:
             summary = (await reporting.get("/v1/reports/summary")).json()
             return summary if summary["by_status"].get("replied") == 1 else None
 
-        summary = await wait_until(counted)
+        summary = await eventually(counted)
         assert summary["by_category"] == {"nursing": 1}
         assert summary["hospitals"][0]["hospital_id"] == "hz-001"
         metrics = (await reporting.get("/metrics")).text

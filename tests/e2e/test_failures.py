@@ -8,6 +8,7 @@ import aio_pika
 import pytest
 
 from shared.contracts import Envelope
+from tests.support.bus import listening, publish
 from tests.support.mail import MailSink
 from tests.support.parked import wait_for_parked
 from tests.support.platform import Platform
@@ -72,31 +73,15 @@ async def test_a_broker_outage_loses_no_complaint(platform: Platform, mail: Mail
 
 async def test_a_redelivered_event_has_its_effect_once(platform: Platform, mail: MailSink) -> None:
     """At-least-once delivery means duplicates: every consumer must apply an event once."""
-    connection = await aio_pika.connect(platform.infra.amqp_url)
-    async with connection:
-        channel = await connection.channel()
-        exchange = await channel.get_exchange(platform.names.exchange)
-        tap = await channel.declare_queue(exclusive=True)
-        await tap.bind(exchange, "complaint.*")
-
+    async with listening(platform, "complaint.*") as tap:
         async with platform.staff_client("intake", "hz-001") as intake:
             body = VALID | {"complainant": {"name": "周", "email": "zhou@patients.example.org"}}
             assert (await intake.post("/v1/complaints", json=body)).status_code == 201
         await mail.wait_for(lambda m: m["To"] == "zhou@patients.example.org")
         await mail.wait_for(lambda m: "新投诉待处理" in m["Subject"])
 
-        seen: list[aio_pika.IncomingMessage] = []
-        while len(seen) < 3:  # received, routed, assigned
-            message = await tap.get(fail=False, no_ack=True)
-            if message is None:
-                await asyncio.sleep(0.05)
-                continue
-            seen.append(message)
-        for message in seen:  # the broker delivers every event a second time
-            duplicate = aio_pika.Message(
-                body=message.body, headers=message.headers, message_id=message.message_id
-            )
-            await exchange.publish(duplicate, routing_key=message.routing_key or "")
+        seen = (await tap.heard(3))[:3]  # received, routed, assigned
+        await publish(platform, *seen)  # the broker delivers every event a second time
 
         await asyncio.sleep(2)
         assert len(mail.messages) == 2, [m["Subject"] for m in mail.messages]

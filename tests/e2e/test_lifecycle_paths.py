@@ -5,8 +5,6 @@ tamper-evident timeline. Real RabbitMQ, the MongoDB-wire server and SMTP."""
 
 from __future__ import annotations
 
-import asyncio
-import time
 from datetime import datetime
 from typing import Any
 
@@ -17,8 +15,10 @@ from services.routing.domain.calendar import WorkingCalendar
 from services.routing.domain.deadline import reply_due_at
 from shared.runtime import mongo_client
 from tests.support.calendar_years import lawful_stand_in
+from tests.support.complaints import complaint_when
 from tests.support.mail import MailSink, body_of
 from tests.support.platform import Platform
+from tests.support.polling import eventually
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
@@ -41,17 +41,6 @@ FEES = {
 }
 
 
-async def eventually(check, *, timeout: float = 20.0):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while True:
-        result = await check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise TimeoutError("condition not met in time")
-        await asyncio.sleep(0.05)
-
-
 async def register(intake: httpx.AsyncClient, body: dict[str, Any]) -> dict[str, Any]:
     response = await intake.post("/v1/complaints", json=body)
     assert response.status_code == 201, response.text
@@ -59,26 +48,32 @@ async def register(intake: httpx.AsyncClient, body: dict[str, Any]) -> dict[str,
 
 
 async def act(
-    intake: httpx.AsyncClient, complaint_id: str, action: str, body: dict[str, Any], code=200
-) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    intake: httpx.AsyncClient,
+    complaint_id: str,
+    action: str,
+    body: dict[str, Any],
+    code: int = 200,
+) -> dict[str, Any]:
     response = await intake.post(f"/v1/complaints/{complaint_id}/{action}", json=body)
     assert response.status_code == code, response.text
     return response.json()
 
 
-async def read(intake: httpx.AsyncClient, complaint_id: str, staff: str = OFFICE) -> dict:  # type: ignore[type-arg]
+async def read(intake: httpx.AsyncClient, complaint_id: str, staff: str = OFFICE) -> dict[str, Any]:
     response = await intake.get(f"/v1/complaints/{complaint_id}", headers={"X-Huiyin-Staff": staff})
     assert response.status_code == 200, response.text
-    return response.json()
+    document: dict[str, Any] = response.json()
+    return document
 
 
-async def routed(intake: httpx.AsyncClient, complaint_id: str, revision: int = 1) -> dict:  # type: ignore[type-arg]
-    async def ready():  # type: ignore[no-untyped-def]
-        document = await read(intake, complaint_id)
-        assignment = document["assignment"]
-        return document if assignment and assignment["revision"] >= revision else None
-
-    return await eventually(ready)
+async def routed(intake: httpx.AsyncClient, complaint_id: str, revision: int = 1) -> dict[str, Any]:
+    """The complaint (as the office reads it) once routing's decision `revision` is applied."""
+    return await complaint_when(
+        intake,
+        complaint_id,
+        lambda assignment: assignment["revision"] >= revision,
+        headers={"X-Huiyin-Staff": OFFICE},
+    )
 
 
 async def test_accept_investigate_find_reply_close(platform: Platform, mail: MailSink) -> None:
@@ -215,7 +210,7 @@ async def test_supplement_not_accepted_transferred_and_on_the_spot(
         expected = reply_due_at(datetime.fromisoformat(arrived), days, WorkingCalendar())
         assert datetime.fromisoformat(supplied["assignment"]["due_at"]) < expected
 
-        async def recounted():  # type: ignore[no-untyped-def]
+        async def recounted() -> bool:
             current = await read(intake, first["id"])
             return datetime.fromisoformat(current["assignment"]["due_at"]) == expected
 
@@ -325,7 +320,7 @@ async def test_extension_reroute_and_disputes_up_to_leadership(
         await act(intake, case_id, "extension-decision", {"actor": OFFICE, "approve": True}, 403)
         await act(intake, case_id, "extension-decision", {"actor": LEADER, "approve": True})
 
-        async def moved():  # type: ignore[no-untyped-def]
+        async def moved() -> dict[str, Any] | None:
             current = await read(intake, case_id)
             return (
                 current if datetime.fromisoformat(current["assignment"]["due_at"]) > due else None
@@ -445,7 +440,7 @@ async def test_altering_or_removing_history_is_detected(platform: Platform) -> N
             stored = await complaints.find_one({"_id": case_id})
         finally:
             await client.close()
-        assert len(stored["timeline"]) == 3  # type: ignore[index]
+        assert len(stored["timeline"]) == 3
         removed = (await intake.get(f"/v1/complaints/{case_id}/timeline/verify")).json()
         assert removed["ok"] is False
 
@@ -463,12 +458,8 @@ async def test_batch_upload_reports_each_item_and_is_idempotent(platform: Platfo
     ]
     async with platform.client("intake", "hz-002") as intake:
         first = (await intake.post("/v1/complaints/batch", json={"items": items})).json()
-        assert [i["outcome"] for i in first["items"]] == [
-            "created",
-            "invalid",
-            "created",
-            "invalid",
-        ]
+        outcomes = [i["outcome"] for i in first["items"]]
+        assert outcomes == ["created", "invalid", "created", "invalid"]
         assert first["items"][1]["errors"][0]["field"] == "items.1.complaint.content"
         assert first["items"][3]["errors"][0]["field"] == "items.3.complaint.target_department"
         assert (first["created"], first["replayed"], first["failed"]) == (2, 0, 2)
@@ -476,12 +467,8 @@ async def test_batch_upload_reports_each_item_and_is_idempotent(platform: Platfo
         items[1]["complaint"]["content"] = "夜间急诊收费窗口排长队"
         items[2]["complaint"] = box | {"content": "改过的内容"}
         second = (await intake.post("/v1/complaints/batch", json={"items": items})).json()
-        assert [i["outcome"] for i in second["items"]] == [
-            "replayed",
-            "created",
-            "conflict",
-            "invalid",
-        ]
+        outcomes = [i["outcome"] for i in second["items"]]
+        assert outcomes == ["replayed", "created", "conflict", "invalid"]
         assert second["items"][0]["id"] == first["items"][0]["id"]
         page = (await intake.get("/v1/complaints", params={"channel": "suggestion_box"})).json()
         assert len(page["items"]) == 3  # nothing half-stored, nothing twice

@@ -7,33 +7,27 @@ is counted; a routing that restarts after a year was stored counts what still wa
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 from uuid import uuid4
 
-import aio_pika
 import pytest
 
+from deploy.servers import Infrastructure
 from services.routing.adapters.calendar_store import CalendarStore
 from services.routing.bootstrap import create_app as routing_app
 from services.routing.domain.calendar import CalendarCorrection, WorkingCalendar
 from services.routing.domain.pending_deadline import DeadlineRule, count
-from shared.contracts import (
-    ComplaintReceived,
-    ComplaintReopened,
-    ComplaintSupplemented,
-    Envelope,
-    ExtensionApproved,
-    SupplementRequested,
-)
+from shared.contracts import ComplaintReceived
 from shared.runtime import mongo_client
-from tests.integration.test_routing_lifecycle import ANSWERS, Exchange, metric, step
+from tests.support import events as sample
+from tests.support.bus import ROUTING_ANSWERS, Listener, listening
 from tests.support.calendar_years import lawful_stand_in
 from tests.support.mail import MailSink
+from tests.support.metrics import metric
 from tests.support.platform import Platform, serve
+from tests.support.polling import eventually
 from tests.support.year_end import (
     LAST_COVERED,
     NEXT_YEAR,
@@ -50,74 +44,60 @@ FULL = WorkingCalendar(
 
 @pytest.fixture
 async def routing_alone(
-    infrastructure, mail: MailSink, monkeypatch: pytest.MonkeyPatch
-) -> AsyncIterator[Platform]:  # type: ignore[no-untyped-def]
+    infrastructure: Infrastructure, mail: MailSink, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[Platform]:
     async with platform_ending_with_the_package(
         infrastructure, monkeypatch, smtp_port=mail.port, only=("routing",)
     ) as running:
         yield running
 
 
-class Answers(Exchange):
+class Answers(Listener):
     """Routing's answers, each event counted once: the outbox publishes at least once, so
     the same event (same id) may arrive twice."""
 
-    async def answer(self, event_type: str, count: int = 1, **match: Any) -> list[Envelope]:
-        deadline = time.monotonic() + 20
-        while True:
-            found = await super().answer(event_type, 1, **match)
-            unique = list({e.event_id: e for e in found}.values())
-            if len(unique) >= count:
-                return unique
-            assert time.monotonic() < deadline, f"{len(unique)} of {count} {event_type}"
-            await asyncio.sleep(0.05)
-
-    def distinct(self, event_type: str) -> int:
-        return len({e.event_id for e in self.seen if e.type == event_type})
+    once_each = True
 
 
 @pytest.fixture
-async def bus(routing_alone: Platform) -> AsyncIterator[Answers]:
-    connection = await aio_pika.connect(routing_alone.infra.amqp_url)
-    async with connection:
-        channel = await connection.channel()
-        exchange = await channel.get_exchange(routing_alone.names.exchange)
-        answers = await channel.declare_queue(exclusive=True, auto_delete=True)
-        for key in ANSWERS:
-            await answers.bind(exchange, key)
-        yield Answers(exchange, answers)
+async def bus(routing_alone: Platform) -> AsyncIterator[Listener]:
+    async with listening(routing_alone, *ROUTING_ANSWERS, listener=Answers) as answers:
+        yield answers
 
 
 def receipt(at: datetime, **extra: Any) -> ComplaintReceived:
-    return ComplaintReceived(
-        case_number="HZ1-202612-0001",
-        channel="web",
-        kind="complaint",
-        anonymous=False,
-        received_at=at,
-        content=extra.pop("content", "出院结算时发现重复收费。"),
-        **extra,
-    )
+    return sample.received(received_at=at, **extra)
+
+
+async def received_on_20_december(bus: Listener) -> str:
+    """A complex complaint (15 working days) received on 20 December: its id."""
+    complaint = str(uuid4())
+    await bus.publish(receipt(DEC_20, case_type="complex"), complaint)
+    return complaint
 
 
 async def pending_gauge(platform: Platform) -> float:
-    return await metric(platform, f'huiyin_deadlines_pending_calendar{{year="{NEXT_YEAR}"}}')
+    gauge = "huiyin_deadlines_pending_calendar"
+    return await metric(platform, "routing", gauge, year=str(NEXT_YEAR)) or 0.0
 
 
 async def wait_for_gauge(platform: Platform, value: float) -> None:
-    deadline = time.monotonic() + 20
-    while await pending_gauge(platform) != value:
-        assert time.monotonic() < deadline, f"pending gauge is not {value}"
-        await asyncio.sleep(0.1)
+    async def reached() -> bool:
+        return await pending_gauge(platform) == value
+
+    await eventually(reached, interval=0.1, what=f"the pending gauge at {value}")
+
+
+async def refusals(platform: Platform) -> float | None:
+    return await metric(platform, "routing", "huiyin_calendar_refusals_total")
 
 
 async def test_late_december_waits_a_bogus_year_is_refused_a_lawful_one_sets_every_deadline(
-    routing_alone: Platform, bus: Answers
+    routing_alone: Platform, bus: Listener
 ) -> None:
     platform = routing_alone
     # 1. Received 20 December, 15 working days (complex): routed at once, deadline pending.
-    first = str(uuid4())
-    await bus.publish(receipt(DEC_20, case_type="complex"), first)
+    first = await received_on_20_december(bus)
     [routed] = await bus.answer("complaint.routed", revision=1)
     assert routed.complaint_id == first and routed.payload["handler"] is not None
     assert routed.payload["due_at"] is None
@@ -128,8 +108,8 @@ async def test_late_december_waits_a_bogus_year_is_refused_a_lawful_one_sets_eve
     await bus.publish(receipt(datetime(LAST, 12, 1, 2, tzinfo=UTC)), second)
     await bus.answer("complaint.routed", count=2)
     await bus.publish(
-        step(
-            ExtensionApproved, datetime(LAST, 12, 2, tzinfo=UTC), working_days=30, reason="需鉴定"
+        sample.extension_approved(
+            at=datetime(LAST, 12, 2, tzinfo=UTC), working_days=30, reason="需鉴定"
         ),
         second,
     )
@@ -143,14 +123,14 @@ async def test_late_december_waits_a_bogus_year_is_refused_a_lawful_one_sets_eve
         await bus.publish(receipt(datetime(LAST, 11, 2, 1, tzinfo=UTC)), complaint)
     await bus.answer("complaint.routed", count=4)
     late = datetime(LAST, 12, 30, 2, tzinfo=UTC)
-    await bus.publish(step(SupplementRequested, late, missing="票据"), third)
-    await bus.publish(step(ComplaintSupplemented, late), third)
-    await bus.publish(step(ComplaintReopened, late, reason="不认可", reopen_count=1), fourth)
+    await bus.publish(sample.supplement_requested(at=late), third)
+    await bus.publish(sample.supplemented(at=late), third)
+    await bus.publish(sample.reopened(at=late, reason="不认可", reopen_count=1), fourth)
     waiting = await bus.answer(
         "complaint.deadline_changed", count=3, deadline_pending_year=NEXT_YEAR
     )
     assert {e.complaint_id for e in waiting} == {second, third, fourth}
-    assert await metric(platform, "huiyin_calendar_refusals_total{") == 4  # one per deadline
+    assert await refusals(platform) == 4  # one per deadline
     await wait_for_gauge(platform, 4)
 
     async with platform.client("routing", "bureau") as bureau:
@@ -186,7 +166,7 @@ async def test_late_december_waits_a_bogus_year_is_refused_a_lawful_one_sets_eve
         assert by_complaint[first]["reason"].startswith(f"{NEXT_YEAR}年法定节假日安排已载入")
         assert by_complaint[second]["working_days"] == 30
         await wait_for_gauge(platform, 0)
-        assert await metric(platform, "huiyin_calendar_refusals_total{") == 4
+        assert await refusals(platform) == 4
 
         # A correction is a second version; the first is kept, with who loaded each.
         again = await bureau.put(f"/v1/admin/calendar/{NEXT_YEAR}", json=lawful_next_year())
@@ -200,20 +180,20 @@ async def test_late_december_waits_a_bogus_year_is_refused_a_lawful_one_sets_eve
         # Two more watch passes publish nothing more: the recount is idempotent.
         watch = platform.services["routing"].app.state.calendar_watch
         passes = watch.passes
-        deadline = time.monotonic() + 20
-        while watch.passes < passes + 2:
-            assert time.monotonic() < deadline, "the calendar watch stopped"
-            await asyncio.sleep(0.1)
+
+        async def watched_twice() -> bool:
+            return watch.passes >= passes + 2
+
+        await eventually(watched_twice, interval=0.1, what="two passes of the calendar watch")
         await bus.answer("complaint.deadline_changed", count=7)
         assert bus.distinct("complaint.deadline_changed") == 7
 
 
 async def test_a_routing_that_restarts_after_a_year_was_stored_counts_what_waited(
-    routing_alone: Platform, bus: Answers
+    routing_alone: Platform, bus: Listener
 ) -> None:
     platform = routing_alone
-    complaint = str(uuid4())
-    await bus.publish(receipt(DEC_20, case_type="complex"), complaint)
+    complaint = await received_on_20_december(bus)
     await bus.answer("complaint.routed", deadline_pending_year=NEXT_YEAR)
     await platform.services["routing"].stop()
     # The year was stored (by another replica, or just before a crash) but nothing recounted.

@@ -25,13 +25,15 @@ from pymongo import DeleteOne, MongoClient, UpdateOne
 from pymongo.database import Database
 from pymongo.errors import BulkWriteError, PyMongoError
 
+from deploy.servers import Infrastructure
 from tests.support.platform import Platform
+from tests.support.polling import eventually
 
 TYPE_MISMATCH = 14  # $inc on a string
 
 
 @pytest.fixture
-def database(infrastructure) -> Iterator[Database]:  # type: ignore[no-untyped-def]
+def database(infrastructure: Infrastructure) -> Iterator[Database]:
     """A fresh database; a hung server fails the test within seconds, not the suite."""
     client: MongoClient = MongoClient(
         infrastructure.mongo_url, serverSelectionTimeoutMS=5000, socketTimeoutMS=20000
@@ -155,10 +157,14 @@ async def test_readiness_fails_while_the_database_does_not_answer(intake_only: P
                 assert checks["broker"] == "ok"
         finally:
             await asyncio.to_thread(control.resume)
-        deadline = time.monotonic() + 15
-        while (response := await intake.get("/readyz")).status_code != 200:
-            assert time.monotonic() < deadline, response.text
-            await asyncio.sleep(0.2)
+        await ready_again(intake, timeout=15)
+
+
+async def ready_again(service: httpx.AsyncClient, *, timeout: float) -> None:
+    async def ready() -> bool:
+        return (await service.get("/readyz")).status_code == 200
+
+    await eventually(ready, timeout=timeout, interval=0.2, what="the service ready again")
 
 
 def deadlocking_update(database: str, collection: str, statements: int) -> bytes:
@@ -218,7 +224,4 @@ async def test_readiness_fails_while_the_database_is_stuck_though_it_answers_pin
         await asyncio.to_thread(control.stop)  # only a restart frees a stuck FerretDB
         await asyncio.to_thread(control.start)
     async with httpx.AsyncClient(base_url=intake_only.url("intake"), timeout=10) as intake:
-        deadline = time.monotonic() + 20
-        while (response := await intake.get("/readyz")).status_code != 200:
-            assert time.monotonic() < deadline, response.text
-            await asyncio.sleep(0.2)
+        await ready_again(intake, timeout=20)

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-import aio_pika
 import httpx
 import pytest
 
 from services.intake.migrations import upgrade_earlier_complaints
-from shared.contracts import ComplaintRouted, DeadlineChanged
+from tests.support import events as sample
+from tests.support.bus import publish
+from tests.support.complaints import complaint_when
 from tests.support.platform import Platform
 
 BASE = {"channel": "phone", "content": "挂号排队等了两个小时，导诊台无人指引。"}
@@ -85,7 +87,9 @@ async def test_same_key_with_a_different_body_is_a_conflict(intake_only: Platfor
         ({"channel": "phone", "content": "x", "surprise": 1}, "surprise"),
     ],
 )
-async def test_bad_input_is_a_422_naming_the_field(intake_only: Platform, body, field) -> None:  # type: ignore[no-untyped-def]
+async def test_bad_input_is_a_422_naming_the_field(
+    intake_only: Platform, body: dict[str, Any], field: str
+) -> None:
     async with intake_only.client("intake", "hz-001") as intake:
         response = await intake.post("/v1/complaints", json=body)
     assert response.status_code == 422
@@ -220,42 +224,25 @@ async def test_a_deadline_change_consumed_before_its_routing_decision_is_not_los
     until the decision is there, and the older decision never undoes the newer deadline."""
     async with intake_only.client("intake", "hz-001") as intake:
         created = (await intake.post("/v1/complaints", json=BASE)).json()
-    received = datetime(2026, 11, 2, 1, tzinfo=UTC)
+    received = sample.RECEIVED_AT
     first_due = datetime(2026, 11, 9, 15, 59, 59, tzinfo=UTC)
     moved_due = datetime(2026, 11, 16, 15, 59, 59, tzinfo=UTC)
-    routed = ComplaintRouted(
-        category="outpatient",
-        category_label="门诊流程",
-        department="outpatient_office",
-        department_label="门诊部",
-        handler=None,
-        counting_day=received.date(),
-        working_days=5,
-        due_at=first_due,
-    ).envelope(hospital_id="hz-001", complaint_id=created["id"], occurred_at=received)
-    changed = DeadlineChanged(
-        due_at=moved_due, previous_due_at=first_due, working_days=5, reason="材料补齐"
-    ).envelope(
-        hospital_id="hz-001",
-        complaint_id=created["id"],
-        occurred_at=received + timedelta(hours=1),
+    routed = sample.routed(handler=None, due_at=first_due)
+    changed = sample.deadline_changed(
+        due_at=moved_due, previous_due_at=first_due, reason="材料补齐"
     )
-    connection = await aio_pika.connect(intake_only.infra.amqp_url)
-    async with connection:
-        channel = await connection.channel()
-        exchange = await channel.get_exchange(intake_only.names.exchange)
-        for envelope in (changed, routed):  # the later event first
-            await exchange.publish(
-                aio_pika.Message(envelope.model_dump_json().encode()), routing_key=envelope.type
-            )
+    await publish(
+        intake_only,  # the later event first
+        sample.envelope(changed, created["id"], at=received + timedelta(hours=1)),
+        sample.envelope(routed, created["id"], at=received),
+    )
 
     async with intake_only.client("intake", "hz-001") as intake:
-        for _ in range(200):
-            document = (await intake.get(f"/v1/complaints/{created['id']}")).json()
-            assignment = document["assignment"]
-            if assignment and datetime.fromisoformat(assignment["due_at"]) == moved_due:
-                break
-            await asyncio.sleep(0.1)
+
+        def moved(assignment: dict[str, Any]) -> bool:
+            return datetime.fromisoformat(assignment["due_at"]) == moved_due
+
+        document = await complaint_when(intake, created["id"], moved)
         assert datetime.fromisoformat(document["assignment"]["due_at"]) == moved_due
         types = [entry["type"] for entry in document["timeline"]]
         assert types == ["received", "assigned", "deadline_changed"]

@@ -11,34 +11,33 @@ import asyncio
 import json
 import secrets
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-import aio_pika
 import pytest
 
+from deploy.servers import Infrastructure
 from services.notification.adapters.deliveries import DELIVERIES, DeliveryLog, history_entry
 from services.notification.bootstrap import create_app as notification_app
 from services.notification.delivery_policy import DeliveryStatus
-from shared.contracts import ComplaintEscalated, Envelope, NotificationSent, Person
+from shared.contracts import Envelope, Person
 from shared.outbox import OutboxRelay
-from shared.publisher import to_message
 from shared.runtime import mongo_client
+from tests.support import events as sample
+from tests.support.bus import listening, publish
+from tests.support.events import LEADER
+from tests.support.metrics import consumed
 from tests.support.platform import Platform, free_port, running_platform, serve
+from tests.support.polling import eventually
 from tests.support.scripted_mail import RecipientScript, ScriptedMailSink
 
-LEADER = Person(staff_id="hz-001-leadership-1", name="郑国华", email="vp@hz1.example.org")
 OTHER = Person(staff_id="hz-001-leadership-2", name="孙院长", email="president@hz1.example.org")
+Sinks = Callable[..., ScriptedMailSink]
 
 
-def escalation(*leaders: Person, complaint_id: str = "c-delivery") -> Envelope:
-    return ComplaintEscalated(
-        case_number="HZ-001-202611-00077",
-        level="leadership",
-        reason="投诉第2次被申请复核",
-        recipients=list(leaders),
-    ).envelope(hospital_id="hz-001", complaint_id=complaint_id)
+def escalation(*leaders: Person) -> Envelope:
+    return sample.envelope(sample.escalated(recipients=list(leaders)), "c-delivery")
 
 
 def delivery_id(envelope: Envelope, leader: Person) -> str:
@@ -56,10 +55,12 @@ def retry_steps(monkeypatch: pytest.MonkeyPatch) -> Callable[..., None]:
 
 
 @pytest.fixture
-def sink_factory() -> Iterator[Callable[..., ScriptedMailSink]]:
+def sink_factory() -> Iterator[Sinks]:
     sinks: list[ScriptedMailSink] = []
 
-    def make(script: RecipientScript | None = None, *, port: int | None = None, start=True):  # type: ignore[no-untyped-def]
+    def make(
+        script: RecipientScript | None = None, *, port: int | None = None, start: bool = True
+    ) -> ScriptedMailSink:
         sink = ScriptedMailSink(port or free_port(), script)
         if start:
             sink.start()
@@ -71,59 +72,9 @@ def sink_factory() -> Iterator[Callable[..., ScriptedMailSink]]:
         sink.stop()
 
 
-async def publish(platform: Platform, *envelopes: Envelope) -> None:
-    connection = await aio_pika.connect(platform.infra.amqp_url)
-    async with connection:
-        channel = await connection.channel(publisher_confirms=True)
-        exchange = await channel.get_exchange(platform.names.exchange)
-        for envelope in envelopes:
-            await exchange.publish(to_message(envelope), routing_key=envelope.type)
-
-
-async def eventually(check: Callable[[], Awaitable[Any]], *, timeout: float = 20.0, what: str):  # type: ignore[no-untyped-def]
-    """Poll until `check` returns something truthy; return it."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = await check()
-        if result:
-            return result
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.05)
-
-
 async def delivery(platform: Platform, key: str) -> dict[str, Any] | None:
     deliveries = platform.services["notification"].app.state.deliveries
     return await deliveries.collection.find_one({"_id": key}, {"outbox": 0})
-
-
-async def consumed(platform: Platform, event_type: str) -> float:
-    async with platform.client("notification") as client:
-        text = (await client.get("/metrics")).text
-    return sum(
-        float(line.rsplit(" ", 1)[1])
-        for line in text.splitlines()
-        if line.startswith("huiyin_events_consumed_total{") and f'event_type="{event_type}"' in line
-    )
-
-
-async def tap(platform: Platform, connection: aio_pika.abc.AbstractConnection, key: str):  # type: ignore[no-untyped-def]
-    channel = await connection.channel()
-    exchange = await channel.get_exchange(platform.names.exchange)
-    queue = await channel.declare_queue(exclusive=True)
-    await queue.bind(exchange, key)
-    return queue
-
-
-async def drained(queue: aio_pika.abc.AbstractQueue, count: int) -> list[Envelope]:
-    found: list[Envelope] = []
-
-    async def more() -> bool:
-        while (message := await queue.get(fail=False, no_ack=True)) is not None:
-            found.append(Envelope.model_validate_json(message.body))
-        return len(found) >= count
-
-    await eventually(more, what=f"{count} published outcome events")
-    return found
 
 
 def outcomes(document: dict[str, Any]) -> list[str]:
@@ -134,7 +85,7 @@ def outcomes(document: dict[str, Any]) -> list[str]:
 
 
 async def test_a_mail_accepted_while_the_broker_stops_is_recorded_sent_and_not_sent_again(
-    infrastructure, sink_factory, monkeypatch: pytest.MonkeyPatch
+    infrastructure: Infrastructure, sink_factory: Sinks, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     broker = infrastructure.broker
     if broker is None:
@@ -165,7 +116,7 @@ async def test_a_mail_accepted_while_the_broker_stops_is_recorded_sent_and_not_s
 
         # The broker redelivers the unacknowledged event after the reconnect.
         async def redelivered() -> bool:
-            return await consumed(platform, envelope.type) >= 1
+            return await consumed(platform, "notification", event_type=envelope.type) >= 1
 
         await eventually(redelivered, timeout=40, what="the redelivered event")
         await asyncio.sleep(0.3)  # a wrongly repeated send would be in the sink by now
@@ -177,7 +128,7 @@ async def test_a_mail_accepted_while_the_broker_stops_is_recorded_sent_and_not_s
 
 
 async def test_a_delivery_left_sending_is_recorded_unknown_and_sent_once_more(
-    infrastructure, sink_factory
+    infrastructure: Infrastructure, sink_factory: Sinks
 ) -> None:
     sink = sink_factory()
     async with running_platform(
@@ -202,9 +153,7 @@ async def test_a_delivery_left_sending_is_recorded_unknown_and_sent_once_more(
                 "outbox_since": None,
             }
         )
-        connection = await aio_pika.connect(platform.infra.amqp_url)
-        async with connection:
-            sent_events = await tap(platform, connection, "notification.sent")
+        async with listening(platform, "notification.sent") as sent_events:
             await publish(platform, envelope)
             mails = await sink.wait_for(lambda m: m["To"] == LEADER.email)
 
@@ -220,7 +169,7 @@ async def test_a_delivery_left_sending_is_recorded_unknown_and_sent_once_more(
             # The same Message-ID as the first attempt had: a mail system can drop a copy.
             assert mails[0]["Message-ID"] == logged["message_id"]
             assert key.replace(":", ".") in logged["message_id"]
-            [sent] = await drained(sent_events, 1)
+            [sent] = await sent_events.heard(1)
             assert sent.payload["after_unknown_outcome"] is True
             assert sent.payload["attempts"] == 2
 
@@ -228,7 +177,7 @@ async def test_a_delivery_left_sending_is_recorded_unknown_and_sent_once_more(
             await publish(platform, envelope)
 
             async def twice() -> bool:
-                return await consumed(platform, envelope.type) >= 2
+                return await consumed(platform, "notification", event_type=envelope.type) >= 2
 
             await eventually(twice, what="the second delivery of the event")
             await asyncio.sleep(0.3)
@@ -239,7 +188,7 @@ async def test_a_delivery_left_sending_is_recorded_unknown_and_sent_once_more(
 
 
 async def test_a_4xx_refusal_is_retried_with_backoff_and_the_mail_arrives_once(
-    infrastructure, sink_factory, retry_steps
+    infrastructure: Infrastructure, sink_factory: Sinks, retry_steps: Callable[..., None]
 ) -> None:
     retry_steps(1.0, 1.0, 2.0)
 
@@ -274,7 +223,7 @@ async def test_a_4xx_refusal_is_retried_with_backoff_and_the_mail_arrives_once(
 
 
 async def test_a_5xx_rejection_fails_at_once_and_the_complaint_office_sees_it(
-    infrastructure, sink_factory, retry_steps
+    infrastructure: Infrastructure, sink_factory: Sinks, retry_steps: Callable[..., None]
 ) -> None:
     retry_steps(1.0, 1.0)
 
@@ -287,9 +236,7 @@ async def test_a_5xx_rejection_fails_at_once_and_the_complaint_office_sees_it(
     async with running_platform(
         infrastructure, smtp_port=sink.port, only=("intake", "routing", "notification")
     ) as platform:
-        connection = await aio_pika.connect(platform.infra.amqp_url)
-        async with connection:
-            failed_events = await tap(platform, connection, "notification.failed")
+        async with listening(platform, "notification.failed") as failed_events:
             async with platform.staff_client("intake", "hz-001") as intake:
                 body = {
                     "channel": "letter",
@@ -308,7 +255,7 @@ async def test_a_5xx_rejection_fails_at_once_and_the_complaint_office_sees_it(
 
                 complaint = await eventually(problem_shown, what="the failure on the complaint")
 
-            [failed] = await drained(failed_events, 1)
+            [failed] = await failed_events.heard(1)
         handler_address = next(a for a in sink.collector.offered if a.startswith("pharmacy."))
         masked = f"p***@{handler_address.partition('@')[2]}"
         # Failed at once: one attempt, no retry, and the complainant's receipt still went.
@@ -334,7 +281,7 @@ async def test_a_5xx_rejection_fails_at_once_and_the_complaint_office_sees_it(
 
 
 async def test_nothing_listening_is_retried_across_a_restart_until_the_server_is_up(
-    infrastructure, sink_factory, retry_steps
+    infrastructure: Infrastructure, sink_factory: Sinks, retry_steps: Callable[..., None]
 ) -> None:
     retry_steps(1.0, 2.0, 2.0, 2.0)
     port = free_port()
@@ -375,7 +322,7 @@ async def test_nothing_listening_is_retried_across_a_restart_until_the_server_is
 
 
 async def test_an_outcome_written_again_after_its_answer_was_lost_is_recorded_once(
-    infrastructure,  # type: ignore[no-untyped-def]
+    infrastructure: Infrastructure,
 ) -> None:
     client = mongo_client(infrastructure.mongo_url)
     name = f"t{secrets.token_hex(4)}_notification"
@@ -386,11 +333,8 @@ async def test_an_outcome_written_again_after_its_answer_was_lost_is_recorded_on
         key = delivery_id(envelope, LEADER)
         owner = {"hospital_id": envelope.hospital_id, "complaint_id": envelope.complaint_id}
         assert await log.claim(key, owner) is None
-        sent = NotificationSent(
-            delivery_id=key,
-            source_event_id=str(envelope.event_id),
-            recipient_role="leadership",
-            attempts=1,
+        sent = sample.notification_sent(
+            delivery_id=key, source_event_id=str(envelope.event_id), recipient_role="leadership"
         )
         for _ in range(2):  # the second as _recorded tries again when an answer is lost
             await log.finish(

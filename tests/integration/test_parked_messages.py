@@ -10,7 +10,6 @@ import asyncio
 import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from uuid import uuid4
@@ -21,34 +20,16 @@ import yaml
 
 from deploy import admin
 from services.routing.domain.region import Region
-from shared.contracts import ComplaintReceived, Envelope
-from shared.publisher import to_message
+from shared.contracts import Envelope
 from shared.topology import parking_queue_name, queue_name
-from tests.support.mail import MailSink
-from tests.support.parked import metric, wait_for_parked
-from tests.support.platform import REGION_FILE, Platform, running_platform
+from tests.support import bus
+from tests.support import events as sample
+from tests.support.bus import listen
+from tests.support.metrics import metric
+from tests.support.parked import wait_for_parked
+from tests.support.platform import REGION_FILE, Platform
 
-RECEIVED = ComplaintReceived(
-    case_number="HZ9-202611-0001",
-    channel="web",
-    kind="complaint",
-    anonymous=False,
-    received_at=datetime(2026, 11, 2, 1, tzinfo=UTC),  # a Monday, 09:00 in China
-    content="出院结算时发现重复收费。",
-)
-
-
-@pytest.fixture
-async def routing_only(infrastructure, mail: MailSink) -> AsyncIterator[Platform]:  # type: ignore[no-untyped-def]
-    async with running_platform(infrastructure, smtp_port=mail.port, only=("routing",)) as running:
-        yield running
-
-
-@pytest.fixture
-async def intake_and_routing(infrastructure, mail: MailSink) -> AsyncIterator[Platform]:  # type: ignore[no-untyped-def]
-    only = ("intake", "routing")
-    async with running_platform(infrastructure, smtp_port=mail.port, only=only) as running:
-        yield running
+RECEIVED = sample.received()
 
 
 @pytest.fixture
@@ -158,14 +139,11 @@ async def test_a_complaint_parked_until_its_hospital_is_loaded_is_replayed_with_
 ) -> None:
     platform = routing_only
     complaint_id = str(uuid4())
-    exchange = await channel.get_exchange(platform.names.exchange)
-    answers = await channel.declare_queue(exclusive=True)
-    await answers.bind(exchange, "complaint.routed")
+    answers = await listen(channel, platform, "complaint.routed")
     # hz-009 is not in routing's region yet: routing parks the receipt ("load it, replay").
     # The broker delivers it twice (at least once): two parked deliveries of one event.
     received = RECEIVED.envelope(hospital_id="hz-009", complaint_id=complaint_id)
-    for _ in range(2):
-        await exchange.publish(to_message(received), routing_key=received.type)
+    await bus.publish(platform, received, received)
     first, second = await wait_for_parked(platform, "routing", 2)
     assert "hospital hz-009 is not in the region" in first["reason"]
     assert first["event_id"] == second["event_id"] == str(received.event_id)
@@ -209,9 +187,7 @@ async def test_a_complaint_parked_until_its_hospital_is_loaded_is_replayed_with_
         assert time.monotonic() < deadline, (consumed, clock)
         await asyncio.sleep(0.05)
     assert clock["revision"] == 1 and clock["hospital_id"] == "hz-009"
-    routed = []
-    while (message := await answers.get(fail=False, no_ack=True)) is not None:
-        routed.append(Envelope.model_validate_json(message.body))
+    routed = await answers.drain()
     assert [(e.complaint_id, e.payload["revision"]) for e in routed] == [(complaint_id, 1)]
     assert await wait_for_parked(platform, "routing", 0) == []
     history = await wait_for_parked(platform, "routing", 2, status="replayed")
@@ -269,9 +245,7 @@ async def test_a_message_dead_lettered_by_the_delivery_limit_is_listed_with_the_
     consumer = platform.services["routing"].app.state.runtime.consumers[0]
     await consumer.stop()  # this test plays the failing handler
     complaint_id = str(uuid4())
-    received = RECEIVED.envelope(hospital_id="hz-001", complaint_id=complaint_id)
-    exchange = await channel.get_exchange(platform.names.exchange)
-    await exchange.publish(to_message(received), routing_key=received.type)
+    await bus.publish(platform, sample.envelope(RECEIVED, complaint_id))
     queue = await channel.get_queue(queue_name(platform.names.prefix, "routing"))
     deliveries = 0
     deadline = time.monotonic() + 20
@@ -292,12 +266,11 @@ async def test_a_message_dead_lettered_by_the_delivery_limit_is_listed_with_the_
 
     # Once the handler works again, the replay is handled like a first delivery.
     await consumer.start()
-    answers = await channel.declare_queue(exclusive=True)
-    await answers.bind(exchange, "complaint.routed")
+    answers = await listen(channel, platform, "complaint.routed")
     async with platform.client("routing", "bureau") as bureau:
         assert (await bureau.post(f"/v1/admin/parked/{item['id']}/replay")).status_code == 200
-    message = await wait_message(answers)
-    assert Envelope.model_validate_json(message.body).complaint_id == complaint_id
+    routed = (await answers.heard(1))[0]
+    assert routed.complaint_id == complaint_id
 
 
 async def test_the_gauge_counts_parked_messages_per_queue(
@@ -324,14 +297,6 @@ async def test_the_gauge_counts_parked_messages_per_queue(
         assert (await bureau.post(path, json={"reason": "不是合法消息"})).status_code == 200
     assert await metric(platform, "intake", "huiyin_parked_messages", **labels("intake")) == 0
     assert await metric(platform, "routing", "huiyin_parked_messages", **labels("routing")) == 2
-
-
-async def wait_message(queue: aio_pika.abc.AbstractQueue) -> aio_pika.abc.AbstractIncomingMessage:
-    deadline = time.monotonic() + 20
-    while (message := await queue.get(fail=False, no_ack=True)) is None:
-        assert time.monotonic() < deadline, "no message"
-        await asyncio.sleep(0.05)
-    return message
 
 
 def region_with(hospital_id: str) -> Region:

@@ -15,6 +15,7 @@ from shared.contracts import ComplaintEscalated
 from shared.outbox import OutboxRelay
 from shared.records import Decision, Records
 from shared.runtime import mongo_client
+from tests.support import events as sample
 
 
 @pytest.fixture
@@ -30,7 +31,7 @@ async def records(infrastructure: Infrastructure) -> AsyncIterator[Records]:
 
 
 def escalated(level: str) -> ComplaintEscalated:
-    return ComplaintEscalated(case_number="HZ-001-202611-00001", level=level, reason="测试")
+    return sample.escalated(level=level, reason="测试")
 
 
 async def test_a_change_and_its_events_are_one_write(records: Records) -> None:

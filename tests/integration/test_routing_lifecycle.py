@@ -10,80 +10,26 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import uuid4
 
-import aio_pika
 import pytest
 from pymongo.errors import PyMongoError
 
+from deploy.servers import Infrastructure
 from services.routing.adapters.clocks import CLOCKS, OPEN, STOPPED, ClockStore
-from shared.contracts import (
-    ComplaintReceived,
-    ComplaintReopened,
-    Envelope,
-    EventPayload,
-    ExtensionApproved,
-    RerouteRequested,
-)
 from shared.outbox import OutboxRelay
-from shared.publisher import to_message
 from shared.records import Decide, Decision
 from shared.runtime import mongo_client
-from tests.support.mail import MailSink
+from tests.support import events as sample
+from tests.support.bus import ROUTING_ANSWERS, listening
+from tests.support.metrics import metric
 from tests.support.parked import wait_for_parked
-from tests.support.platform import Platform, running_platform
+from tests.support.platform import Platform
 
 HOSPITAL = "hz-001"
-ANSWERS = ("complaint.routed", "complaint.deadline_changed", "complaint.escalated")
-
-
-@pytest.fixture
-async def routing_only(infrastructure, mail: MailSink) -> AsyncIterator[Platform]:  # type: ignore[no-untyped-def]
-    async with running_platform(infrastructure, smtp_port=mail.port, only=("routing",)) as running:
-        yield running
-
-
-class Exchange:
-    """Publishes envelopes as intake would, and collects routing's answers from a
-    temporary queue of this test's own."""
-
-    def __init__(self, exchange: aio_pika.abc.AbstractExchange, queue: Any) -> None:
-        self.exchange, self.queue = exchange, queue
-        self.seen: list[Envelope] = []
-
-    async def publish(self, payload: EventPayload, complaint_id: str) -> Envelope:
-        envelope = payload.envelope(hospital_id=HOSPITAL, complaint_id=complaint_id)
-        await self.exchange.publish(to_message(envelope), routing_key=envelope.type)
-        return envelope
-
-    async def answer(self, event_type: str, count: int = 1, **match: Any) -> list[Envelope]:
-        deadline = time.monotonic() + 20
-        while True:
-            while (message := await self.queue.get(fail=False, no_ack=True)) is not None:
-                self.seen.append(Envelope.model_validate_json(message.body))
-            found = [
-                e
-                for e in self.seen
-                if e.type == event_type and all(e.payload.get(k) == v for k, v in match.items())
-            ]
-            if len(found) >= count:
-                return found
-            assert time.monotonic() < deadline, f"no {event_type} {match}: {self.seen}"
-            await asyncio.sleep(0.05)
-
-
-def step(model: type[EventPayload], at: datetime, **fields: Any) -> Any:
-    return model(case_number="HZ1-202611-0099", tracking_code="T99", at=at, **fields)
-
-
-async def metric(platform: Platform, name: str) -> float:
-    async with platform.client("routing") as client:
-        text = (await client.get("/metrics")).text
-    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(name))
 
 
 async def test_reroute_extension_dispute_and_delegation_answer_on_the_exchange(
@@ -92,23 +38,10 @@ async def test_reroute_extension_dispute_and_delegation_answer_on_the_exchange(
     platform = routing_only
     complaint_id = str(uuid4())
     received_at = datetime(2026, 11, 2, 1, tzinfo=UTC)  # Monday 09:00 in China
-    connection = await aio_pika.connect(platform.infra.amqp_url)
-    async with connection:
-        channel = await connection.channel()
-        exchange = await channel.get_exchange(platform.names.exchange)
-        answers = await channel.declare_queue(exclusive=True, auto_delete=True)
-        for key in ANSWERS:
-            await answers.bind(exchange, key)
-        bus = Exchange(exchange, answers)
-
+    async with listening(platform, *ROUTING_ANSWERS) as bus:
         await bus.publish(
-            ComplaintReceived(
-                case_number="HZ1-202611-0099",
-                channel="web",
-                kind="complaint",
-                anonymous=False,
-                received_at=received_at,
-                content="出院结算时发现重复收费，收费员态度也很差。",
+            sample.received(
+                received_at=received_at, content="出院结算时发现重复收费，收费员态度也很差。"
             ),
             complaint_id,
         )
@@ -118,9 +51,8 @@ async def test_reroute_extension_dispute_and_delegation_answer_on_the_exchange(
 
         # The office re-routes: a new decision, revision 2, with the reason.
         await bus.publish(
-            step(
-                RerouteRequested,
-                received_at + timedelta(hours=2),
+            sample.reroute_requested(
+                at=received_at + timedelta(hours=2),
                 department="discipline",
                 reason="主要是服务态度问题",
                 content="收费员态度很差",
@@ -141,11 +73,8 @@ async def test_reroute_extension_dispute_and_delegation_answer_on_the_exchange(
 
         # Leadership approved five more working days.
         await bus.publish(
-            step(
-                ExtensionApproved,
-                received_at + timedelta(days=1),
-                working_days=5,
-                reason="需调取监控",
+            sample.extension_approved(
+                at=received_at + timedelta(days=1), working_days=5, reason="需调取监控"
             ),
             complaint_id,
         )
@@ -156,9 +85,8 @@ async def test_reroute_extension_dispute_and_delegation_answer_on_the_exchange(
 
         # The second dispute: a re-review deadline and an escalation to leadership.
         await bus.publish(
-            step(
-                ComplaintReopened,
-                received_at + timedelta(days=14),
+            sample.reopened(
+                at=received_at + timedelta(days=14),
                 reason="仍不认可",
                 reopen_count=2,
                 flagged=True,
@@ -195,21 +123,13 @@ async def test_reroute_extension_dispute_and_delegation_answer_on_the_exchange(
         uncovered = calendar.covered_until().year + 1
         waiting_id = str(uuid4())
         await bus.publish(
-            ComplaintReceived(
-                case_number="HZ1-209901-0001",
-                channel="web",
-                kind="complaint",
-                anonymous=False,
-                received_at=datetime(uncovered, 3, 2, 1, tzinfo=UTC),
-                content="挂号排队太久。",
-            ),
-            waiting_id,
+            sample.received(received_at=datetime(uncovered, 3, 2, 1, tzinfo=UTC)), waiting_id
         )
         [waiting] = await bus.answer("complaint.routed", deadline_pending_year=uncovered)
         assert waiting.complaint_id == waiting_id and waiting.payload["due_at"] is None
         assert waiting.payload["handler"] is not None
         assert await wait_for_parked(platform, "routing", 0) == []
-        assert await metric(platform, "huiyin_calendar_refusals_total{") == 1
+        assert await metric(platform, "routing", "huiyin_calendar_refusals_total") == 1
 
     async with platform.client("routing") as client:
         ready = (await client.get("/readyz")).json()
@@ -220,7 +140,7 @@ async def test_reroute_extension_dispute_and_delegation_answer_on_the_exchange(
 
 
 @pytest.fixture
-async def clocks(infrastructure) -> AsyncIterator[ClockStore]:  # type: ignore[no-untyped-def]
+async def clocks(infrastructure: Infrastructure) -> AsyncIterator[ClockStore]:
     client = mongo_client(infrastructure.mongo_url)
     name = f"t{secrets.token_hex(4)}_routing"
     try:

@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
@@ -34,11 +35,30 @@ async def registered(platform: Platform, body: dict[str, Any] = BASE) -> dict[st
     return response.json()
 
 
-async def accept(platform: Platform, complaint_id: str, headers: dict[str, str], body=None):  # type: ignore[no-untyped-def]
+async def accept(
+    platform: Platform,
+    complaint_id: str,
+    headers: dict[str, str],
+    body: dict[str, Any] | None = None,
+) -> httpx.Response:
     async with platform.client("intake") as intake:
         return await intake.post(
             f"/v1/complaints/{complaint_id}/accept", json=body or {}, headers=headers
         )
+
+
+def signed_with(
+    key: ed25519.Ed25519PrivateKey,
+    kid: str,
+    *,
+    audience: str,
+    hospital_id: str = "hz-001",
+    staff_id: str = OFFICE,
+) -> str:
+    """An assertion signed with `key` under `kid`, whoever registered them (or nobody)."""
+    return sign_staff_assertion(
+        private_key=key, kid=kid, hospital_id=hospital_id, staff_id=staff_id, audience=audience
+    )
 
 
 def _b64(data: dict[str, Any]) -> str:
@@ -103,6 +123,7 @@ async def test_every_false_or_reused_proof_is_refused(intake_only: Platform) -> 
     hs_signed = f"{_b64({'alg': 'HS256', 'kid': signing.kid('hz-001')})}.{payload}"
     hs_mac = hmac.new(hs_secret, hs_signed.encode(), hashlib.sha256).digest()
     forged_sub = _b64(claims | {"sub": LEADER})
+    audience = signing.audience
     cases = {
         "expired": (signing.assertion("hz-001", OFFICE, now=now - timedelta(minutes=10)), 401),
         "not yet valid": (signing.assertion("hz-001", OFFICE, now=now + timedelta(minutes=3)), 401),
@@ -112,32 +133,20 @@ async def test_every_false_or_reused_proof_is_refused(intake_only: Platform) -> 
         ),
         "wrong audience": (signing.assertion("hz-001", OFFICE, aud="other-platform"), 401),
         "unknown kid": (
-            sign_staff_assertion(
-                private_key=stranger,
-                kid=thumbprint(stranger.public_key()),
-                hospital_id="hz-001",
-                staff_id=OFFICE,
-                audience=signing.audience,
-            ),
+            signed_with(stranger, thumbprint(stranger.public_key()), audience=audience),
             401,
         ),
         "another hospital's key": (
-            sign_staff_assertion(
-                private_key=signing.keys["hz-002"],
-                kid=signing.kid("hz-002"),
-                hospital_id="hz-001",
-                staff_id=OFFICE,
-                audience=signing.audience,
-            ),
+            signed_with(signing.keys["hz-002"], signing.kid("hz-002"), audience=audience),
             401,
         ),
         "iss other than the API key's hospital": (
-            sign_staff_assertion(
-                private_key=signing.keys["hz-001"],
-                kid=signing.kid("hz-001"),
+            signed_with(
+                signing.keys["hz-001"],
+                signing.kid("hz-001"),
+                audience=audience,
                 hospital_id="hz-002",
                 staff_id="hz-002-complaint_office-1",
-                audience=signing.audience,
             ),
             403,
         ),
@@ -332,13 +341,7 @@ async def test_the_bureau_registers_lists_and_revokes_a_hospitals_keys(
         assert {k["kid"] for k in listed} == {intake_only.signing.kid("hz-001"), "his-2026"}
 
         def signed() -> dict[str, str]:
-            assertion = sign_staff_assertion(
-                private_key=new_key,
-                kid="his-2026",
-                hospital_id="hz-001",
-                staff_id=OFFICE,
-                audience=intake_only.signing.audience,
-            )
+            assertion = signed_with(new_key, "his-2026", audience=intake_only.signing.audience)
             return intake_only.keys.headers("hz-001") | {ASSERTION_HEADER: assertion}
 
         case = await registered(intake_only)
@@ -358,8 +361,11 @@ async def test_the_bureau_registers_lists_and_revokes_a_hospitals_keys(
 
 
 async def test_huiyin_admin_registers_lists_and_revokes_keys(
-    intake_only: Platform, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
-) -> None:  # type: ignore[no-untyped-def]
+    intake_only: Platform,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     monkeypatch.setenv("HUIYIN_ADMIN_KEY", intake_only.keys.clear["bureau"])
     monkeypatch.setenv("HUIYIN_INTAKE_URL", intake_only.url("intake"))
     key_file = tmp_path / "hz-003.pub.pem"

@@ -13,13 +13,14 @@ import pytest
 from pymongo import ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
 
+from deploy.servers import Infrastructure
 from shared.runtime import mongo_client
 
 WRITERS = 200
 
 
 @pytest.fixture
-async def collection(infrastructure) -> AsyncIterator[AsyncCollection]:  # type: ignore[no-untyped-def]
+async def collection(infrastructure: Infrastructure) -> AsyncIterator[AsyncCollection]:
     client = mongo_client(infrastructure.mongo_url)
     name = f"t{secrets.token_hex(4)}_atomicity"
     try:

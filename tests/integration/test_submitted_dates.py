@@ -8,20 +8,23 @@ from __future__ import annotations
 import base64
 import json
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
+import httpx
 import pytest
 
 from tests.support.platform import Platform
 
 BASE = {"channel": "phone", "content": "挂号排队等了两个小时，导诊台无人指引。"}
 OFFICE = "hz-001-complaint_office-1"
+Query = dict[str, Any]
 
 
 def _iso(moment: datetime) -> str:
     return moment.isoformat()
 
 
-def _fields(response) -> list[str]:  # type: ignore[no-untyped-def]
+def _fields(response: httpx.Response) -> list[str]:
     return [error["field"] for error in response.json()["errors"]]
 
 
@@ -128,7 +131,7 @@ def _cursor(received_at: str, complaint_id: str) -> str:
     ],
     ids=["from-year-1", "to-year-9999", "from-a-number", "cursor-year-1", "cursor-year-9999"],
 )
-async def test_list_bounds_out_of_range_are_a_422(intake_only: Platform, params: dict) -> None:  # type: ignore[type-arg]
+async def test_list_bounds_out_of_range_are_a_422(intake_only: Platform, params: Query) -> None:
     async with intake_only.client("intake", "bureau") as intake:
         response = await intake.get("/v1/complaints", params=params)
         assert response.status_code == 422, response.text
@@ -141,7 +144,7 @@ async def test_list_bounds_out_of_range_are_a_422(intake_only: Platform, params:
     [{"from": "0001-01-01"}, {"to": "9999-12-31"}, {"from": "1899-12-31", "to": "1900-01-31"}],
     ids=["from-year-1", "to-year-9999", "before-the-platform"],
 )
-async def test_report_range_out_of_bounds_is_a_422(platform: Platform, params: dict) -> None:  # type: ignore[type-arg]
+async def test_report_range_out_of_bounds_is_a_422(platform: Platform, params: Query) -> None:
     async with platform.client("reporting", "bureau") as reporting:
         response = await reporting.get("/v1/reports/summary", params=params)
         assert response.status_code == 422, response.text

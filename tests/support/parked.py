@@ -26,15 +26,3 @@ async def wait_for_parked(
                 return items
             assert time.monotonic() < deadline, f"{service}: {len(items)} parked, not {count}"
             await asyncio.sleep(0.05)
-
-
-async def metric(platform: Platform, service: str, name: str, /, **labels: str) -> float | None:
-    """One sample of the service's /metrics, None when it has no such series."""
-    async with platform.client(service) as client:
-        text = (await client.get("/metrics")).text
-    for line in text.splitlines():
-        if not line.startswith(name + "{") and not line.startswith(name + " "):
-            continue
-        if all(f'{key}="{value}"' in line for key, value in labels.items()):
-            return float(line.rsplit(" ", 1)[1])
-    return None

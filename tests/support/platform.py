@@ -178,7 +178,7 @@ class RunningService:
 async def serve(app: FastAPI, port: int) -> RunningService:
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
     server = uvicorn.Server(config)
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+    server.install_signal_handlers = lambda: None
     task = asyncio.create_task(server.serve())
     while not server.started:
         if task.done():

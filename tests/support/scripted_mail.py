@@ -40,7 +40,7 @@ class _ScriptedCollector(_Collector):
     async def handle_DATA(self, server, session, envelope):  # noqa: N802
         message = email.message_from_bytes(envelope.content, policy=email.policy.default)
         with self.lock:
-            self.messages.append(message)  # type: ignore[arg-type]
+            self.messages.append(message)
         self.body_arrived.set()
         if self.hold is not None:
             await asyncio.to_thread(self.hold.wait, 60)

@@ -343,4 +343,4 @@ def test_an_anonymous_complainant_is_never_contacted_whatever_they_left() -> Non
 
 def test_contactability_is_keyword_only() -> None:
     with pytest.raises(TypeError):
-        is_contactable(False, "a@b.org", None)  # type: ignore[misc]
+        is_contactable(False, "a@b.org", None)

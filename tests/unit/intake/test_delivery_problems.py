@@ -6,17 +6,16 @@ from datetime import UTC, datetime
 
 from services.intake.delivery_problems import failure_change, note_of, problem_of
 from shared.contracts import NotificationFailed
+from tests.support import events as sample
 from tests.unit.intake.factories import IDENTITY, complaint
 
 AT = datetime(2026, 11, 30, 2, 0, tzinfo=UTC)
 
 
 def failed(role: str, recipient: str) -> NotificationFailed:
-    return NotificationFailed(
-        delivery_id=f"e1:{role}",
-        source_event_id="e1",
+    return sample.notification_failed(
+        delivery_id=f"e-1:{role}",
         recipient_role=role,
-        attempts=5,
         error="邮件服务器暂不接收（稍后重试）（451 4.3.0 try later）",
         reason_code="deferred",
         recipient=recipient,

@@ -37,7 +37,7 @@ def test_an_earlier_complaint_is_sealed_and_chained_keeping_its_entries() -> Non
 
 
 def test_an_identity_already_sealed_is_not_sealed_again() -> None:
-    sealed = IDENTITY.seal("issue2-era", EARLIER["complainant"])  # type: ignore[arg-type]
+    sealed = IDENTITY.seal("issue2-era", EARLIER["complainant"])
     change = upgrade(EARLIER | {"complainant": sealed}, IDENTITY, now=NOW)
     assert change is not None and "complainant" not in change.set
 

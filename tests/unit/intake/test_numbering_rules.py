@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 import re
 from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -65,7 +66,7 @@ def test_the_month_always_agrees_with_the_shanghai_calendar(naive_utc: datetime)
 
 
 @pytest.mark.parametrize("function", [ledger_month, lambda at: counter_key("h", at)])
-def test_naive_times_are_refused_rather_than_guessed(function) -> None:  # type: ignore[no-untyped-def]
+def test_naive_times_are_refused_rather_than_guessed(function: Callable[[datetime], str]) -> None:
     with pytest.raises(ValueError, match="timezone"):
         function(datetime(2026, 1, 31, 17, 0))
 

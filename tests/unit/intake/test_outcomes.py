@@ -122,7 +122,7 @@ def test_failed_mediation_must_name_the_legal_channels() -> None:
         }
     ).to_command()
     assert finding.legal_channels == (LegalChannel.PEOPLES_MEDIATION, LegalChannel.LAWSUIT)
-    assert str(finding.remedy.refund_amount) == "368.50"  # type: ignore[union-attr]
+    assert str(finding.remedy.refund_amount) == "368.50"
 
 
 def test_refunds_are_money_not_floats() -> None:
@@ -155,7 +155,7 @@ def test_closure_needs_a_satisfaction_and_a_return_visit_record() -> None:
 def test_identity_numbers_are_checked_by_their_check_digit(number: str, valid: bool) -> None:
     body = {"channel": "in_person", "content": "投诉", "complainant": {"id_number": number}}
     if valid:
-        assert ComplaintCreate.model_validate(body).complainant.id_number == number  # type: ignore[union-attr]
+        assert ComplaintCreate.model_validate(body).complainant.id_number == number
     else:
         with pytest.raises(ValidationError, match="id_number"):
             ComplaintCreate.model_validate(body)

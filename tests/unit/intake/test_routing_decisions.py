@@ -18,33 +18,23 @@ from services.intake.routing_decisions import (
 )
 from shared.contracts import (
     AssignedWork,
-    ComplaintAssigned,
-    ComplaintExtended,
     ComplaintRouted,
     DeadlineChanged,
-    DeadlineSet,
     DepartmentRef,
     Envelope,
     Priority,
     RoutingDecision,
 )
+from tests.support import events as sample
 from tests.unit.intake.factories import ASSIGNMENT, HANDLER, IDENTITY, LEADER, NOW, complaint
 
 DUE = NOW + timedelta(days=21)
 
 
 def decision(revision: int = 1, **fields: Any) -> ComplaintRouted:
-    given: dict[str, Any] = {
-        "revision": revision,
-        "category": "billing",
-        "category_label": "收费",
-        "department": "finance",
-        "department_label": "财务科",
-        "handler": {"staff_id": HANDLER.staff_id, "name": HANDLER.name},
-        "working_days": 15,
-        "due_at": DUE,
-    }
-    return ComplaintRouted(**(given | fields))
+    handler = {"staff_id": HANDLER.staff_id, "name": HANDLER.name}
+    given = {"revision": revision, "handler": handler, "working_days": 15, "due_at": DUE}
+    return sample.routed(**(given | fields))
 
 
 def sent(event: Any, at: Any = NOW) -> Envelope:
@@ -63,7 +53,8 @@ def test_an_accepted_case_is_assigned_and_the_complainant_gets_the_receipt() -> 
         "email": None,
     }
     [event] = change.events
-    assert isinstance(event, ComplaintAssigned) and event.complainant_email == "li.na@example.org"
+    assert event.event_type == "complaint.assigned"
+    assert event.complainant_email == "li.na@example.org"
     assert [(e.type, e.by) for e in change.entries] == [("assigned", "routing")]
 
 
@@ -136,7 +127,7 @@ def test_a_decision_waiting_for_the_calendar_says_so_in_the_timeline() -> None:
 
 def moved(**fields: Any) -> DeadlineChanged:
     given: dict[str, Any] = {"due_at": DUE, "working_days": 15, "reason": "延期获批"}
-    return DeadlineChanged(**(given | fields))
+    return sample.deadline_changed(**(given | fields))
 
 
 def test_a_deadline_before_its_decision_is_retried() -> None:
@@ -162,7 +153,7 @@ def test_an_approved_extension_is_told_once_its_date_is_known() -> None:
     assert applied.set["assignment.due_at"] == DUE
     assert applied.set["extension.awaiting_deadline"] is False
     [event] = applied.events
-    assert isinstance(event, ComplaintExtended) and event.by == LEADER.staff_id
+    assert event.event_type == "complaint.extended" and event.by == LEADER.staff_id
     assert event.reason == "需要会诊" and event.handler is not None
 
 
@@ -174,7 +165,7 @@ def test_a_deadline_that_waited_for_the_calendar_is_told_when_it_is_a_date(
     stored = complaint(status="assigned", assignment=waiting, receipt_sent=receipt_sent)
     change = moved(reason="2027年日历已载入")
     applied = deadline_change(stored, sent(change), change, identity=IDENTITY, now=NOW)
-    assert [type(e) for e in applied.events] == ([DeadlineSet] if told else [])
+    assert [e.event_type for e in applied.events] == (["complaint.deadline_set"] if told else [])
 
 
 def test_no_text_the_complainant_wrote_reaches_the_handler() -> None:

@@ -12,17 +12,15 @@ from pydantic import ValidationError
 from services.notification.domain.complainant_notices import receipt_for_complainant
 from services.notification.domain.notices import notices_for
 from services.notification.domain.staff_notices import assignment_for_handler
-from shared.contracts import ComplaintAssigned, DeadlineSet, Person
+from shared.contracts import ComplaintAssigned, Person
+from tests.support import events as sample
+from tests.support.events import NURSING
 
-WAITING = ComplaintAssigned(
-    case_number="HZ-001-202612-00042",
-    tracking_code="ABCD-EFGH-JKLM",
-    category="nursing",
-    category_label="护理",
-    department="nursing",
-    department_label="护理部",
+WAITING = sample.assigned(
+    **NURSING,
     handler=Person(staff_id="hz-001-nursing-1", name="王芳", email="nursing.1@hz1.example.org"),
     received_at=datetime(2026, 12, 20, 2, tzinfo=UTC),
+    due_at=None,
     deadline_pending_year=2027,
     complainant_email="lina@patients.example.org",
 )
@@ -63,9 +61,7 @@ def test_an_assignment_has_a_date_or_the_year_it_waits_for() -> None:
 
 def test_when_the_year_is_loaded_handler_and_complainant_learn_the_date() -> None:
     """complaint.deadline_set: the date the earlier notices said would follow."""
-    dated = DeadlineSet(
-        case_number=WAITING.case_number,
-        tracking_code=WAITING.tracking_code,
+    dated = sample.deadline_set(
         at=datetime(2027, 1, 5, 2, tzinfo=UTC),
         due_at=datetime(2027, 1, 12, 15, 59, 59, tzinfo=UTC),
         handler=WAITING.handler,

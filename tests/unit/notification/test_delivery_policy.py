@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services.notification.adapters.mailer import SendFailed, message_id_for
+from services.notification.adapters.mailer import message_id_for
 from services.notification.delivery_policy import (
     REASON_LABELS,
     DeliveryStatus,
@@ -24,15 +24,15 @@ from services.notification.delivery_policy import (
     retry_delay,
     scrub,
 )
-from services.notification.domain.messages import Message
-from services.notification.service import DeliveriesInFlight, DeliveryPorts, notify
-from shared.contracts import ComplaintEscalated, Envelope, Person
+from services.notification.service import notify
 from shared.topology import (
     declare_retry_queues,
     delay_milliseconds,
     queue_name,
     retry_queue_name,
 )
+from tests.support.events import LEADER, envelope, escalated
+from tests.unit.notification.fakes import Mailer, Retries, Stand
 
 ADDRESS = "li.si@patients.example.org"
 
@@ -193,7 +193,7 @@ class FakeChannel:
 async def test_each_step_is_a_quorum_queue_that_dead_letters_back_to_the_service() -> None:
     channel = FakeChannel()
     names = await declare_retry_queues(
-        channel,  # type: ignore[arg-type]
+        channel,
         prefix="huiyin",
         service="notification",
         delays=(10.0, 60.0, 60.0, 0.25),
@@ -223,114 +223,8 @@ def test_the_message_id_is_the_same_for_every_attempt_of_a_delivery() -> None:
 
 # --- one delivery's attempts, with stand-ins ----------------------------------------------
 
-LEADER = Person(staff_id="hz-001-leadership-1", name="郑国华", email="vp@hz1.example.org")
-EVENT = ComplaintEscalated(
-    case_number="HZ-001-202611-00009", level="leadership", reason="复核", recipients=[LEADER]
-)
-
-
-@dataclass
-class Log:
-    documents: dict[str, dict[str, Any]] = field(default_factory=dict)
-    relay: Any = None  # the Stand's relay
-
-    async def claim(self, delivery_id: str, fields: dict[str, Any]) -> dict[str, Any] | None:
-        if delivery_id in self.documents:
-            return dict(self.documents[delivery_id])
-        self.documents[delivery_id] = fields | {
-            "status": "sending",
-            "attempts": 1,
-            "retries": 0,
-            "unknown_outcomes": 0,
-            "history": [],
-        }
-        return None
-
-    async def mark_unknown(self, delivery_id: str, *, attempt: int, failure) -> None:  # type: ignore[no-untyped-def]
-        document = self.documents[delivery_id]
-        document["status"] = "unknown"
-        document["unknown_outcomes"] = document.get("unknown_outcomes", 0) + 1
-        document["history"].append({"attempt": attempt, "outcome": "unknown", "code": failure.code})
-
-    async def start_attempt(self, delivery_id: str, *, after_unknown: bool, **_: Any) -> int:
-        document = self.documents[delivery_id]
-        document |= {"status": "sending", "attempts": document["attempts"] + 1}
-        return document["attempts"]
-
-    async def finish(
-        self, delivery_id: str, *, status, entry, retried=False, event=None, **_
-    ) -> None:  # type: ignore[no-untyped-def]
-        document = self.documents[delivery_id]
-        document["status"] = status.value
-        document["history"].append(entry)
-        document["retries"] += int(retried)
-        document["unknown_outcomes"] += int(status is DeliveryStatus.UNKNOWN)
-        if event is not None:  # published from the delivery's outbox, as the real log does
-            envelope = event.envelope(
-                hospital_id=document["hospital_id"], complaint_id=document["complaint_id"]
-            )
-            self.relay.notify(delivery_id, [envelope])
-
-
-@dataclass
-class Mailer:
-    # per attempt: None accepted it; an error, or (error, the body was sent), refused it
-    replies: list[BaseException | tuple[BaseException, bool] | None] = field(default_factory=list)
-    sent: list[tuple[Message, str]] = field(default_factory=list)
-    accepted: asyncio.Event = field(default_factory=asyncio.Event)
-    hold: asyncio.Event | None = None
-
-    def message_id(self, delivery_id: str) -> str:
-        return message_id_for(delivery_id, "noreply@huiyin.example.org")
-
-    async def send(self, message: Message, *, message_id: str) -> None:
-        reply = self.replies.pop(0) if self.replies else None
-        if reply is not None:
-            error, body_sent = reply if isinstance(reply, tuple) else (reply, False)
-            raise SendFailed(classify(error, body_sent=body_sent))
-        self.sent.append((message, message_id))
-        self.accepted.set()
-        if self.hold is not None:  # the worker thread is still returning its answer
-            await self.hold.wait()
-
-
-@dataclass
-class Relay:
-    published: list[Envelope] = field(default_factory=list)
-
-    def notify(self, key: str, envelopes: list[Envelope]) -> None:
-        self.published.extend(envelopes)
-
-
-@dataclass
-class Retries:
-    delays: tuple[float, ...] = (10.0, 60.0)
-    scheduled: list[int] = field(default_factory=list)
-
-    async def schedule(self, envelope: Envelope, *, step: int) -> None:
-        self.scheduled.append(step)
-
-
-@dataclass
-class Stand:
-    log: Log = field(default_factory=Log)
-    mailer: Mailer = field(default_factory=Mailer)
-    relay: Relay = field(default_factory=Relay)
-    retries: Retries = field(default_factory=Retries)
-    in_flight: DeliveriesInFlight = field(default_factory=DeliveriesInFlight)
-
-    @property
-    def ports(self) -> Any:
-        self.log.relay = self.relay
-        return DeliveryPorts(self.log, self.mailer, self.retries, self.in_flight)  # type: ignore[arg-type]
-
-    @property
-    def delivery(self) -> dict[str, Any]:
-        [document] = self.log.documents.values()
-        return document
-
-
-ENVELOPE = EVENT.envelope(hospital_id="hz-001", complaint_id="c-9")
+EVENT = escalated()
+ENVELOPE = envelope(EVENT)
 
 
 async def test_a_cancelled_consumer_still_records_the_mail_the_server_accepted() -> None:
@@ -340,7 +234,7 @@ async def test_a_cancelled_consumer_still_records_the_mail_the_server_accepted()
     consumer.cancel()  # the broker connection closed
     with pytest.raises(asyncio.CancelledError):
         await consumer
-    stand.mailer.hold.set()  # type: ignore[union-attr]
+    stand.mailer.hold.set()
     await stand.in_flight.drain(timeout=5)
     assert stand.delivery["status"] == "sent"
     assert [e.type for e in stand.relay.published] == ["notification.sent"]

@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from services.notification import consumers
 from services.notification.domain.complainant_notices import (
@@ -19,38 +18,22 @@ from services.notification.domain.complainant_notices import (
     supplement_request_for_complainant,
     transfer_for_complainant,
 )
-from services.notification.domain.messages import Message, RecipientRole
+from services.notification.domain.messages import RecipientRole
 from services.notification.domain.notices import NOTICES, notices_for
 from services.notification.domain.staff_notices import (
     assignment_for_handler,
     escalation_for,
     extension_for_handler,
 )
-from shared.contracts import (
-    ComplaintAccepted,
-    ComplaintAssigned,
-    ComplaintEscalated,
-    ComplaintExtended,
-    ComplaintNotAccepted,
-    ComplaintReplied,
-    ComplaintTransferred,
-    DepartmentRef,
-    EventPayload,
-    Person,
-    SupplementRequested,
-)
+from shared.contracts import ComplaintEscalated, DepartmentRef, EventPayload, Person
 from shared.topology import subscriptions
+from tests.support import events as sample
+from tests.support.events import CASE_NUMBER, NURSING, OFFICE, TRACKING_CODE
+from tests.unit.notification.fakes import emails, text_of
 
 AT = datetime(2026, 11, 2, 2, 0, tzinfo=UTC)
-EMAIL = "lina@patients.example.org"
+EMAIL = sample.COMPLAINANT_EMAIL
 URL = "https://huiyin.example.org/v1/track/"
-OFFICE = "hz-001-complaint_office-1"
-STEP = {
-    "case_number": "HZ-001-202611-00007",
-    "tracking_code": "ABCD-EFGH-JKLM",
-    "at": AT,
-    "by": OFFICE,
-}
 HANDLER = Person(staff_id="hz-001-finance-2", name="李磊", email="finance.2@hz1.example.org")
 LEADERS = [
     Person(staff_id="hz-001-leadership-1", name="郑国华", email="vp@hz1.example.org"),
@@ -58,38 +41,19 @@ LEADERS = [
     Person(staff_id="hz-001-leadership-3", name="无邮箱", email=None),
 ]
 
-SUPPLEMENT = SupplementRequested(**STEP, missing="收费票据复印件", complainant_email=EMAIL)
-REFUSED = ComplaintNotAccepted(
-    **STEP,
-    reason="outside_remit",
-    reason_label="不属于本院职责范围",
-    explanation="药品价格由医保部门核定。",
-    refer_to="杭州市医疗保障局",
-    complainant_email=EMAIL,
-)
-TRANSFERRED = ComplaintTransferred(
-    **STEP, to_body="杭州市市场监督管理局", note="涉及药店经营行为", complainant_email=EMAIL
-)
-EXTENDED = ComplaintExtended(
-    **STEP,
+SUPPLEMENT = sample.supplement_requested(at=AT, complainant_email=EMAIL)
+REFUSED = sample.not_accepted(at=AT, refer_to="杭州市医疗保障局", complainant_email=EMAIL)
+TRANSFERRED = sample.transferred(at=AT, note="涉及药店经营行为", complainant_email=EMAIL)
+EXTENDED = sample.extended(
+    at=AT,
     due_at=datetime(2026, 11, 20, 15, 59, 59, tzinfo=UTC),
     reason="需调取医保结算系统日志",
     handler=HANDLER,
     complainant_email=EMAIL,
 )
-ESCALATED = ComplaintEscalated(
-    case_number=STEP["case_number"],
-    level="leadership",
-    reason="投诉第2次被申请复核",
-    recipients=LEADERS,
-)
-ASSIGNED = ComplaintAssigned(
-    case_number=STEP["case_number"],
-    tracking_code=STEP["tracking_code"],
-    category="nursing",
-    category_label="护理",
-    department="nursing",
-    department_label="护理部",
+ESCALATED = sample.escalated(recipients=LEADERS)
+ASSIGNED = sample.assigned(
+    **NURSING,
     handler=HANDLER,
     received_at=AT,
     due_at=AT + timedelta(days=7),
@@ -103,30 +67,9 @@ ASSIGNED = ComplaintAssigned(
     reason="属护理问题，改派护理部",
     complainant_email=EMAIL,
 )
-REPLIED = ComplaintReplied(
-    case_number=STEP["case_number"],
-    tracking_code=STEP["tracking_code"],
-    received_at=AT,
-    replied_at=AT + timedelta(days=2),
-    replied_by="hz-001-nursing-3",
-    reply="经核实，已加强夜间巡视。",
-    response_seconds=172800,
-    complainant_email=EMAIL,
-)
+REPLIED = sample.replied(replied_by="hz-001-nursing-3", complainant_email=EMAIL)
 TO_COMPLAINANT: list[EventPayload] = [SUPPLEMENT, REFUSED, TRANSFERRED, EXTENDED, REPLIED]
 EVERYTHING: list[EventPayload] = [*TO_COMPLAINANT, ASSIGNED, ESCALATED]
-
-LOWER = "abcdefghijklmnopqrstuvwxyz"
-emails = st.builds(
-    lambda first, rest, domain: f"{first}{rest}@{domain}.example.org",
-    st.sampled_from(LOWER),
-    st.text(LOWER + "0123456789._", min_size=3, max_size=14),
-    st.text(LOWER, min_size=3, max_size=10),
-)
-
-
-def _text(message: Message) -> str:
-    return f"{message.to}\n{message.subject}\n{message.body}"
 
 
 # --- one table for every notified event ---------------------------------------------------
@@ -145,7 +88,7 @@ def test_every_event_the_queue_receives_has_its_notices_or_the_service_does_not_
 
 def test_an_event_without_notices_is_a_programming_error() -> None:
     with pytest.raises(TypeError, match="no notices"):
-        notices_for(ComplaintAccepted(**STEP), tracking_url=URL)
+        notices_for(sample.accepted(), tracking_url=URL)
 
 
 # --- complainant: supplement, not accepted, transfer, extension ---------------------------
@@ -155,16 +98,16 @@ def test_supplement_request_says_what_is_missing_and_when_counting_restarts() ->
     message = supplement_request_for_complainant(SUPPLEMENT, tracking_url=URL)
     assert message is not None and message.to == EMAIL
     assert message.role is RecipientRole.COMPLAINANT
-    assert "补充" in message.subject and STEP["case_number"] in message.subject
+    assert "补充" in message.subject and CASE_NUMBER in message.subject
     assert "收费票据复印件" in message.body and "补齐之日起" in message.body
-    assert f"查询码：{STEP['tracking_code']}" in message.body
-    assert URL + STEP["tracking_code"] in message.body
+    assert f"查询码：{TRACKING_CODE}" in message.body
+    assert URL + TRACKING_CODE in message.body
 
 
 def test_not_accepted_gives_the_rule_the_explanation_and_where_to_go() -> None:
     message = not_accepted_for_complainant(REFUSED)
     assert message is not None and "不予受理" in message.subject
-    assert STEP["case_number"] in message.subject
+    assert CASE_NUMBER in message.subject
     assert "依据：不属于本院职责范围" in message.body
     assert "说明：药品价格由医保部门核定。" in message.body
     assert "您可以向杭州市医疗保障局反映" in message.body
@@ -186,7 +129,7 @@ def test_extension_tells_the_complainant_the_new_date_and_why() -> None:
     assert told is not None and "延期" in told.subject and told.to == EMAIL
     assert "延期理由：需调取医保结算系统日志" in told.body
     assert "新的答复期限：2026年11月20日 23:59" in told.body  # China time
-    assert URL + STEP["tracking_code"] in told.body
+    assert URL + TRACKING_CODE in told.body
 
 
 @pytest.mark.parametrize("event", TO_COMPLAINANT, ids=lambda e: e.event_type)
@@ -203,7 +146,7 @@ def test_complainant_notices_name_no_staff_member(event: EventPayload) -> None:
     [message] = [
         m for m in notices_for(event, tracking_url=URL) if m.role is RecipientRole.COMPLAINANT
     ]
-    text = _text(message)
+    text = text_of(message)
     for staff in (HANDLER.name, HANDLER.staff_id, str(HANDLER.email), OFFICE, "hz1.example.org"):
         assert staff not in text
     assert REPLIED.replied_by not in text
@@ -211,7 +154,7 @@ def test_complainant_notices_name_no_staff_member(event: EventPayload) -> None:
 
 def test_the_receipt_goes_only_with_an_address_and_never_names_the_handler() -> None:
     receipt = receipt_for_complainant(ASSIGNED, tracking_url=URL)
-    assert receipt is not None and HANDLER.name not in _text(receipt)
+    assert receipt is not None and HANDLER.name not in text_of(receipt)
     later = ASSIGNED.model_copy(update={"complainant_email": None})  # a re-assignment
     assert [m.role for m in notices_for(later, tracking_url=URL)] == [RecipientRole.HANDLER]
 
@@ -267,7 +210,7 @@ def test_the_handler_is_told_the_new_deadline_of_an_extension() -> None:
     assert message is not None and message.role is RecipientRole.HANDLER
     assert message.to == HANDLER.email and "延期" in message.subject
     assert "新的答复期限：2026年11月20日 23:59" in message.body
-    assert EMAIL not in _text(message)
+    assert EMAIL not in text_of(message)
     roles = [m.role for m in notices_for(EXTENDED, tracking_url=URL)]
     assert roles == [RecipientRole.COMPLAINANT, RecipientRole.HANDLER]
 
@@ -285,7 +228,7 @@ def test_escalation_goes_to_every_leader_with_an_address_separately() -> None:
     assert [m.recipient_key for m in messages] == ["hz-001-leadership-1", "hz-001-leadership-2"]
     assert all(m.role is RecipientRole.LEADERSHIP for m in messages)
     for message, leader in zip(messages, LEADERS, strict=False):
-        assert "督办" in message.subject and STEP["case_number"] in message.subject
+        assert "督办" in message.subject and CASE_NUMBER in message.subject
         assert message.body.startswith(f"{leader.name}：")
         assert "原因：投诉第2次被申请复核" in message.body and "级别：院领导" in message.body
 
@@ -324,8 +267,8 @@ def test_staff_notices_never_carry_the_complainant_address(email: str) -> None:
         with_address = event.model_copy(update={"complainant_email": email})
         for message in notices_for(with_address, tracking_url=URL):
             if message.role is not RecipientRole.COMPLAINANT:
-                assert email not in _text(message) and local not in message.body
-                assert STEP["tracking_code"] not in message.body
+                assert email not in text_of(message) and local not in message.body
+                assert TRACKING_CODE not in message.body
 
 
 # --- every template -----------------------------------------------------------------------

@@ -15,51 +15,31 @@ from services.notification.domain.complainant_notices import (
     receipt_for_complainant,
     reply_for_complainant,
 )
-from services.notification.domain.messages import Message, RecipientRole, mask_address
+from services.notification.domain.messages import RecipientRole, mask_address
 from services.notification.domain.notices import notices_for
 from services.notification.domain.staff_notices import assignment_for_handler
-from shared.contracts import EVENT_TYPES, ComplaintAssigned, ComplaintReplied, Person
-from tests.unit.shared.test_envelope_events import SAMPLES
+from shared.contracts import EVENT_TYPES, EventPayload, Person
+from tests.support import events as sample
+from tests.support.events import NURSING, every_event
+from tests.unit.notification.fakes import emails, text_of
 
 COMPLAINANT_EMAIL = "zhang.wei.1987@patients.example.org"
 HANDLER = Person(staff_id="hz-001-nursing-3", name="孙护士长", email="nursing.3@hz1.example.org")
 TRACKING_URL = "https://huiyin.example.org/v1/track/"
 
-ASSIGNED = ComplaintAssigned(
-    case_number="HZ-001-202602-00042",
-    tracking_code="QRST-UVWX-YZ23",
-    category="nursing",
-    category_label="护理",
-    department="nursing",
-    department_label="护理部",
+ASSIGNED = sample.assigned(
+    **NURSING,
     handler=HANDLER,
     # 17:00Z on 31 January is 01:00 on 1 February in China.
     received_at=datetime(2026, 1, 31, 17, 0, tzinfo=UTC),
     due_at=datetime(2026, 2, 6, 15, 59, 59, tzinfo=UTC),
     complainant_email=COMPLAINANT_EMAIL,
 )
-REPLIED = ComplaintReplied(
-    case_number=ASSIGNED.case_number,
-    tracking_code=ASSIGNED.tracking_code,
-    received_at=ASSIGNED.received_at,
-    replied_at=datetime(2026, 2, 3, 2, 0, tzinfo=UTC),
-    replied_by="hz-001-nursing-3",
+REPLIED = sample.replied(
+    replied_by=HANDLER.staff_id,
     reply="经调查核实，已对相关护士进行培训，感谢您的监督。",
-    response_seconds=205200,
     complainant_email=COMPLAINANT_EMAIL,
 )
-
-LOWER = "abcdefghijklmnopqrstuvwxyz"
-emails = st.builds(
-    lambda first, rest, domain: f"{first}{rest}@{domain}.example.org",
-    st.sampled_from(LOWER),
-    st.text(LOWER + "0123456789._", min_size=3, max_size=14),
-    st.text(LOWER, min_size=3, max_size=10),
-)
-
-
-def _text(message: Message) -> str:
-    return f"{message.to}\n{message.subject}\n{message.body}"
 
 
 # --- the handler's assignment -------------------------------------------------------------
@@ -83,7 +63,7 @@ def test_the_handler_is_told_the_case_in_china_time() -> None:
 def test_the_handler_never_learns_who_complained() -> None:
     message = assignment_for_handler(ASSIGNED)
     assert message is not None
-    text = _text(message)
+    text = text_of(message)
     assert COMPLAINANT_EMAIL not in text
     assert "zhang.wei" not in text and "patients.example.org" not in text
     # The tracking code is the complainant's credential for the case, not the staff's.
@@ -96,7 +76,7 @@ def test_no_complainant_address_ever_reaches_the_handler(email: str) -> None:
     message = assignment_for_handler(ASSIGNED.model_copy(update={"complainant_email": email}))
     assert message is not None
     local = email.partition("@")[0]
-    assert email not in _text(message) and local not in message.body
+    assert email not in text_of(message) and local not in message.body
     assert message.to == HANDLER.email
 
 
@@ -133,7 +113,7 @@ def test_the_receipt_carries_the_tracking_code_and_its_link() -> None:
 def test_the_receipt_names_no_staff_member() -> None:
     message = receipt_for_complainant(ASSIGNED, tracking_url=TRACKING_URL)
     assert message is not None
-    text = _text(message)
+    text = text_of(message)
     assert HANDLER.name not in text and HANDLER.staff_id not in text
     assert str(HANDLER.email) not in text and "hz1.example.org" not in text
 
@@ -163,7 +143,7 @@ def test_the_reply_carries_the_answer_and_how_to_dispute_it() -> None:
     assert REPLIED.case_number in message.subject
     assert REPLIED.reply in message.body
     assert REPLIED.tracking_code in message.body and "复核" in message.body
-    assert REPLIED.replied_by not in _text(message)
+    assert REPLIED.replied_by not in text_of(message)
 
 
 def test_an_anonymous_complainant_gets_no_reply_mail() -> None:
@@ -213,9 +193,9 @@ def test_a_masked_address_keeps_the_domain_and_one_letter(address: str) -> None:
 # --- the complainant's address on the bus -------------------------------------------------
 
 
-def _written_to_complainant(event: object) -> bool:
+def _written_to_complainant(event: EventPayload) -> bool:
     try:
-        messages = notices_for(event, tracking_url=TRACKING_URL)  # type: ignore[arg-type]
+        messages = notices_for(event, tracking_url=TRACKING_URL)
     except TypeError:  # an event notification is not told of
         return False
     return any(m.role is RecipientRole.COMPLAINANT for m in messages)
@@ -225,7 +205,7 @@ def test_the_complainants_address_travels_only_where_notification_writes_to_them
     # docs/rules.md#confidentiality: an event carries the address exactly when the
     # complainant is written to about it; each sample carries one where it can.
     carriers = {n for n, model in EVENT_TYPES.items() if "complainant_email" in model.model_fields}
-    written = {name for name, sample in SAMPLES.items() if _written_to_complainant(sample)}
+    written = {name for name, event in every_event().items() if _written_to_complainant(event)}
     assert carriers == written
 
 
@@ -234,5 +214,5 @@ def test_the_complainants_address_travels_only_where_notification_writes_to_them
 )
 def test_without_the_address_the_complainant_is_not_written_to(name: str) -> None:
     # Intake leaves it out for an anonymous or unreachable complainant.
-    unreachable = SAMPLES[name].model_copy(update={"complainant_email": None})
+    unreachable = every_event()[name].model_copy(update={"complainant_email": None})
     assert not _written_to_complainant(unreachable)

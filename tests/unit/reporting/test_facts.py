@@ -21,39 +21,12 @@ from services.reporting.domain.facts import (
 )
 from services.reporting.domain.status import is_running, status_of
 from services.reporting.service import record
-from shared.contracts import (
-    EVENT_TYPES,
-    ComplaintAccepted,
-    ComplaintAssigned,
-    ComplaintClosed,
-    ComplaintEscalated,
-    ComplaintExtended,
-    ComplaintNotAccepted,
-    ComplaintOverdue,
-    ComplaintReceived,
-    ComplaintReopened,
-    ComplaintReplied,
-    ComplaintResolvedOnSpot,
-    ComplaintRouted,
-    ComplaintSupplemented,
-    ComplaintTransferred,
-    DeadlineChanged,
-    DeadlineSet,
-    Envelope,
-    EventPayload,
-    ExtensionApproved,
-    NotificationFailed,
-    NotificationSent,
-    Person,
-    RerouteRequested,
-    SupplementRequested,
-)
+from shared.contracts import EVENT_TYPES, Envelope, EventPayload
 from shared.topology import subscriptions
+from tests.support import events as sample
+from tests.support.events import DUE, EXTENDED_DUE, RECEIVED_AT, every_event
 
-T0 = datetime(2026, 11, 2, 1, 0, tzinfo=UTC)
-STEP = {"case_number": "HZ-001-202611-00007", "tracking_code": "ABCD-EFGH-JKLM"}
-DUE = datetime(2026, 11, 6, 15, 59, 59, tzinfo=UTC)
-EXTENDED_DUE = datetime(2026, 11, 13, 15, 59, 59, tzinfo=UTC)
+T0 = RECEIVED_AT
 REVIEW_DUE = datetime(2026, 11, 27, 15, 59, 59, tzinfo=UTC)
 
 
@@ -61,56 +34,17 @@ def at(hours: float) -> datetime:
     return T0 + timedelta(hours=hours)
 
 
-def assigned(hours: float, *, department: str = "finance", due: datetime = DUE) -> Any:
-    return ComplaintAssigned(
-        **STEP,
-        category="fees",
-        category_label="收费",
-        department=department,
-        department_label="财务科",
-        handler=None,
-        received_at=T0,
-        due_at=due,
-        summary="重复收费",
-        priority="high",
-    )
+def assigned(hours: float, *, department: str = "finance", due: datetime = DUE) -> EventPayload:
+    return sample.assigned(department=department, handler=None, due_at=due, priority="high")
 
 
-def received() -> Any:
-    return ComplaintReceived(
-        case_number=STEP["case_number"],
-        channel="web",
-        kind="complaint",
-        anonymous=False,
-        received_at=T0,
-        content="重复收费",
-    )
+def replied(hours: float, round_: int = 0) -> EventPayload:
+    return sample.replied(replied_at=at(hours), response_seconds=hours * 3600, round=round_)
 
 
-def replied(hours: float, round_: int = 0) -> Any:
-    return ComplaintReplied(
-        **STEP,
-        received_at=T0,
-        replied_at=at(hours),
-        replied_by="hz-001-finance-2",
-        reply="已退费",
-        response_seconds=hours * 3600,
-        round=round_,
-    )
-
-
-def closed(hours: float, satisfaction: str, round_: int = 0) -> Any:
-    return ComplaintClosed(
-        **STEP, at=at(hours), satisfaction=satisfaction, finding="substantiated", round=round_
-    )
-
-
-def escalated(level: str = "leadership") -> Any:
-    return ComplaintEscalated(
-        case_number=STEP["case_number"],
-        level=level,
-        reason="投诉第2次被申请复核",
-        recipients=[Person(staff_id="hz-001-leadership-1", name="郑国华")],
+def closed(hours: float, satisfaction: str, round_: int = 0) -> EventPayload:
+    return sample.closed(
+        at=at(hours), satisfaction=satisfaction, finding="substantiated", round=round_
     )
 
 
@@ -118,18 +52,18 @@ def escalated(level: str = "leadership") -> Any:
 # received, accepted and assigned; extended once; replied and closed dissatisfied;
 # disputed twice (the second time escalated), replied again, closed satisfied.
 HISTORY: list[tuple[float, EventPayload]] = [
-    (0, received()),
-    (1, ComplaintAccepted(**STEP, at=at(1))),
+    (0, sample.received()),
+    (1, sample.accepted(at=at(1))),
     (2, assigned(2)),
-    (30, DeadlineChanged(due_at=EXTENDED_DUE, previous_due_at=DUE, working_days=5, reason="调查")),
-    (31, ComplaintExtended(**STEP, at=at(31), due_at=EXTENDED_DUE, reason="调查")),
+    (30, sample.deadline_changed(due_at=EXTENDED_DUE, previous_due_at=DUE, reason="调查")),
+    (31, sample.extended(at=at(31), due_at=EXTENDED_DUE, reason="调查")),
     (50, replied(50)),
     (60, closed(60, "dissatisfied")),
-    (70, ComplaintReopened(**STEP, at=at(70), reason="不认可", reopen_count=1)),
-    (71, DeadlineChanged(due_at=REVIEW_DUE, working_days=5, reason="重新核实")),
+    (70, sample.reopened(at=at(70), reason="不认可", reopen_count=1)),
+    (71, sample.deadline_changed(due_at=REVIEW_DUE, reason="重新核实")),
     (80, replied(80, round_=1)),
-    (90, ComplaintReopened(**STEP, at=at(90), reason="仍不认可", reopen_count=2, flagged=True)),
-    (91, escalated()),
+    (90, sample.reopened(at=at(90), reason="仍不认可", reopen_count=2, flagged=True)),
+    (91, sample.escalated()),
     (100, replied(100, round_=2)),
     (110, closed(110, "satisfied", round_=2)),
 ]
@@ -177,7 +111,9 @@ def fold(document: dict[str, Any], envelope: Envelope, event: EventPayload) -> N
         document[key] = max(document[key], value) if key in document else value
 
 
-def facts_of(order: list[int], history=HISTORY) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+def facts_of(
+    order: list[int], history: list[tuple[float, EventPayload]] = HISTORY
+) -> dict[str, Any]:
     document: dict[str, Any] = {}
     for n in order:
         hours, event = history[n]
@@ -260,59 +196,34 @@ def test_a_closed_complaint_reopened_is_running_again_and_loses_no_count() -> No
 
 
 ACCEPTANCE_REVIEW: list[tuple[EventPayload, str, dict[str, Any]]] = [
-    (ComplaintAccepted(**STEP, at=T0), "accepted", {"accepted_at": T0}),
+    (sample.accepted(), "accepted", {"accepted_at": T0}),
+    (sample.supplement_requested(), "needs_supplement", {"supplement_requested_at": T0}),
+    (sample.supplemented(), "accepted", {"supplemented_at": T0}),
     (
-        SupplementRequested(**STEP, at=T0, missing="票据"),
-        "needs_supplement",
-        {"supplement_requested_at": T0},
-    ),
-    (ComplaintSupplemented(**STEP, at=T0), "accepted", {"supplemented_at": T0}),
-    (
-        ComplaintNotAccepted(
-            **STEP,
-            at=T0,
-            reason="in_court_or_mediation",
-            reason_label="已向人民法院起诉或已申请第三方调解",
-            explanation="已起诉",
-        ),
+        sample.not_accepted(),
         "not_accepted",
-        {"not_accepted_reason": "in_court_or_mediation", "ended_at": T0},
+        {"not_accepted_reason": "outside_remit", "ended_at": T0},
     ),
     (
-        ComplaintTransferred(**STEP, at=T0, to_body="市场监督管理局"),
+        sample.transferred(to_body="市场监督管理局"),
         "transferred",
         {"transferred_to": "市场监督管理局", "ended_at": T0},
     ),
-    (
-        ComplaintResolvedOnSpot(**STEP, at=T0, outcome="当场退费"),
-        "resolved_on_spot",
-        {"ended_at": T0},
-    ),
+    (sample.resolved_on_spot(), "resolved_on_spot", {"ended_at": T0}),
 ]
 
 
 @pytest.mark.parametrize(
     ("event", "status", "fields"), ACCEPTANCE_REVIEW, ids=lambda v: getattr(v, "event_type", None)
 )
-def test_acceptance_review_steps(event: EventPayload, status: str, fields: dict) -> None:  # type: ignore[type-arg]
+def test_acceptance_review_steps(event: EventPayload, status: str, fields: dict[str, Any]) -> None:
     change = change_for(event, occurred_at=T0)
     assert change.status == status and change.round == 0
     assert fields.items() <= change.fields.items()
 
 
 def test_routing_records_the_category_and_case_type_but_not_a_deadline() -> None:
-    routed = ComplaintRouted(
-        category="fees",
-        category_label="收费",
-        department="finance",
-        department_label="财务科",
-        handler=None,
-        priority="urgent",
-        case_type="simple",
-        counting_day=T0.date(),
-        working_days=3,
-        due_at=DUE,
-    )
+    routed = sample.routed(priority="urgent", case_type="simple", working_days=3)
     change = change_for(routed, occurred_at=T0)
     assert change.status is None and "deadline" not in change.latest
     assert change.latest["assignment"]["case_type"] == "simple"
@@ -320,7 +231,7 @@ def test_routing_records_the_category_and_case_type_but_not_a_deadline() -> None
 
 
 def test_requests_whose_outcome_is_another_event_change_nothing() -> None:
-    reroute = RerouteRequested(**STEP, at=T0, department="nursing", reason="改派", content="x")
+    reroute = sample.reroute_requested(department="nursing", reason="改派")
     assert change_for(reroute, occurred_at=T0) == FactChange()
 
 
@@ -359,36 +270,12 @@ def test_an_update_never_touches_one_field_with_two_operators() -> None:
 # Events whose outcome arrives as another event (routed, deadline_changed), and deliveries:
 # reporting counts them and records no facts.
 ONLY_COUNTED: list[EventPayload] = [
-    RerouteRequested(**STEP, at=T0, department="nursing", reason="护理问题", content="扎针"),
-    ExtensionApproved(**STEP, at=T0, working_days=5, reason="调查"),
-    DeadlineSet(**STEP, at=T0, due_at=DUE),
-    NotificationSent(
-        delivery_id="e:handler", source_event_id="e", recipient_role="handler", attempts=1
-    ),
-    NotificationFailed(
-        delivery_id="e:handler",
-        source_event_id="e",
-        recipient_role="handler",
-        attempts=3,
-        error="550",
-    ),
+    sample.reroute_requested(),
+    sample.extension_approved(),
+    sample.deadline_set(),
+    sample.notification_sent(),
+    sample.notification_failed(),
 ]
-SAMPLES: dict[type, EventPayload] = {type(e): e for _, e in HISTORY}
-SAMPLES |= {type(e): e for e, _, _ in ACCEPTANCE_REVIEW}
-SAMPLES |= {type(e): e for e in ONLY_COUNTED}
-SAMPLES |= {
-    ComplaintOverdue: ComplaintOverdue(due_at=DUE, department="finance"),
-    ComplaintRouted: ComplaintRouted(
-        category="fees",
-        category_label="收费",
-        department="finance",
-        department_label="财务科",
-        handler=None,
-        counting_day=T0.date(),
-        working_days=3,
-        due_at=DUE,
-    ),
-}
 
 
 def test_the_table_takes_every_event_of_the_contracts() -> None:
@@ -400,7 +287,7 @@ def test_the_table_takes_every_event_of_the_contracts() -> None:
 
 @pytest.mark.parametrize("event_type", sorted(subscriptions("reporting")))
 def test_every_event_records_facts_unless_it_is_only_counted(event_type: str) -> None:
-    event = SAMPLES[EVENT_TYPES[event_type]]
+    event = every_event()[event_type]
     only_counted = any(type(e) is type(event) for e in ONLY_COUNTED)
     assert change_for(event, occurred_at=T0).records_nothing is only_counted
 
@@ -417,5 +304,4 @@ async def test_an_only_counted_event_writes_no_facts_and_moves_no_counter(
     event: EventPayload,
 ) -> None:
     untouchable: Any = Untouchable()
-    envelope = event.envelope(hospital_id="hz-001", complaint_id="c-1")
-    await record(envelope, event, facts=untouchable, metrics=untouchable)
+    await record(sample.envelope(event), event, facts=untouchable, metrics=untouchable)

@@ -148,13 +148,13 @@ class FakeLoad(DepartmentLoad):
 def fake_clocks(relay: FakeRelay) -> ClockStore:
     """The real ClockStore (its index and load bookkeeping) over in-process stand-ins."""
     return ClockStore(
-        FakeRecords(relay),  # type: ignore[arg-type]
-        pending=FakePendingIndex(),  # type: ignore[arg-type]
+        FakeRecords(relay),
+        pending=FakePendingIndex(),
         load=FakeLoad(),
     )
 
 
 def documents(clocks: ClockStore) -> dict[str, dict[str, Any]]:
     """The clocks a fake_clocks store holds, by complaint id."""
-    records: FakeRecords = clocks.records  # type: ignore[assignment]
+    records: FakeRecords = clocks.records
     return records.documents

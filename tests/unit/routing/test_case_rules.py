@@ -132,7 +132,7 @@ def test_case_type_order_of_precedence() -> None:
             "co_departments": 0,
             "rules": DEFAULT,
         } | given
-        return case_type_of(**arguments)  # type: ignore[arg-type]
+        return case_type_of(**arguments)
 
     assert kind() is CaseType.INVESTIGATION
     assert kind(co_departments=2) is CaseType.MULTI_DEPARTMENT
@@ -286,7 +286,7 @@ def test_a_hospital_rule_naming_an_unknown_department_is_refused() -> None:
         Hospital(
             id="h",
             name="某医院",
-            departments=[{"code": "finance", "name": "财务科"}],  # type: ignore[list-item]
+            departments=[{"code": "finance", "name": "财务科"}],
             rules=RoutingRules(departments={"drugs": "pharmacy"}),
         )
 
@@ -314,7 +314,7 @@ def test_an_explicit_target_department_overrides_the_keywords() -> None:
     hospital = Hospital(
         id="h",
         name="某医院",
-        departments=[  # type: ignore[list-item]
+        departments=[
             {"code": "finance", "name": "财务科"},
             {"code": "nursing", "name": "护理部"},
             {"code": "complaint_office", "name": "投诉管理办公室"},

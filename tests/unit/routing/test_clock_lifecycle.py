@@ -23,20 +23,8 @@ from services.routing.domain.deadline import counting_day, reply_due_at
 from services.routing.domain.region import Role
 from services.routing.service import HospitalRulebook
 from shared.consumer import PermanentFailure
-from shared.contracts import (
-    CHINA,
-    ComplaintAccepted,
-    ComplaintReceived,
-    ComplaintReopened,
-    ComplaintReplied,
-    ComplaintSupplemented,
-    ComplaintTransferred,
-    Envelope,
-    EventPayload,
-    ExtensionApproved,
-    RerouteRequested,
-    SupplementRequested,
-)
+from shared.contracts import CHINA, Envelope, EventPayload
+from tests.support import events as sample
 from tests.unit.routing.fakes import (
     FakeRegion,
     FakeRelay,
@@ -46,7 +34,7 @@ from tests.unit.routing.fakes import (
 )
 
 CALENDAR = WorkingCalendar()
-MONDAY_9AM = datetime(2026, 11, 2, 1, tzinfo=UTC)
+MONDAY_9AM = sample.RECEIVED_AT  # 09:00 in China, when the sample complaint arrived
 HOSPITAL = "hz-001"
 
 
@@ -67,9 +55,9 @@ class Routing:
         self.refusals: list[str] = []  # one cause per deadline the calendar could not count
         self.table = handlers(
             clocks=self.clocks,
-            region=self.region,  # type: ignore[arg-type]
+            region=self.region,
             calendar=calendar,
-            settings=Settings(),  # type: ignore[arg-type]
+            settings=Settings(),
             refused=self.refusals.append,
         )
         self.complaint_id = str(uuid4())
@@ -89,20 +77,8 @@ class Routing:
         return documents(self.clocks)[self.complaint_id]
 
 
-def received(text: str = "出院结算时发现重复收费。", **extra: Any) -> ComplaintReceived:
-    return ComplaintReceived(
-        case_number="HZ1-202611-0001",
-        channel=extra.pop("channel", "web"),
-        kind="complaint",
-        anonymous=False,
-        received_at=extra.pop("received_at", MONDAY_9AM),
-        content=text,
-        **extra,
-    )
-
-
-def step(model: type[EventPayload], at: datetime, **extra: Any) -> Any:
-    return model(case_number="HZ1-202611-0001", tracking_code="T1", at=at, **extra)
+def received(text: str = "出院结算时发现重复收费。", **extra: Any) -> EventPayload:
+    return sample.received(content=text, **extra)
 
 
 def china_day(moment: Any) -> date:
@@ -131,7 +107,7 @@ def test_received_starts_one_clock_and_publishes_revision_one() -> None:
 def test_an_event_before_its_clock_is_retried_not_parked() -> None:
     routing = Routing()
     with pytest.raises(lifecycle.ClockNotStarted):
-        routing.send(step(ComplaintAccepted, MONDAY_9AM))
+        routing.send(sample.accepted(at=MONDAY_9AM))
 
 
 # --- acceptance, supplement, stops --------------------------------------------------------
@@ -140,7 +116,7 @@ def test_an_event_before_its_clock_is_retried_not_parked() -> None:
 @pytest.mark.parametrize(("days_after", "late"), [(0, False), (4, False), (8, True)])
 def test_acceptance_is_recorded_against_its_own_target(days_after: int, late: bool) -> None:
     routing = routed_case()
-    routing.send(step(ComplaintAccepted, MONDAY_9AM + timedelta(days=days_after)))
+    routing.send(sample.accepted(at=MONDAY_9AM + timedelta(days=days_after)))
     assert routing.clock["acceptance_late"] is late
     assert routing.clock["status"] == OPEN
 
@@ -148,11 +124,11 @@ def test_acceptance_is_recorded_against_its_own_target(days_after: int, late: bo
 def test_a_supplement_request_pauses_and_the_supplement_restarts_counting() -> None:
     routing = routed_case()
     asked = MONDAY_9AM + timedelta(days=1)
-    routing.send(step(SupplementRequested, asked, missing="缴费发票"))
+    routing.send(sample.supplement_requested(at=asked, missing="缴费发票"))
     assert (routing.clock["status"], routing.clock["paused_at"]) == (PAUSED, asked)
     arrived = datetime(2026, 11, 16, 2, tzinfo=UTC)  # Monday 10:00, two weeks later
-    envelope = routing.send(step(ComplaintSupplemented, arrived))
-    routing.send(step(ComplaintSupplemented, arrived), envelope)  # redelivered: once
+    envelope = routing.send(sample.supplemented(at=arrived))
+    routing.send(sample.supplemented(at=arrived), envelope)  # redelivered: once
     assert routing.clock["status"] == OPEN
     assert routing.clock["counting_day"] == "2026-11-16"
     assert china_day(routing.clock["due_at"]) == date(2026, 11, 19)  # 3 working days
@@ -164,10 +140,10 @@ def test_a_supplement_request_pauses_and_the_supplement_restarts_counting() -> N
 
 def test_a_supplement_after_acceptance_keeps_the_acceptance() -> None:
     routing = routed_case()
-    routing.send(step(ComplaintAccepted, MONDAY_9AM))
+    routing.send(sample.accepted(at=MONDAY_9AM))
     target = routing.clock["acceptance_due_at"]
-    routing.send(step(SupplementRequested, MONDAY_9AM, missing="病历"))
-    routing.send(step(ComplaintSupplemented, MONDAY_9AM + timedelta(days=7)))
+    routing.send(sample.supplement_requested(at=MONDAY_9AM, missing="病历"))
+    routing.send(sample.supplemented(at=MONDAY_9AM + timedelta(days=7)))
     assert routing.clock["acceptance_due_at"] == target
 
 
@@ -177,8 +153,8 @@ def test_a_backdated_supplement_consumed_before_its_request_keeps_the_clock_runn
     pause the clock for good (issue 9, finding 6): intake's order of recording decides."""
     routing = routed_case()
     entered = MONDAY_9AM + timedelta(days=3)
-    request = step(SupplementRequested, entered, missing="票据")
-    supplement = step(ComplaintSupplemented, MONDAY_9AM + timedelta(days=1))
+    request = sample.supplement_requested(at=entered, missing="票据")
+    supplement = sample.supplemented(at=MONDAY_9AM + timedelta(days=1))
     later = timedelta(minutes=1)
 
     def envelope(payload: EventPayload, occurred_at: datetime) -> Envelope:
@@ -194,9 +170,9 @@ def test_a_backdated_supplement_consumed_before_its_request_keeps_the_clock_runn
 
 def test_a_stale_pause_consumed_after_the_supplement_changes_nothing() -> None:
     routing = routed_case()
-    request = step(SupplementRequested, MONDAY_9AM + timedelta(days=1), missing="票据")
+    request = sample.supplement_requested(at=MONDAY_9AM + timedelta(days=1), missing="票据")
     recorded = request.envelope(hospital_id=HOSPITAL, complaint_id=routing.complaint_id)
-    routing.send(step(ComplaintSupplemented, MONDAY_9AM + timedelta(days=2)))
+    routing.send(sample.supplemented(at=MONDAY_9AM + timedelta(days=2)))
     routing.send(request, recorded)  # recorded first by intake, consumed last
     assert routing.clock["status"] == OPEN
 
@@ -204,17 +180,9 @@ def test_a_stale_pause_consumed_after_the_supplement_changes_nothing() -> None:
 @pytest.mark.parametrize(
     ("payload", "outcome"),
     [
-        (step(ComplaintTransferred, MONDAY_9AM, to_body="市医保局"), "transferred"),
+        (sample.transferred(at=MONDAY_9AM, to_body="市医保局"), "transferred"),
         (
-            ComplaintReplied(
-                case_number="HZ1-202611-0001",
-                tracking_code="T1",
-                received_at=MONDAY_9AM,
-                replied_at=MONDAY_9AM + timedelta(days=2),
-                replied_by="hz-001-finance-2",
-                reply="已退费",
-                response_seconds=172800,
-            ),
+            sample.replied(received_at=MONDAY_9AM, replied_at=MONDAY_9AM + timedelta(days=2)),
             "replied",
         ),
     ],
@@ -224,7 +192,7 @@ def test_the_clock_stops_once(payload: EventPayload, outcome: str) -> None:
     routing.send(payload)
     stopped = copy.deepcopy(routing.clock)
     routing.send(payload)  # another event of the same kind: already stopped
-    routing.send(step(ExtensionApproved, MONDAY_9AM, working_days=5, reason="迟到的批准"))
+    routing.send(sample.extension_approved(at=MONDAY_9AM, working_days=5, reason="迟到的批准"))
     assert stopped["status"] == STOPPED and stopped["outcome"] == outcome
     assert routing.clock["due_at"] == stopped["due_at"]
     assert routing.published("complaint.deadline_changed") == []
@@ -236,8 +204,12 @@ def test_the_clock_stops_once(payload: EventPayload, outcome: str) -> None:
 def test_an_extension_adds_working_days_to_the_current_deadline() -> None:
     routing = routed_case()
     before = routing.clock["due_at"]
-    envelope = routing.send(step(ExtensionApproved, MONDAY_9AM, working_days=5, reason="需鉴定"))
-    routing.send(step(ExtensionApproved, MONDAY_9AM, working_days=5, reason="需鉴定"), envelope)
+    envelope = routing.send(
+        sample.extension_approved(at=MONDAY_9AM, working_days=5, reason="需鉴定")
+    )
+    routing.send(
+        sample.extension_approved(at=MONDAY_9AM, working_days=5, reason="需鉴定"), envelope
+    )
     assert china_day(routing.clock["due_at"]) == date(2026, 11, 12)  # 5 Nov + 5 working days
     [changed] = routing.published("complaint.deadline_changed")
     assert changed["reason"] == "需鉴定" and changed["working_days"] == 5
@@ -248,14 +220,12 @@ def test_an_extension_adds_working_days_to_the_current_deadline() -> None:
 
 
 def reopen(routing: Routing, count: int, at: datetime) -> None:
-    routing.send(
-        step(ComplaintReopened, at, reason="不认可", reopen_count=count, flagged=count >= 2)
-    )
+    routing.send(sample.reopened(at=at, reason="不认可", reopen_count=count, flagged=count >= 2))
 
 
 def test_a_dispute_restarts_the_clock_and_a_second_goes_to_leadership() -> None:
     routing = routed_case()
-    routing.send(step(ComplaintTransferred, MONDAY_9AM, to_body="x"))  # any stop
+    routing.send(sample.transferred(at=MONDAY_9AM, to_body="x"))  # any stop
     reopen(routing, 1, datetime(2026, 11, 9, 2, tzinfo=UTC))
     assert routing.clock["status"] == OPEN
     assert china_day(routing.clock["due_at"]) == date(2026, 11, 12)  # simple: 3 days again
@@ -283,10 +253,9 @@ def test_without_hospital_leaders_the_bureaus_supervisors_are_told() -> None:
 # --- re-routing and delegation ------------------------------------------------------------
 
 
-def reroute(department: str, **extra: Any) -> RerouteRequested:
-    return step(
-        RerouteRequested,
-        MONDAY_9AM,
+def reroute(department: str, **extra: Any) -> EventPayload:
+    return sample.reroute_requested(
+        at=MONDAY_9AM,
         department=department,
         reason=extra.pop("reason", "实为护理问题"),
         content="护士扎针五次",
@@ -320,7 +289,7 @@ def delegate(routing: Routing, to: str) -> bool:
             delegate_to=to,
             reason="委托：请假",
             clocks=routing.clocks,
-            rulebook=HospitalRulebook(routing.region),  # type: ignore[arg-type]
+            rulebook=HospitalRulebook(routing.region),
         )
     )
 
@@ -368,8 +337,8 @@ def test_after_a_pause_counting_starts_from_the_supplement_day(
     routing = routed_case(received_at=at)
     asked = at + timedelta(hours=pause_hours)
     arrived = asked + timedelta(days=wait_days)
-    routing.send(step(SupplementRequested, asked, missing="材料"))
-    routing.send(step(ComplaintSupplemented, arrived))
+    routing.send(sample.supplement_requested(at=asked, missing="材料"))
+    routing.send(sample.supplemented(at=arrived))
     due = routing.clock["due_at"]
     assert due == reply_due_at(arrived, 3, CALENDAR)
     assert CALENDAR.is_working_day(china_day(due))  # always a working day
@@ -384,9 +353,9 @@ def test_two_extensions_equal_one_of_their_sum(at: datetime, n: int, m: int) -> 
     twice, once = routed_case(received_at=at), Routing()
     once.complaint_id = twice.complaint_id
     once.send(received(received_at=at))
-    twice.send(step(ExtensionApproved, at, working_days=n, reason="a"))
-    twice.send(step(ExtensionApproved, at, working_days=m, reason="b"))
-    once.send(step(ExtensionApproved, at, working_days=n + m, reason="a+b"))
+    twice.send(sample.extension_approved(at=at, working_days=n, reason="a"))
+    twice.send(sample.extension_approved(at=at, working_days=m, reason="b"))
+    once.send(sample.extension_approved(at=at, working_days=n + m, reason="a+b"))
     assert twice.clock["due_at"] == once.clock["due_at"]
     assert CALENDAR.is_working_day(china_day(twice.clock["due_at"]))
     first_due = datetime.fromisoformat(twice.published("complaint.routed")[0]["due_at"])

@@ -17,7 +17,7 @@ CALENDAR = WorkingCalendar()
 
 
 def china(*parts: int) -> datetime:
-    return datetime(*parts, tzinfo=CHINA)  # type: ignore[misc]
+    return datetime(*parts, tzinfo=CHINA)
 
 
 def end_of(day: date) -> datetime:

@@ -17,16 +17,9 @@ from services.routing.adapters.calendar_store import StoredYear
 from services.routing.calendar_loading import CalendarWatch, UnlawfulYear
 from services.routing.domain.calendar import CalendarCorrection, WorkingCalendar
 from services.routing.domain.pending_deadline import DeadlineRule, count
-from shared.contracts import (
-    ComplaintAccepted,
-    ComplaintReopened,
-    ComplaintReplied,
-    ComplaintSupplemented,
-    ExtensionApproved,
-    SupplementRequested,
-)
+from tests.support import events as sample
 from tests.support.calendar_years import lawful_stand_in
-from tests.unit.routing.test_clock_lifecycle import Routing, china_day, received, step
+from tests.unit.routing.test_clock_lifecycle import Routing, china_day, received, reroute
 
 LAST = WorkingCalendar().covered_until().year  # 2026: the package's last year
 NEXT = LAST + 1
@@ -100,7 +93,9 @@ def test_an_extension_across_the_year_end_waits_and_then_gives_the_new_date() ->
     routing.send(received(received_at=datetime(LAST, 12, 1, 2, tzinfo=UTC)))
     known = routing.clock["due_at"]
     routing.send(
-        step(ExtensionApproved, datetime(LAST, 12, 3, tzinfo=UTC), working_days=30, reason="需鉴定")
+        sample.extension_approved(
+            at=datetime(LAST, 12, 3, tzinfo=UTC), working_days=30, reason="需鉴定"
+        )
     )
     [waiting] = routing.published("complaint.deadline_changed")
     assert waiting["due_at"] is None and waiting["deadline_pending_year"] == NEXT
@@ -118,7 +113,7 @@ def test_an_extension_across_the_year_end_waits_and_then_gives_the_new_date() ->
 def test_an_extension_approved_while_the_deadline_waits_waits_with_it() -> None:
     routing = short_routing()
     routing.send(received(received_at=DEC_20, case_type="complex"))
-    routing.send(step(ExtensionApproved, DEC_20, working_days=10, reason="需调取监控"))
+    routing.send(sample.extension_approved(at=DEC_20, working_days=10, reason="需调取监控"))
     assert routing.clock["deadline_pending"]["rule"]["extra_working_days"] == 10
     load_next_year(routing)
     dated = routing.published("complaint.deadline_changed")[-1]
@@ -132,9 +127,9 @@ def test_an_extension_approved_while_the_deadline_waits_waits_with_it() -> None:
 def test_a_supplement_restart_and_a_re_review_wait_the_same_way() -> None:
     routing = short_routing()
     routing.send(received(received_at=datetime(LAST, 11, 2, 1, tzinfo=UTC)))
-    routing.send(step(SupplementRequested, datetime(LAST, 11, 3, tzinfo=UTC), missing="发票"))
+    routing.send(sample.supplement_requested(at=datetime(LAST, 11, 3, tzinfo=UTC), missing="发票"))
     arrived = datetime(LAST, 12, 30, 2, tzinfo=UTC)  # 3 working days reach into next year
-    routing.send(step(ComplaintSupplemented, arrived))
+    routing.send(sample.supplemented(at=arrived))
     [restart] = routing.published("complaint.deadline_changed")
     assert restart["due_at"] is None and restart["deadline_pending_year"] == NEXT
     assert routing.clock["status"] == "open" and routing.clock["counting_day"] == f"{LAST}-12-30"
@@ -143,12 +138,8 @@ def test_a_supplement_restart_and_a_re_review_wait_the_same_way() -> None:
     other = short_routing()
     other.send(received(received_at=datetime(LAST, 11, 2, 1, tzinfo=UTC)))
     other.send(
-        step(
-            ComplaintReopened,
-            datetime(LAST, 12, 29, 2, tzinfo=UTC),
-            reason="不认可",
-            reopen_count=2,
-            flagged=True,
+        sample.reopened(
+            at=datetime(LAST, 12, 29, 2, tzinfo=UTC), reason="不认可", reopen_count=2, flagged=True
         )
     )
     [review] = other.published("complaint.deadline_changed")
@@ -181,17 +172,19 @@ def test_every_refused_deadline_counts_once_whatever_its_path() -> None:
     routing = short_routing()
     routing.send(received(received_at=datetime(LAST, 11, 2, 1, tzinfo=UTC)))
     routing.send(
-        step(ExtensionApproved, datetime(LAST, 12, 3, tzinfo=UTC), working_days=45, reason="a")
+        sample.extension_approved(at=datetime(LAST, 12, 3, tzinfo=UTC), working_days=45, reason="a")
     )
-    routing.send(step(ComplaintSupplemented, datetime(LAST, 12, 30, 2, tzinfo=UTC)))
+    routing.send(sample.supplemented(at=datetime(LAST, 12, 30, 2, tzinfo=UTC)))
     routing.send(
-        step(ComplaintReopened, datetime(LAST, 12, 31, 2, tzinfo=UTC), reason="b", reopen_count=1)
+        sample.reopened(at=datetime(LAST, 12, 31, 2, tzinfo=UTC), reason="b", reopen_count=1)
     )
     envelope = routing.send(
-        step(ExtensionApproved, datetime(LAST, 12, 31, tzinfo=UTC), working_days=5, reason="c")
+        sample.extension_approved(at=datetime(LAST, 12, 31, tzinfo=UTC), working_days=5, reason="c")
     )
     routing.send(
-        step(ExtensionApproved, datetime(LAST, 12, 31, tzinfo=UTC), working_days=5, reason="c"),
+        sample.extension_approved(
+            at=datetime(LAST, 12, 31, tzinfo=UTC), working_days=5, reason="c"
+        ),
         envelope,
     )
     total += routing.refusals
@@ -213,7 +206,7 @@ def test_a_receipt_in_a_missing_year_is_routed_with_no_counting_day() -> None:
     [routed] = routing.published("complaint.routed")
     assert routed["counting_day"] is None and routed["acceptance_due_at"] is None
     assert routed["deadline_pending_year"] == NEXT and routed["handler"] is not None
-    routing.send(step(ComplaintAccepted, datetime(NEXT, 1, 20, 3, tzinfo=UTC)))
+    routing.send(sample.accepted(at=datetime(NEXT, 1, 20, 3, tzinfo=UTC)))
     assert routing.clock["acceptance_late"] is False  # no target yet: not judged
     load_next_year(routing)
     assert routing.clock["acceptance_late"] is True  # judged once the target is known
@@ -224,17 +217,7 @@ def test_a_receipt_in_a_missing_year_is_routed_with_no_counting_day() -> None:
 def test_a_clock_that_stops_while_waiting_leaves_the_index() -> None:
     routing = short_routing()
     routing.send(received(received_at=DEC_20, case_type="complex"))
-    routing.send(
-        ComplaintReplied(
-            case_number="HZ1-202611-0001",
-            tracking_code="T1",
-            received_at=DEC_20,
-            replied_at=datetime(LAST, 12, 22, tzinfo=UTC),
-            replied_by="hz-001-finance-1",
-            reply="已处理",
-            response_seconds=1.0,
-        )
-    )
+    routing.send(sample.replied(received_at=DEC_20, replied_at=datetime(LAST, 12, 22, tzinfo=UTC)))
     assert routing.clock["deadline_pending"] is None
     assert asyncio.run(routing.clocks.pending.waiting(NEXT)) == {}
     assert load_next_year(routing) == []
@@ -243,8 +226,6 @@ def test_a_clock_that_stops_while_waiting_leaves_the_index() -> None:
 def test_a_delegation_while_waiting_carries_the_pending_year() -> None:
     routing = short_routing()
     routing.send(received(received_at=DEC_20, case_type="complex"))
-    from tests.unit.routing.test_clock_lifecycle import reroute
-
     routing.send(reroute("nursing"))
     [_, moved] = routing.published("complaint.routed")
     assert moved["revision"] == 2
@@ -274,7 +255,7 @@ class FakeCalendarStore:
 def watch_of(routing: Routing, store: FakeCalendarStore) -> CalendarWatch:
     return CalendarWatch(
         calendar=routing.calendar,
-        store=store,  # type: ignore[arg-type]
+        store=store,
         clocks=routing.clocks,
         refused=routing.refusals.append,
     )
@@ -311,7 +292,7 @@ def test_a_stale_index_entry_is_dropped() -> None:
     routing = short_routing()
     long_ago = datetime(2000, 1, 1, tzinfo=UTC)
     left = {"hospital_id": "hz-001", "since": long_ago, "entry": "e1"}  # a crash left it
-    routing.clocks.pending.years = {NEXT: {"gone": left}}  # type: ignore[attr-defined]
+    routing.clocks.pending.years = {NEXT: {"gone": left}}
     routing.calendar.reload([NEXT_YEAR])
     done = asyncio.run(watch_of(routing, FakeCalendarStore()).run_once())
     assert done["stale"] == 1 and asyncio.run(routing.clocks.pending.waiting(NEXT)) == {}

@@ -211,7 +211,7 @@ def test_the_deployments_investigation_days_sit_under_every_layer() -> None:
 def test_urgent_action_hours_and_conflicts() -> None:
     own = RoutingRules(
         urgent_action_hours=6,
-        conflicts=[{"staff_id": "f1", "about_department": "nursing"}],  # type: ignore[list-item]
+        conflicts=[{"staff_id": "f1", "about_department": "nursing"}],
     )
     rules = EffectiveRules.combine(RoutingRules(urgent_action_hours=12), own)
     assert rules.urgent_action_hours == 6

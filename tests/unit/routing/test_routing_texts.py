@@ -7,16 +7,18 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import pytest
 
 from services.routing.domain.calendar import WorkingCalendar
 from services.routing.service import HospitalRouting, HospitalRulebook, first_decision
-from shared.contracts import ComplaintReceived, ComplaintRouted
+from shared.contracts import ComplaintRouted
+from tests.support import events as sample
 from tests.unit.routing.fakes import FakeRegion
 
 CALENDAR = WorkingCalendar()
-MONDAY_9AM = datetime(2026, 11, 2, 1, tzinfo=UTC)  # 09:00 in China, a working day
+MONDAY_9AM = sample.RECEIVED_AT  # 09:00 in China, a working day: the samples' receipt
 RULEBOOK = HospitalRulebook(FakeRegion())
 
 
@@ -25,18 +27,14 @@ def routing_of(hospital_id: str) -> HospitalRouting:
 
 
 def decide(
-    text: str, hospital_id: str = "hz-002", *, open_cases: dict[str, int] | None = None, **extra
-) -> ComplaintRouted:  # type: ignore[no-untyped-def]
+    text: str,
+    hospital_id: str = "hz-002",
+    *,
+    open_cases: dict[str, int] | None = None,
+    **extra: Any,
+) -> ComplaintRouted:
     routing = routing_of(hospital_id)
-    received = ComplaintReceived(
-        case_number="T-1",
-        channel=extra.pop("channel", "web"),
-        kind="complaint",
-        anonymous=False,
-        received_at=extra.pop("received_at", MONDAY_9AM),
-        content=text,
-        **extra,
-    )
+    received = sample.received(content=text, **extra)  # received Monday 09:00 unless given
     departments = routing.departments(text, received.target_department)
     return first_decision(
         received, routing, CALENDAR, departments=departments, open_cases=open_cases or {}
@@ -139,7 +137,7 @@ def test_an_urgent_mixed_case_is_urgent_and_multi_department() -> None:
         ({}, "normal"),
     ],
 )
-def test_direct_group_and_transferred_go_first(extra: dict, priority: str) -> None:  # type: ignore[type-arg]
+def test_direct_group_and_transferred_go_first(extra: dict[str, Any], priority: str) -> None:
     routed = decide("挂号排队等了两个小时。", **extra)
     assert routed.priority == priority
     assert routed.action_due_at is None

@@ -31,7 +31,7 @@ def test_statements_go_out_in_order_in_bounded_commands(count: int, ordered: boo
     collection = RecordingCollection()
     requests = list(range(count))
 
-    modified = asyncio.run(bulk_write_in_chunks(collection, requests, ordered=ordered))  # type: ignore[arg-type]
+    modified = asyncio.run(bulk_write_in_chunks(collection, requests, ordered=ordered))
 
     assert all(0 < len(chunk) <= STATEMENTS_PER_COMMAND for chunk, _ in collection.commands)
     assert [r for chunk, _ in collection.commands for r in chunk] == requests

@@ -49,7 +49,7 @@ class FakeParking:
 def _consumer(handlers: dict[str, Any]) -> tuple[EventConsumer, FakeParking, ServiceMetrics]:
     metrics = ServiceMetrics("routing")
     consumer = EventConsumer(
-        connection=None,  # type: ignore[arg-type]  # never touched by _on_message
+        connection=None,  # never touched by _on_message
         service="routing",
         handlers=handlers,
         metrics=metrics,
@@ -59,7 +59,7 @@ def _consumer(handlers: dict[str, Any]) -> tuple[EventConsumer, FakeParking, Ser
         retry_pause_seconds=0,
     )
     parking = FakeParking()
-    consumer._parking = parking  # type: ignore[assignment]  # what start() would look up
+    consumer._parking = parking  # what start() would look up
     return consumer, parking, metrics
 
 
@@ -89,7 +89,7 @@ async def test_a_known_event_reaches_its_handler_typed_and_is_acked() -> None:
     handler = Recorder()
     consumer, parking, metrics = _consumer({"complaint.overdue": handler})
     message = FakeMessage(_wire())
-    await consumer._on_message(message)  # type: ignore[arg-type]
+    await consumer._on_message(message)
     [(envelope, payload)] = handler.calls
     assert payload == OVERDUE and isinstance(payload, ComplaintOverdue)
     assert envelope.type == "complaint.overdue"
@@ -100,7 +100,7 @@ async def test_an_event_type_outside_the_contracts_is_parked() -> None:
     handler = Recorder()
     consumer, parking, _ = _consumer({"complaint.teleported": handler})
     message = FakeMessage(_wire(type="complaint.teleported"))
-    await consumer._on_message(message)  # type: ignore[arg-type]
+    await consumer._on_message(message)
     assert handler.calls == []
     assert "unsupported event complaint.teleported v1" in _parked_reason(parking)
     assert message.outcome == ["ack"]  # acked only after it is safely parked
@@ -110,7 +110,7 @@ async def test_a_newer_schema_version_than_we_understand_is_parked() -> None:
     handler = Recorder()
     consumer, parking, _ = _consumer({"complaint.overdue": handler})
     message = FakeMessage(_wire(schema_version=2))
-    await consumer._on_message(message)  # type: ignore[arg-type]
+    await consumer._on_message(message)
     assert handler.calls == []
     assert "unsupported event complaint.overdue v2" in _parked_reason(parking)
 
@@ -119,7 +119,7 @@ async def test_a_payload_that_breaks_its_contract_is_parked_naming_the_field() -
     handler = Recorder()
     consumer, parking, _ = _consumer({"complaint.overdue": handler})
     message = FakeMessage(_wire(payload={"department": "x"}))
-    await consumer._on_message(message)  # type: ignore[arg-type]
+    await consumer._on_message(message)
     assert handler.calls == []
     reason = _parked_reason(parking)
     assert reason.startswith("invalid payload") and "due_at" in reason
@@ -133,7 +133,7 @@ async def test_a_payload_that_breaks_its_contract_is_parked_naming_the_field() -
 async def test_an_unreadable_envelope_is_parked(body: bytes) -> None:
     consumer, parking, metrics = _consumer({"complaint.overdue": Recorder()})
     message = FakeMessage(body, type="complaint.overdue")
-    await consumer._on_message(message)  # type: ignore[arg-type]
+    await consumer._on_message(message)
     assert _parked_reason(parking).startswith("invalid envelope")
     assert message.outcome == ["ack"]
     assert metrics.events_parked.labels("routing")._value.get() == 1
@@ -142,7 +142,7 @@ async def test_an_unreadable_envelope_is_parked(body: bytes) -> None:
 async def test_an_event_this_service_does_not_handle_is_acked_and_ignored() -> None:
     consumer, parking, _ = _consumer({"complaint.received": Recorder()})
     message = FakeMessage(_wire())  # complaint.overdue, reached through a wildcard binding
-    await consumer._on_message(message)  # type: ignore[arg-type]
+    await consumer._on_message(message)
     assert message.outcome == ["ack"] and parking.published == []
 
 
@@ -150,7 +150,7 @@ async def test_a_permanent_failure_in_the_handler_is_parked_with_its_reason() ->
     handler = Recorder(PermanentFailure("complaint c-1 does not exist"))
     consumer, parking, _ = _consumer({"complaint.overdue": handler})
     message = FakeMessage(_wire())
-    await consumer._on_message(message)  # type: ignore[arg-type]
+    await consumer._on_message(message)
     assert _parked_reason(parking) == "complaint c-1 does not exist"
     assert message.outcome == ["ack"]
 
@@ -158,7 +158,7 @@ async def test_a_permanent_failure_in_the_handler_is_parked_with_its_reason() ->
 async def test_a_transient_failure_is_requeued_not_parked() -> None:
     consumer, parking, _ = _consumer({"complaint.overdue": Recorder(ConnectionError("db"))})
     message = FakeMessage(_wire())
-    await consumer._on_message(message)  # type: ignore[arg-type]
+    await consumer._on_message(message)
     assert message.outcome == ["nack(requeue=True)"] and parking.published == []
 
 
@@ -168,7 +168,7 @@ async def test_when_parking_fails_the_broker_dead_letters_instead() -> None:
     async def broken(*_: Any, **__: Any) -> None:
         raise ConnectionError("channel closed")
 
-    parking.publish = broken  # type: ignore[method-assign]
+    parking.publish = broken
     message = FakeMessage(b"not json")
-    await consumer._on_message(message)  # type: ignore[arg-type]
+    await consumer._on_message(message)
     assert message.outcome == ["reject(requeue=False)"]

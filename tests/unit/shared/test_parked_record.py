@@ -13,15 +13,15 @@ from bson.codec_options import CodecOptions
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shared.contracts import ComplaintOverdue
 from shared.parking import PARKED_ID_PATTERN, parked_id, parked_record, replay_message
 from shared.publisher import to_message
 from shared.topology import PARK_REASON_HEADER, PARKED_AT_HEADER
+from tests.support import events as sample
 
 PARKED_AT = datetime(2026, 11, 30, 8, 15, 2, 123456, tzinfo=UTC)
-ENVELOPE = ComplaintOverdue(
-    due_at=datetime(2026, 11, 30, 15, 59, 59, tzinfo=UTC), department="pharmacy"
-).envelope(hospital_id="hz-001", complaint_id="c-42")
+ENVELOPE = sample.envelope(sample.overdue(), "c-42")
+# What the broker keeps of the message as first published (not its delivery mode).
+FIRST = ("body", "content_type", "message_id", "type", "timestamp")
 
 
 def parked_by_consumer(**extra_headers: object) -> aio_pika.Message:
@@ -34,14 +34,7 @@ def parked_by_consumer(**extra_headers: object) -> aio_pika.Message:
         "x-huiyin-retry-step": "3",  # a consumer's own retry state: a replay starts afresh
         **extra_headers,
     }
-    return aio_pika.Message(
-        body=first.body,
-        headers=headers,
-        content_type=first.content_type,
-        message_id=first.message_id,
-        type=first.type,
-        timestamp=first.timestamp,
-    )
+    return aio_pika.Message(headers=headers, **{name: getattr(first, name) for name in FIRST})
 
 
 def dead_lettered(reason: str = "delivery_limit") -> aio_pika.Message:

@@ -9,6 +9,7 @@ import hashlib
 import hmac
 import json
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
 import jwt
@@ -77,7 +78,14 @@ def verifier(keys: Keys | None = None, spent: Spent | None = None) -> StaffAsser
     return StaffAssertionVerifier(keys=keys or Keys(), spent=spent or Spent(), policy=POLICY)
 
 
-def token(*, key=KEY1, kid: str = KID1, hospital: str = H1, staff: str = OFFICE, **claims) -> str:  # type: ignore[no-untyped-def]
+def token(
+    *,
+    key: Any = KEY1,
+    kid: str = KID1,
+    hospital: str = H1,
+    staff: str = OFFICE,
+    **claims: Any,
+) -> str:
     return sign_staff_assertion(
         private_key=key,
         kid=kid,
@@ -88,18 +96,20 @@ def token(*, key=KEY1, kid: str = KID1, hospital: str = H1, staff: str = OFFICE,
     )
 
 
-async def refused(text: str, *, hospital: str = H1, check=None) -> AssertionRefused:  # type: ignore[no-untyped-def]
+async def refused(
+    text: str, *, hospital: str = H1, check: StaffAssertionVerifier | None = None
+) -> AssertionRefused:
     with pytest.raises(AssertionRefused) as raised:
         await (check or verifier()).verify(text, hospital_id=hospital)
     return raised.value
 
 
-def _b64(data: dict) -> str:  # type: ignore[type-arg]
+def _b64(data: dict[str, Any]) -> str:
     raw = json.dumps(data, separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def _claims(text: str) -> dict:  # type: ignore[type-arg]
+def _claims(text: str) -> dict[str, Any]:
     return jwt.decode(text, options={"verify_signature": False})
 
 
@@ -180,7 +190,7 @@ async def test_a_refused_token_burns_nothing() -> None:
 
 
 @pytest.mark.parametrize("audience", ["elsewhere", ["huiyin-test", "elsewhere"], "huiyin"])
-async def test_another_audience(audience) -> None:  # type: ignore[no-untyped-def]
+async def test_another_audience(audience: str | list[str]) -> None:
     assert (await refused(token(aud=audience))).reason == "audience"
 
 
@@ -249,7 +259,7 @@ async def test_every_claim_is_required(missing: str) -> None:
     ("claims", "reason"),
     [({"jti": "short"}, "claims"), ({"sub": "has space"}, "claims"), ({"jti": 7}, "claims")],
 )
-async def test_claims_of_the_wrong_shape(claims, reason: str) -> None:  # type: ignore[no-untyped-def]
+async def test_claims_of_the_wrong_shape(claims: dict[str, Any], reason: str) -> None:
     assert (await refused(token(**claims))).reason == reason
 
 
@@ -261,7 +271,7 @@ async def test_garbage(text: str) -> None:
 # --- keys ---------------------------------------------------------------------------------
 
 
-def _pem(key) -> str:  # type: ignore[no-untyped-def]
+def _pem(key: Any) -> str:
     return (
         key.public_key()
         .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)

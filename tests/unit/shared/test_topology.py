@@ -170,7 +170,7 @@ class FakeChannel:
 async def _declared() -> tuple[FakeChannel, Any]:
     channel = FakeChannel()
     events = await declare_topology(
-        channel,  # type: ignore[arg-type]
+        channel,
         exchange="huiyin.events",
         prefix="huiyin",
         delivery_limit=5,
