@@ -30,7 +30,7 @@ from typing import Any
 from services.routing.adapters.clocks import OPEN, PAUSED, STOPPED, ClockStore
 from services.routing.adapters.region_store import RegionStore
 from services.routing.domain.calendar import WorkingCalendar
-from services.routing.domain.pending_deadline import Counted, DeadlineRule, count
+from services.routing.domain.deadline import Counted, DeadlineRule, count
 from services.routing.domain.region import Role
 from services.routing.service import (
     HospitalRulebook,

@@ -29,8 +29,8 @@ from services.routing.domain.categories import (
     Category,
     KeywordClassifier,
 )
+from services.routing.domain.deadline import Counted, DeadlineRule, count
 from services.routing.domain.handler_choice import choose_handler
-from services.routing.domain.pending_deadline import Counted, DeadlineRule, count
 from services.routing.domain.region import Hospital, StaffMember
 from services.routing.settings import RoutingSettings
 from shared.consumer import PermanentFailure
@@ -172,7 +172,7 @@ def deadlines(
     previous_due_at: datetime | None = None,
 ) -> tuple[DeadlineRule, Counted]:
     """The case's deadlines counted from `moment`, as far as the calendar allows; what it
-    cannot count yet waits in `Counted.rule` (pending_deadline.py)."""
+    cannot count yet waits in `Counted.rule` (domain/deadline.py)."""
     rule = deadline_rule(
         moment,
         case_type,

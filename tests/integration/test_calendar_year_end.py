@@ -18,7 +18,7 @@ from deploy.servers import Infrastructure
 from services.routing.adapters.calendar_store import CalendarStore
 from services.routing.bootstrap import create_app as routing_app
 from services.routing.domain.calendar import CalendarCorrection, WorkingCalendar
-from services.routing.domain.pending_deadline import DeadlineRule, count
+from services.routing.domain.deadline import DeadlineRule, count
 from shared.contracts import ComplaintReceived
 from shared.runtime import mongo_client
 from tests.support import events as sample

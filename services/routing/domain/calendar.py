@@ -5,7 +5,7 @@ load and correct it. Built on the chinese-calendar package, which encodes the St
 Council's yearly holiday notices. A year the package does not know is *not covered*:
 guessing weekends-only would silently set wrong deadlines around the next Spring Festival,
 so callers get CalendarNotCovered until the bureau loads that year's notice as a
-CalendarCorrection (the deadline then waits: pending_deadline.py; refusals are counted once
+CalendarCorrection (the deadline then waits: deadline.py; refusals are counted once
 per deadline by routing, not here, where one deadline asks several questions).
 
 Working days are precomputed once as a sorted list of ordinals, so every question is a set

@@ -22,8 +22,8 @@ from services.routing.domain.case_rules import (
     priority_of,
 )
 from services.routing.domain.categories import DEFAULT_DEPARTMENT, Category, KeywordClassifier
+from services.routing.domain.deadline import DeadlineRule, count
 from services.routing.domain.handler_choice import choose_handler
-from services.routing.domain.pending_deadline import DeadlineRule, count
 from services.routing.domain.region import Role, StaffMember
 from services.routing.service import deadlines
 from shared.contracts import CHINA, CaseType, Priority
@@ -260,7 +260,7 @@ due_dates = st.dates(min_value=date(2005, 1, 1), max_value=date(2026, 10, 31))
 
 
 def _due_after(due_at: datetime, working_days: int, calendar: WorkingCalendar) -> datetime:
-    """An extension of a known deadline, as routing counts it (pending_deadline.py)."""
+    """An extension of a known deadline, as routing counts it (domain/deadline.py)."""
     after = due_at.astimezone(CHINA).date()
     rule = DeadlineRule(reason="延期", after=after, extra_working_days=working_days)
     moved = count(rule, calendar).due_at

@@ -16,7 +16,7 @@ from services.routing import lifecycle
 from services.routing.adapters.calendar_store import StoredYear
 from services.routing.calendar_loading import CalendarWatch, UnlawfulYear
 from services.routing.domain.calendar import CalendarCorrection, WorkingCalendar
-from services.routing.domain.pending_deadline import DeadlineRule, count
+from services.routing.domain.deadline import DeadlineRule, count
 from tests.support import events as sample
 from tests.support.calendar_years import lawful_stand_in
 from tests.unit.routing.test_clock_lifecycle import Routing, china_day, received, reroute

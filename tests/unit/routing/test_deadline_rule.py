@@ -10,8 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from services.routing.domain.calendar import CalendarCorrection, WorkingCalendar
-from services.routing.domain.deadline import reply_due_at
-from services.routing.domain.pending_deadline import Counted, DeadlineRule, count
+from services.routing.domain.deadline import Counted, DeadlineRule, count, reply_due_at
 from shared.contracts import CHINA
 from tests.support.calendar_years import lawful_stand_in
 
