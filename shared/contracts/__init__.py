@@ -17,13 +17,16 @@ from shared.contracts.events import (
     ComplaintReplied,
     ComplaintResolvedOnSpot,
     ComplaintRouted,
+    ComplaintSlaWarning,
     ComplaintSupplemented,
     ComplaintTransferred,
     DeadlineChanged,
     DeadlineSet,
     DepartmentRef,
+    EscalationAcknowledged,
     EventPayload,
     ExtensionApproved,
+    LadderStep,
     LifecycleEvent,
     NotificationFailed,
     NotificationSent,
@@ -33,10 +36,19 @@ from shared.contracts.events import (
     SupplementRequested,
     json_schemas,
 )
-from shared.contracts.vocabulary import CHINA, CaseType, LabelledEnum, Priority
+from shared.contracts.vocabulary import (
+    CHINA,
+    CaseType,
+    DeliveryChannel,
+    LabelledEnum,
+    LadderLevel,
+    Priority,
+)
 
 __all__ = [
     "CHINA",
+    "DeliveryChannel",
+    "LadderLevel",
     "EVENT_TYPES",
     "AssignedWork",
     "CaseType",
@@ -55,6 +67,9 @@ __all__ = [
     "ComplaintClosed",
     "ComplaintReopened",
     "ComplaintEscalated",
+    "ComplaintSlaWarning",
+    "EscalationAcknowledged",
+    "LadderStep",
     "DepartmentRef",
     "LifecycleEvent",
     "ComplaintOverdue",

@@ -277,31 +277,67 @@ class ComplaintReopened(LifecycleEvent):
     department: str | None = None
 
 
-class ComplaintEscalated(EventPayload):
-    """Somebody above the handler must look at this case now."""
+class LadderStep(EventPayload):
+    """A case reached a step of the escalation ladder (docs/rules.md#escalation): who must
+    be told now, and about what. Never the complainant's identity or words: the facts of
+    the case only (docs/rules.md#confidentiality Q6).
+
+    `round` counts the reply deadlines of one case (a new one after an extension, a
+    supplement restart or a re-review): each level of each round is reached once."""
+
+    case_number: str | None = None
+    level: str  # LadderLevel code
+    reason: str  # why, in Chinese, for the people told (never the complainant's text)
+    round: int = Field(default=0, ge=0)
+    due_at: AwareDatetime | None = None  # the deadline this step is about
+    overdue_working_days: int = Field(default=0, ge=0)
+    department: str | None = None
+    department_label: str | None = None
+    recipients: list[Person] = Field(default_factory=list)
+    urgent: bool = False  # told at once, even at night or on a holiday
+
+
+class ComplaintSlaWarning(LadderStep):
+    """The reply deadline is near (default: 80% of the allowed working time has passed)."""
+
+    event_type: ClassVar[str] = "complaint.sla_warning"
+
+
+class ComplaintOverdue(LadderStep):
+    """A deadline passed unanswered: the reply (or acceptance, or an urgent case's action)
+    deadline; told to the handler and the department head."""
+
+    event_type: ClassVar[str] = "complaint.overdue"
+    schema_version: ClassVar[int] = 2  # v2: a ladder step (v1 carried due_at, department)
+
+
+class ComplaintEscalated(LadderStep):
+    """Somebody above the handler must look at this case now (督办): the complaint office,
+    the hospital's leadership or the bureau's supervisors."""
 
     event_type: ClassVar[str] = "complaint.escalated"
-    case_number: str | None = None
+    schema_version: ClassVar[int] = 2  # v2: a ladder step with round, deadline, department
+
+
+class EscalationAcknowledged(LifecycleEvent):
+    """A supervisor read an escalation and noted what they ordered (督办意见)."""
+
+    event_type: ClassVar[str] = "complaint.escalation_acknowledged"
     level: str
-    reason: str
-    recipients: list[Person] = Field(default_factory=list)
-
-
-class ComplaintOverdue(EventPayload):
-    event_type: ClassVar[str] = "complaint.overdue"
-    due_at: AwareDatetime
-    department: str
-    handler_id: str | None = None
+    round: int = Field(default=0, ge=0)
+    note: str
 
 
 class DeliveryOutcome(EventPayload):
-    """What became of one delivery of a notice: which, for which event, to whom."""
+    """What became of one delivery of a notice: which, for which event, to whom, how."""
 
     delivery_id: str
     source_event_id: str
     recipient_role: str
-    channel: str = "email"
+    channel: str = "email"  # DeliveryChannel code
     attempts: int
+    recipient_staff_id: str | None = None
+    level: str | None = None  # the ladder level, for a ladder step's notice
 
 
 class NotificationSent(DeliveryOutcome):
@@ -338,8 +374,10 @@ EVENT_TYPES: dict[str, type[EventPayload]] = {
         DeadlineSet,
         ComplaintClosed,
         ComplaintReopened,
-        ComplaintEscalated,
+        ComplaintSlaWarning,
         ComplaintOverdue,
+        ComplaintEscalated,
+        EscalationAcknowledged,
         NotificationSent,
         NotificationFailed,
     )

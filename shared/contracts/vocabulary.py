@@ -9,6 +9,9 @@ events carry (stable English) and the Chinese labels people read.
   decides it otherwise and owns its working days.
 - `Priority`: routing's judgement of how soon a case must be acted on
   (docs/rules.md#routing P5, P6); the handler reads its label.
+- `LadderLevel`: the steps of the escalation ladder (docs/rules.md#escalation), in the
+  order a case that stays unanswered climbs them; who each reaches is routing's ladder.
+- `DeliveryChannel`: how a notice reaches a person or a group (notification).
 """
 
 from __future__ import annotations
@@ -49,3 +52,25 @@ class Priority(LabelledEnum):
     URGENT = "urgent", "紧急"
     HIGH = "high", "优先"
     NORMAL = "normal", "一般"
+
+
+class LadderLevel(LabelledEnum):
+    """Escalation steps, lowest first. Ordinary cases climb warning → reply_due →
+    complaint_office → leadership → bureau as working days pass; urgent, major and group
+    cases and twice-reopened ones enter higher at once."""
+
+    WARNING = "warning", "临期预警"
+    ACCEPTANCE_DUE = "acceptance_due", "受理期限已到"
+    ACTION_DUE = "action_due", "紧急处置期限已到"
+    REPLY_DUE = "reply_due", "答复期限已到"
+    COMPLAINT_OFFICE = "complaint_office", "投诉管理部门督办"
+    LEADERSHIP = "leadership", "院领导督办"
+    BUREAU = "bureau", "卫健委督办"
+
+
+class DeliveryChannel(LabelledEnum):
+    EMAIL = "email", "电子邮件"
+    SMS = "sms", "短信"
+    WECOM = "wecom", "企业微信群机器人"
+    DINGTALK = "dingtalk", "钉钉群机器人"
+    WEBHOOK = "webhook", "医院系统回调"

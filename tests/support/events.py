@@ -157,7 +157,19 @@ def escalated(**changes: Any) -> contracts.ComplaintEscalated:
 
 
 def overdue(**changes: Any) -> contracts.ComplaintOverdue:
-    return contracts.ComplaintOverdue(**({"due_at": DUE, "department": "finance"} | changes))
+    step = {"level": "reply_due", "reason": "答复期限已到", "due_at": DUE, "department": "finance"}
+    return contracts.ComplaintOverdue(**({"case_number": CASE_NUMBER} | step | changes))
+
+
+def sla_warning(**changes: Any) -> contracts.ComplaintSlaWarning:
+    step = {"level": "warning", "reason": "答复期限将至", "due_at": DUE, "department": "finance"}
+    return contracts.ComplaintSlaWarning(**({"case_number": CASE_NUMBER} | step | changes))
+
+
+def escalation_acknowledged(**changes: Any) -> contracts.EscalationAcknowledged:
+    return contracts.EscalationAcknowledged(
+        **_step({"level": "leadership", "note": "请医务科三日内书面说明"} | changes)
+    )
 
 
 # One delivery of a notice (notification.sent, notification.failed).
@@ -221,15 +233,26 @@ def every_event() -> dict[str, EventPayload]:
         deadline_set(**to_complainant, handler=HANDLER),
         closed(finding="substantiated", category="fees", department="finance", round=1),
         reopened(reopen_count=2, flagged=True, department="finance"),
-        escalated(),
+        escalated(
+            round=1,
+            due_at=DUE,
+            overdue_working_days=5,
+            department="finance",
+            department_label="财务科",
+            urgent=True,
+        ),
+        sla_warning(round=1, department_label="财务科", recipients=[HANDLER]),
+        escalation_acknowledged(round=1),
         replied(
             **to_complainant,
             replied_at=RECEIVED_AT + timedelta(days=2, seconds=0.5),
             response_seconds=172800.5,
             round=1,
         ),
-        overdue(handler_id=HANDLER.staff_id),
-        notification_sent(after_unknown_outcome=True),
+        overdue(overdue_working_days=0, recipients=[HANDLER], department_label="财务科"),
+        notification_sent(
+            after_unknown_outcome=True, recipient_staff_id=HANDLER.staff_id, level="warning"
+        ),
         notification_failed(reason_code="recipient_rejected", recipient="f***@hz1.example.org"),
     ]
     return {event.event_type: event for event in events}

@@ -275,6 +275,8 @@ ONLY_COUNTED: list[EventPayload] = [
     sample.deadline_set(),
     sample.notification_sent(),
     sample.notification_failed(),
+    sample.sla_warning(),
+    sample.escalation_acknowledged(),
 ]
 
 

@@ -15,7 +15,9 @@ from shared.contracts import ComplaintOverdue, Envelope
 from shared.metrics import ServiceMetrics
 from shared.topology import PARK_REASON_HEADER
 
-OVERDUE = ComplaintOverdue(due_at=datetime(2026, 11, 30, 15, 59, 59, tzinfo=UTC), department="x")
+OVERDUE = ComplaintOverdue(
+    level="reply_due", reason="答复期限已到", due_at=datetime(2026, 11, 30, 15, 59, 59, tzinfo=UTC)
+)
 
 
 @dataclass
@@ -102,27 +104,29 @@ async def test_an_event_type_outside_the_contracts_is_parked() -> None:
     message = FakeMessage(_wire(type="complaint.teleported"))
     await consumer._on_message(message)
     assert handler.calls == []
-    assert "unsupported event complaint.teleported v1" in _parked_reason(parking)
+    version = OVERDUE.schema_version
+    assert f"unsupported event complaint.teleported v{version}" in _parked_reason(parking)
     assert message.outcome == ["ack"]  # acked only after it is safely parked
 
 
 async def test_a_newer_schema_version_than_we_understand_is_parked() -> None:
     handler = Recorder()
     consumer, parking, _ = _consumer({"complaint.overdue": handler})
-    message = FakeMessage(_wire(schema_version=2))
+    newer = OVERDUE.schema_version + 1
+    message = FakeMessage(_wire(schema_version=newer))
     await consumer._on_message(message)
     assert handler.calls == []
-    assert "unsupported event complaint.overdue v2" in _parked_reason(parking)
+    assert f"unsupported event complaint.overdue v{newer}" in _parked_reason(parking)
 
 
 async def test_a_payload_that_breaks_its_contract_is_parked_naming_the_field() -> None:
     handler = Recorder()
     consumer, parking, _ = _consumer({"complaint.overdue": handler})
-    message = FakeMessage(_wire(payload={"department": "x"}))
+    message = FakeMessage(_wire(payload={"department": "x", "reason": "答复期限已到"}))
     await consumer._on_message(message)
     assert handler.calls == []
     reason = _parked_reason(parking)
-    assert reason.startswith("invalid payload") and "due_at" in reason
+    assert reason.startswith("invalid payload") and "level" in reason
 
 
 @pytest.mark.parametrize(
