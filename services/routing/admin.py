@@ -14,7 +14,10 @@ from shared.runtime import mongo_client
 
 
 def read_region(path: Path) -> Region:
-    return Region.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
+    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    if isinstance(raw, dict):  # notification's contact book is not routing's to read
+        raw.pop("notification", None)
+    return Region.model_validate(raw)
 
 
 async def load_region(path: Path, settings: RoutingSettings) -> dict[str, int]:

@@ -1,8 +1,8 @@
 """Builds the routing service from settings: stores (the clocks with the relay of their
-outbox, built here once), the calendar (package data, the bureau's file, then the years
-stored through the admin API, each checked against the holiday law), the consumer table,
-the calendar watch that counts deadlines waiting for a year once it is loaded, the admin
-API, readiness checks and the calendar metrics."""
+outbox, built here once, and the planner of their SLA state), the calendar (package data,
+the bureau's file, then the years stored through the admin API, each checked against the
+holiday law), the consumer table, the calendar watch that counts deadlines waiting for a
+year once it is loaded, the admin API, readiness checks and the calendar metrics."""
 
 from __future__ import annotations
 
@@ -23,8 +23,11 @@ from services.routing.consumers import handlers
 from services.routing.domain.calendar import WorkingCalendar
 from services.routing.service import HospitalRulebook
 from services.routing.settings import RoutingSettings
+from services.routing.sla_scan import CURSOR_MARGIN
+from services.routing.sla_state import SlaPlanner
 from shared.app import build_app
 from shared.auth import ApiKeyring
+from shared.clock import Clock
 from shared.metrics import ServiceMetrics
 from shared.runtime import ServiceRuntime
 
@@ -34,13 +37,24 @@ log = logging.getLogger(__name__)
 def create_app(settings: RoutingSettings | None = None) -> FastAPI:
     settings = settings or RoutingSettings()
     runtime = ServiceRuntime(settings, metrics=ServiceMetrics("routing"))
-    clocks = ClockStore.of(runtime.db, relay=runtime.relay_outbox_of(runtime.db[CLOCKS]))
     region = RegionStore(runtime.db)
+    rulebook = HospitalRulebook(region, settings)
     corrections = read_corrections(Path(settings.calendar_file)) if settings.calendar_file else []
     # A file year that breaks the holiday law stops the start, naming the festival: the
     # same check as PUT /v1/admin/calendar/{year}.
     check_lawful(corrections, source=f"calendar file {settings.calendar_file}")
     calendar = WorkingCalendar(corrections)
+    clock = Clock.of(settings)
+    planner = SlaPlanner(ladders=rulebook.ladder, calendar=calendar, now=clock.now)
+    clocks = ClockStore.of(
+        runtime.db, relay=runtime.relay_outbox_of(runtime.db[CLOCKS]), planner=planner
+    )
+
+    async def scan_cursor() -> None:
+        # Before any clock is listed: no entry is ever behind the scan's cursor.
+        if clocks.slots is not None:
+            await clocks.slots.ensure_cursor(clock.now(), margin=CURSOR_MARGIN)
+
     calendar_store = CalendarStore(runtime.db)
     metrics = runtime.metrics
     refusals = metrics.counter(
@@ -111,7 +125,7 @@ def create_app(settings: RoutingSettings | None = None) -> FastAPI:
         runtime=runtime,
         routers=[admin_router],
         # Stored years first, then the watch's first pass recounts what waited for them.
-        on_start=[clocks.ensure_indexes, watch.apply_stored, watch.start],
+        on_start=[clocks.ensure_indexes, scan_cursor, watch.apply_stored, watch.start],
         on_stop=[watch.stop],
     )
     app.state.clocks = clocks
@@ -119,6 +133,6 @@ def create_app(settings: RoutingSettings | None = None) -> FastAPI:
     app.state.calendar = calendar
     app.state.calendar_store = calendar_store
     app.state.calendar_watch = watch
-    app.state.rulebook = HospitalRulebook(region, settings)
+    app.state.rulebook = rulebook
     app.state.keyring = ApiKeyring(settings.api_keys)
     return app

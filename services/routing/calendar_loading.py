@@ -13,8 +13,12 @@ CalendarWatch is one loop per process, woken at once by a load and otherwise eve
 2. recount every clock the pending index lists for a year the calendar now covers, each in
    one write with its complaint.deadline_changed (lifecycle.recount); a clock no longer
    waiting is skipped, so a pass cut short by a crash is simply finished by the next one;
-3. refresh the gauge of deadlines waiting for the calendar, by year.
-Every read is by `_id`: one document per watched year in each of two small collections.
+3. plan again every clock whose ladder waited for a year the calendar now covers (a step
+   overdue into a year not loaded yet: listed in that year's recheck slots,
+   adapters/sla_slots.py), so its next points are found;
+4. refresh the gauge of deadlines waiting for the calendar, by year.
+Every read is by `_id`: one document per watched year in each of two small collections,
+and that year's recheck slots.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from datetime import UTC, date, datetime
 from services.routing import lifecycle
 from services.routing.adapters.calendar_store import CalendarStore
 from services.routing.adapters.clocks import ClockStore
+from services.routing.adapters.sla_slots import recheck_slots
 from services.routing.domain.calendar import CalendarCorrection, WorkingCalendar
 from services.routing.domain.statutory_holidays import Shortfall, shortfalls
 from services.routing.service import Refusals, ignore_refusals
@@ -139,17 +144,34 @@ class CalendarWatch:
         """One pass (see the module note); returns what it did, for logs and tests."""
         years = watched_years(self._calendar, datetime.now(UTC).date())
         await self._apply_newer(years)
-        done = {"resolved": 0, "stale": 0, "failed": 0}
+        done = {"resolved": 0, "stale": 0, "failed": 0, "replanned": 0}
         for year in years:
             if self._calendar.covers(date(year, 1, 1)):
                 for outcome, n in (await self._recount(year)).items():
                     done[outcome] += n
+                done["replanned"] += await self._replan_ladders(year)
         self.pending = await self._clocks.pending.counts(years)
         self._on_counts(self.pending)
         self.passes += 1
-        if done["resolved"] or done["failed"]:
+        if done["resolved"] or done["failed"] or done["replanned"]:
             log.info("deadlines recounted", extra=done)
         return done
+
+    async def _replan_ladders(self, year: int) -> int:
+        """Plan again the clocks whose next step waited for `year`; an entry the clock has
+        since left (another change planned it elsewhere) is removed."""
+        slots = self._clocks.slots
+        if slots is None or self._clocks.planner is None:
+            return 0
+        replanned = 0
+        for slot, entries in (await slots.read(recheck_slots(year))).items():
+            for key, entry in entries.items():
+                changed = await self._clocks.replan(entry["id"])
+                listed = ((changed.after if changed else {}).get("sla") or {}).get("listed")
+                if listed != {"slot": slot, "key": key}:
+                    await slots.forget(slot, [key])
+                replanned += 1
+        return replanned
 
     async def _apply_newer(self, years: list[int]) -> None:
         """Versions stored by another replica (or before a restart) that are not applied."""

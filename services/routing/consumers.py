@@ -9,6 +9,12 @@ through the lifecycle (lifecycle.py). One table, so the whole flow reads in one 
     reroute_requested   → new decision in another department (routed, revision + 1)
     extension_approved  → reply deadline + n working days (deadline_changed)
     reopened            → re-review deadline (deadline_changed); flagged → escalated
+    sla_warning, overdue, escalated
+                        → the level the scan reached, recorded; the next point planned
+
+Every change of a clock also plans its SLA state and lists it for the scan
+(adapters/clocks.py, sla_state.py); the scan (sla_scan.py) tells each point as it passes,
+and its events come back here.
 
 A deadline the calendar cannot count yet never holds an event back: it waits on the clock
 for its year (lifecycle.py), and `refused` is told once per such deadline (ops metric).
@@ -34,16 +40,20 @@ from services.routing.settings import RoutingSettings
 from shared.consumer import Handler
 from shared.contracts import (
     ComplaintAccepted,
+    ComplaintEscalated,
     ComplaintNotAccepted,
+    ComplaintOverdue,
     ComplaintReceived,
     ComplaintReopened,
     ComplaintReplied,
     ComplaintResolvedOnSpot,
+    ComplaintSlaWarning,
     ComplaintSupplemented,
     ComplaintTransferred,
     Envelope,
     EventPayload,
     ExtensionApproved,
+    LadderStep,
     RerouteRequested,
     SupplementRequested,
 )
@@ -95,9 +105,21 @@ def handlers(
         await apply(envelope, lifecycle.extended(payload, calendar))
 
     async def on_reopened(envelope: Envelope, payload: ComplaintReopened) -> None:
-        rules = (await rulebook.of(envelope.hospital_id)).rules
+        routing = await rulebook.of(envelope.hospital_id)
         leaders = await lifecycle.leadership_of(region, envelope.hospital_id)
-        await apply(envelope, lifecycle.reopened(payload, rules, calendar, leaders))
+        await apply(
+            envelope,
+            lifecycle.reopened(
+                payload,
+                routing.rules,
+                calendar,
+                leaders,
+                department_label=routing.department_label,
+            ),
+        )
+
+    async def on_ladder_step(envelope: Envelope, payload: LadderStep) -> None:
+        await apply(envelope, lifecycle.reached(payload))
 
     table: dict[type[EventPayload], Handler] = {
         ComplaintReceived: on_received,
@@ -111,5 +133,8 @@ def handlers(
         RerouteRequested: on_reroute,
         ExtensionApproved: on_extension,
         ComplaintReopened: on_reopened,
+        ComplaintSlaWarning: on_ladder_step,
+        ComplaintOverdue: on_ladder_step,
+        ComplaintEscalated: on_ladder_step,
     }
     return handler_table("routing", table)

@@ -7,7 +7,10 @@
 - An approved extension adds working days to the current reply deadline.
 - A dispute restarts the clock for a re-review with the case type's reply target; a case
   intake flags (reopened twice or more) goes to the hospital's leadership, or to the
-  bureau's supervisors when the hospital names no leader with an address.
+  bureau's supervisors when the hospital names no leader.
+- A ladder level the scan reached (complaint.sla_warning, .overdue, .escalated, routing's
+  own events coming back) is recorded on the clock, which plans its next point
+  (`reached`; sla_state.py).
 - Re-routing (office) and delegation (absence) make a new decision with a new revision;
   recusal (回避) holds for both, and the department loads follow the handler.
 
@@ -22,7 +25,7 @@ records it as pending with the year it waits for, the deadline change says so, a
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -31,7 +34,7 @@ from services.routing.adapters.clocks import OPEN, PAUSED, STOPPED, ClockStore
 from services.routing.adapters.region_store import RegionStore
 from services.routing.domain.calendar import WorkingCalendar
 from services.routing.domain.deadline import Counted, DeadlineRule, count
-from services.routing.domain.region import Role
+from services.routing.domain.escalation_ladder import recipients
 from services.routing.service import (
     HospitalRulebook,
     Refusals,
@@ -40,6 +43,7 @@ from services.routing.service import (
     ignore_refusals,
     reroute_decision,
 )
+from services.routing.sla_state import aware, record_step, state_of
 from shared.consumer import PermanentFailure
 from shared.contracts import (
     CHINA,
@@ -48,6 +52,8 @@ from shared.contracts import (
     DeadlineChanged,
     Envelope,
     EventPayload,
+    LadderLevel,
+    LadderStep,
     Person,
 )
 from shared.records import Changed, Decide, Decision
@@ -268,10 +274,16 @@ def extended(payload: Any, calendar: WorkingCalendar) -> Decide:
 
 
 def reopened(
-    payload: Any, rules: Any, calendar: WorkingCalendar, recipients: list[Person]
+    payload: Any,
+    rules: Any,
+    calendar: WorkingCalendar,
+    leaders: list[Person],
+    *,
+    department_label: Callable[[str], str] = str,
 ) -> Decide:
     """Re-review (重新核实) gets a fresh reply deadline, the case type's, counted from the
-    dispute; a case flagged by intake (reopened twice or more) goes to leadership."""
+    dispute, and a new round of the ladder; a case flagged by intake (reopened twice or
+    more) enters it at leadership (docs/rules.md#escalation E2)."""
 
     def decide(clock: dict[str, Any]) -> Decision:
         counted, changed = _counted_again(
@@ -279,13 +291,16 @@ def reopened(
         )
         events: list[EventPayload] = [changed]
         if payload.flagged:
+            department = clock.get("department")
             events.append(
                 ComplaintEscalated(
                     case_number=payload.case_number,
-                    level="leadership",
+                    level=LadderLevel.LEADERSHIP,
                     # Not the dispute text itself: a complainant may have written their name.
                     reason=f"投诉第{payload.reopen_count}次被申请复核",
-                    recipients=recipients,
+                    department=department,
+                    department_label=department_label(department) if department else None,
+                    recipients=leaders,
                 )
             )
         fields = {
@@ -357,18 +372,28 @@ async def recount(
 
 
 async def leadership_of(region: RegionStore, hospital_id: str) -> list[Person]:
-    """The hospital's leaders with an address; the bureau's supervisors if it has none."""
-    hospital = await region.hospital(hospital_id)
-    leaders = [
-        Person(staff_id=m.id, name=m.name, email=m.email)
-        for m in (hospital.staff if hospital else [])
-        if Role.LEADERSHIP in m.roles and m.email
-    ]
-    if leaders:
-        return leaders
-    return [
-        Person(staff_id=s.staff_id, name=s.name, email=s.email) for s in await region.supervisors()
-    ]
+    """The hospital's leaders; the bureau's supervisors if it has none (the ladder's
+    recipients of `leadership`, domain/escalation_ladder.py)."""
+    return recipients(
+        LadderLevel.LEADERSHIP,
+        hospital=await region.hospital(hospital_id),
+        department=None,
+        handler_id=None,
+        supervisors=await region.supervisors(),
+    )
+
+
+def reached(step: LadderStep) -> Decide:
+    """The scan told of a level (its event came back to routing): recorded on the clock,
+    whose next point is then planned (sla_state.py). A level of an earlier round changes
+    only what belongs to the case (an acceptance deadline or urgent climb told)."""
+
+    def decide(clock: dict[str, Any]) -> Decision | None:
+        sla = state_of(clock)
+        recorded = record_step(sla, step, action_due_at=aware(clock.get("action_due_at")))
+        return None if recorded == sla else setting({"sla": recorded})
+
+    return decide
 
 
 async def rerouted(

@@ -30,16 +30,24 @@ from services.routing.domain.categories import (
     KeywordClassifier,
 )
 from services.routing.domain.deadline import Counted, DeadlineRule, count
+from services.routing.domain.escalation_ladder import (
+    AtOnce,
+    EscalationLadder,
+    at_once,
+    recipients,
+)
 from services.routing.domain.handler_choice import choose_handler
-from services.routing.domain.region import Hospital, StaffMember
+from services.routing.domain.region import Hospital, StaffMember, Supervisor
 from services.routing.settings import RoutingSettings
 from shared.consumer import PermanentFailure
 from shared.contracts import (
     CaseType,
+    ComplaintEscalated,
     ComplaintReceived,
     ComplaintRouted,
     DepartmentRef,
     Envelope,
+    EventPayload,
     Person,
     Priority,
 )
@@ -66,6 +74,12 @@ class Departments:
     co: tuple[str, ...]
 
 
+def department_label(hospital: Hospital | None, code: str) -> str:
+    """The name people read: the hospital's own, else the category's default."""
+    names = {d.code: d.name for d in hospital.departments} if hospital else {}
+    return names.get(code) or DEPARTMENT_LABELS.get(code, code)
+
+
 @dataclass(frozen=True)
 class HospitalRouting:
     """Everything routing needs about one hospital: its region entry, its effective rules
@@ -76,8 +90,7 @@ class HospitalRouting:
     classifier: KeywordClassifier
 
     def department_label(self, code: str) -> str:
-        names = {d.code: d.name for d in self.hospital.departments}
-        return names.get(code) or DEPARTMENT_LABELS.get(code, code)
+        return department_label(self.hospital, code)
 
     def lead_department(self, category: Category, target: str | None) -> str:
         codes = {d.code for d in self.hospital.departments}
@@ -122,14 +135,21 @@ class HospitalRulebook:
         if cached and cached[0] == stamp:
             return cached[1]
         days = self._settings.reply_working_days if self._settings is not None else None
-        rules = EffectiveRules.combine(bureau_rules, hospital.rules, investigation_days=days)
         try:
+            rules = EffectiveRules.combine(bureau_rules, hospital.rules, investigation_days=days)
             classifier = KeywordClassifier(rules.keywords)
-        except ValueError as error:
+        except ValueError as error:  # a rule a region loaded before it was checked
             raise PermanentFailure(f"hospital {hospital_id} rules: {error}") from error
         built = HospitalRouting(hospital, rules, classifier)
         self._built[hospital_id] = (stamp, built)
         return built
+
+    async def ladder(self, hospital_id: str) -> EscalationLadder:
+        """The hospital's escalation ladder (its rules over the bureau's)."""
+        return (await self.of(hospital_id)).rules.ladder
+
+    async def supervisors(self) -> list[Supervisor]:
+        return await self._region.supervisors()
 
 
 def _person(member: StaffMember | None) -> Person | None:
@@ -201,7 +221,20 @@ def deadline_fields(rule: DeadlineRule, counted: Counted) -> dict[str, Any]:
         fields["acceptance_due_at"] = counted.acceptance_due_at
     if rule.reply:
         fields["due_at"] = counted.due_at
+        if counted.due_at is not None:
+            fields["reply_window"] = reply_window(rule, counted)
     return fields
+
+
+def reply_window(rule: DeadlineRule, counted: Counted) -> dict[str, Any]:
+    """The working time the reply deadline allows, for the warning at its share of it
+    (domain/sla_points.py ReplyWindow): the clock hours from the moment for a deadline in
+    hours, the working days after the due day an extension extends, or after the counting
+    day."""
+    if rule.reply_hours is not None and rule.after is None:
+        return {"since": rule.counted_from}
+    day = rule.after or counted.counting_day
+    return {"after": day.isoformat() if day else None}
 
 
 def pending_year_of(clock: dict[str, Any]) -> int | None:
@@ -218,11 +251,12 @@ def complaint_text(received: ComplaintReceived) -> str:
 @dataclass(frozen=True)
 class FirstDecision:
     """Revision 1 of the decision, and how its deadlines were counted (`rule`; `counted`
-    says what still waits for the calendar)."""
+    says what still waits for the calendar); the ladder levels the case enters at once."""
 
     routed: ComplaintRouted
     rule: DeadlineRule
     counted: Counted
+    at_once: tuple[AtOnce, ...] = ()
 
 
 def first_decision(
@@ -288,7 +322,40 @@ def first_decision(
         due_at=counted.due_at,
         deadline_pending_year=counted.reply_pending_year,
     )
-    return FirstDecision(routed, rule, counted)
+    entries = at_once(
+        urgent=bool(danger), major=routing.rules.ladder.is_major(text), group=received.group
+    )
+    return FirstDecision(routed, rule, counted, entries)
+
+
+def entered_at_once(
+    decision: FirstDecision,
+    routing: HospitalRouting,
+    *,
+    case_number: str,
+    supervisors: list[Supervisor],
+) -> list[EventPayload]:
+    """complaint.escalated for each level the case enters at once, to that level's people
+    (docs/rules.md#escalation E9, E10), told at once even at night."""
+    routed = decision.routed
+    return [
+        ComplaintEscalated(
+            case_number=case_number,
+            level=step.level,
+            reason=step.reason,
+            department=routed.department,
+            department_label=routed.department_label,
+            recipients=recipients(
+                step.level,
+                hospital=routing.hospital,
+                department=routed.department,
+                handler_id=routed.handler.staff_id if routed.handler else None,
+                supervisors=supervisors,
+            ),
+            urgent=True,
+        )
+        for step in decision.at_once
+    ]
 
 
 async def route_complaint(
@@ -314,10 +381,17 @@ async def route_complaint(
         open_cases=await clocks.open_cases_by_handler(hospital_id, departments.lead),
     )
     routed = decision.routed
+    entered = entered_at_once(
+        decision,
+        routing,
+        case_number=received.case_number,
+        supervisors=await rulebook.supervisors() if decision.at_once else [],
+    )
     started = await clocks.start(
         {
             "_id": complaint_id,
             "hospital_id": hospital_id,
+            "case_number": received.case_number,
             "revision": 1,
             "department": routed.department,
             "co_departments": list(departments.co),
@@ -336,7 +410,7 @@ async def route_complaint(
             "routed_at": datetime.now(UTC),
             "applied_events": [],
         },
-        [routed],
+        [routed, *entered],
         entry=str(envelope.event_id),
     )
     if started is not None and decision.counted.waits_for is not None:

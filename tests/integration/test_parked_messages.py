@@ -303,4 +303,5 @@ def region_with(hospital_id: str) -> Region:
     """The demo region's first hospital again, as `hospital_id` (a hospital joining)."""
     raw: dict[str, Any] = yaml.safe_load(Path(REGION_FILE).read_text(encoding="utf-8"))
     text = json.dumps(raw["hospitals"][0], ensure_ascii=False).replace("hz-001", hospital_id)
+    raw.pop("notification", None)  # notification's contact book, not routing's copy
     return Region.model_validate(raw | {"hospitals": [json.loads(text)]})

@@ -11,6 +11,13 @@ What a change means beyond the clock itself is kept here, from the clock before 
   handler's open clocks, so choosing the least-loaded handler is one lookup by `_id`
   instead of a count over every open clock. A crash between the two writes leaves a load
   off by one: it only steers the choice of handler.
+- The scan's index (`sla_slots`, adapters/sla_slots.py): each clock carries its SLA state,
+  planned again in the same write as every change of it (services/routing/sla_state.py),
+  and is listed where the scan finds its next point. The clock's entry is removed before
+  the change and listed again after it, from the clock as written, on every handling, a
+  redelivery already applied included: a crash in between leaves the entry missing (late)
+  until the event is delivered again, never listed where the clock no longer is (early or
+  wrong), since the scan tells the points of an entry without reading the clock.
 - The pending index (`pending_deadlines`): deadlines waiting for a year's calendar are found
   without a scan, one document per year (`_id` the year) listing the clocks that wait for
   it. A clock's entry is written before the clock says it waits: a decision that would
@@ -25,20 +32,26 @@ What a change means beyond the clock itself is kept here, from the clock before 
 
 from __future__ import annotations
 
+import asyncio
+import weakref
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import uuid4
 
 from pymongo import ASCENDING
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
+from services.routing.adapters.sla_slots import SlotIndex
 from shared.contracts import EventPayload
 from shared.outbox import OutboxRelay
-from shared.records import Changed, Decide, Decision, Records
+from shared.records import APPLIED, Changed, Decide, Decision, Records
+
+if TYPE_CHECKING:  # sla_state.py reads the statuses below
+    from services.routing.sla_state import SlaPlanner
 
 CLOCKS = "sla_clocks"
 
@@ -161,23 +174,57 @@ def _listed_first(decide: Decide, listed: dict[int, str], clock: dict[str, Any])
     return replace(decision, update=update)
 
 
+def _nothing(clock: dict[str, Any]) -> Decision | None:
+    return None
+
+
 class ClockStore:
     """The clocks (shared/records.py, with routing's outbox relay), and what follows from
-    each change of one: the department loads and the pending index (module note)."""
+    each change of one: the department loads, the pending index and, with a `planner`, the
+    SLA state and the scan's index (module note)."""
 
-    def __init__(self, records: Records, *, pending: PendingIndex, load: DepartmentLoad) -> None:
+    def __init__(
+        self,
+        records: Records,
+        *,
+        pending: PendingIndex,
+        load: DepartmentLoad,
+        slots: SlotIndex | None = None,
+        planner: SlaPlanner | None = None,
+    ) -> None:
         self.records = records
         self.collection = records.collection
         self.pending = pending
         self.load = load
+        self.slots = slots
+        self.planner = planner
+        # One change of a clock at a time here, slot writes included (records.py's lock
+        # covers only the clock's own write).
+        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 
     @classmethod
     def of(
-        cls, db: AsyncDatabase[dict[str, Any]], *, relay: OutboxRelay | None = None
+        cls,
+        db: AsyncDatabase[dict[str, Any]],
+        *,
+        relay: OutboxRelay | None = None,
+        planner: SlaPlanner | None = None,
     ) -> ClockStore:
         """The store in `db`; `relay` publishes the clocks' outbox (bootstrap builds it for
-        the `CLOCKS` collection)."""
-        return cls(Records(db[CLOCKS], relay), pending=PendingIndex(db), load=DepartmentLoad(db))
+        the `CLOCKS` collection); `planner` plans each clock's SLA state."""
+        return cls(
+            Records(db[CLOCKS], relay),
+            pending=PendingIndex(db),
+            load=DepartmentLoad(db),
+            slots=SlotIndex(db),
+            planner=planner,
+        )
+
+    def _lock(self, complaint_id: str) -> asyncio.Lock:
+        lock = self._locks.get(complaint_id)
+        if lock is None:
+            lock = self._locks[complaint_id] = asyncio.Lock()
+        return lock
 
     async def ensure_indexes(self) -> None:
         await self.collection.create_index(
@@ -190,6 +237,17 @@ class ClockStore:
         """Store a new clock with the events its decision causes; None when this complaint
         already has one (a redelivery). A clock that starts waiting is listed first, as
         `entry` (the event it starts from: a redelivery lists it under the same name)."""
+        async with self._lock(clock["_id"]):
+            return await self._start(clock, events, entry=entry)
+
+    async def _start(
+        self, clock: dict[str, Any], events: Sequence[EventPayload], *, entry: str
+    ) -> Changed | None:
+        if self.planner is not None:
+            ladder = await self.planner.ladder(clock["hospital_id"])
+            now = self.planner.now()
+            sla, planned_events = self.planner.first_plan(clock, events, ladder=ladder, now=now)
+            clock, events = {**clock, "sla": sla}, planned_events
         waiting = clock.get("deadline_pending")
         if waiting:
             year = int(waiting["year"])
@@ -197,16 +255,70 @@ class ClockStore:
             clock = {**clock, "deadline_pending": {**waiting, "entry": entry}}
         started = await self.records.insert(clock, events)
         if started is not None:
+            await self._list(started.after)
             await self.load.count(started.after, +1)
-        elif waiting:  # the clock may have moved on since: its entries follow it
-            await self._settle(clock["_id"], {year: entry}, await self.records.get(clock["_id"]))
+        else:
+            if waiting:  # the clock may have moved on since: its entries follow it
+                current = await self.records.get(clock["_id"])
+                await self._settle(clock["_id"], {year: entry}, current)
+            await self._planned_change(clock["_id"], _nothing)  # a redelivery repairs
         return started
 
     async def change(
         self, complaint_id: str, decide: Decide, *, once_per: str | None = None
     ) -> Changed | None:
-        """Change one clock (shared/records.py: `once_per` an event id), then the index and
-        the loads; None when the complaint has no clock yet."""
+        """Change one clock (shared/records.py: `once_per` an event id), then the indexes
+        and the loads; None when the complaint has no clock yet."""
+        async with self._lock(complaint_id):
+            return await self._planned_change(complaint_id, decide, once_per=once_per)
+
+    async def replan(self, complaint_id: str) -> Changed | None:
+        """Plan a clock again as it is (a year its ladder waited for is loaded)."""
+        return await self.change(complaint_id, _nothing)
+
+    async def _planned_change(
+        self, complaint_id: str, decide: Decide, *, once_per: str | None = None
+    ) -> Changed | None:
+        """Without a planner, the change; with one: the clock's entry removed, the change
+        written with the SLA state planned again, the entry listed from what was written.
+        A redelivery changes nothing but is planned again too: its plan may have fallen
+        behind the time, and its entry may be missing (a crash after the last change)."""
+        planner = self.planner
+        if planner is None:
+            return await self._change(complaint_id, decide, once_per=once_per)
+        before = await self.records.get(complaint_id)
+        if before is None:
+            return None
+        ladder = await planner.ladder(before["hospital_id"])
+        now = planner.now()
+        await self._unlist(before)
+        changed = await self._change(
+            complaint_id, planner.planned(decide, ladder=ladder, now=now), once_per=once_per
+        )
+        if changed is None:
+            return None
+        after = changed.after
+        if once_per is not None and once_per in before.get(APPLIED, []):
+            again = await self._change(
+                complaint_id, planner.planned(_nothing, ladder=ladder, now=now)
+            )
+            after = again.after if again is not None else after
+        await self._list(after)
+        return changed
+
+    async def _unlist(self, clock: dict[str, Any]) -> None:
+        listing = self.planner.listing(clock) if self.planner else None
+        if listing is not None and self.slots is not None:
+            await self.slots.remove(listing.slot, listing.key)
+
+    async def _list(self, clock: dict[str, Any]) -> None:
+        listing = self.planner.listing(clock) if self.planner else None
+        if listing is not None and self.slots is not None and self.planner is not None:
+            await self.slots.add(listing.slot, listing.key, self.planner.entry(clock))
+
+    async def _change(
+        self, complaint_id: str, decide: Decide, *, once_per: str | None = None
+    ) -> Changed | None:
         listed: dict[int, str] = {}
         while True:
             try:

@@ -18,6 +18,11 @@ from dataclasses import dataclass, field
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from services.routing.domain.categories import DEFAULT_KEYWORDS, Category, normalise
+from services.routing.domain.escalation_ladder import (
+    DEFAULT_LADDER,
+    EscalationLadder,
+    LadderRules,
+)
 from shared.contracts import CaseType, Priority
 
 
@@ -123,6 +128,9 @@ class RoutingRules(BaseModel):
     )
     urgent_action_hours: int | None = Field(default=None, ge=1, le=72)
     conflicts: list[Conflict] = Field(default_factory=list)
+    ladder: LadderRules | None = Field(
+        default=None, description="the escalation ladder (domain/escalation_ladder.py)"
+    )
 
     @model_validator(mode="after")
     def _one_category_per_word(self) -> RoutingRules:
@@ -176,13 +184,15 @@ class EffectiveRules:
     urgent_action_hours: int
     conflicts: tuple[Conflict, ...]
     keywords: Mapping[Category, Sequence[str]] = field(default_factory=lambda: DEFAULT_KEYWORDS)
+    ladder: EscalationLadder = DEFAULT_LADDER
 
     @classmethod
     def combine(
         cls, *layers: RoutingRules | None, investigation_days: int | None = None
     ) -> EffectiveRules:
         """Layers apply in order (bureau, then hospital); `investigation_days` is the
-        deployment's default reply target for an ordinary investigation (settings)."""
+        deployment's default reply target for an ordinary investigation (settings). The
+        ladder of a later layer may only tighten the first's (raises LadderLoosened)."""
         signals = list(DEFAULT_DANGER_SIGNALS)
         targets: dict[CaseType, DeadlineTarget] = dict(DEFAULT_TARGETS)
         if investigation_days is not None:
@@ -200,6 +210,10 @@ class EffectiveRules:
             departments |= {c.value: d for c, d in layer.departments.items()}
             hours = layer.urgent_action_hours or hours
             conflicts += layer.conflicts
+        ladder = DEFAULT_LADDER
+        for n, given in enumerate(layers):
+            if given is not None:
+                ladder = ladder.overlaid(given.ladder, where="rules.ladder", tighten_only=n > 0)
         return cls(
             tuple(signals),
             targets,
@@ -208,6 +222,7 @@ class EffectiveRules:
             hours,
             tuple(conflicts),
             keyword_map(*layers),
+            ladder,
         )
 
 

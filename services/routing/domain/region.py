@@ -14,6 +14,7 @@ from enum import StrEnum
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, model_validator
 
 from services.routing.domain.case_rules import RoutingRules
+from services.routing.domain.escalation_ladder import EscalationLadder
 
 Code = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")
 
@@ -118,4 +119,15 @@ class Region(BaseModel):
         ids = [h.id for h in self.hospitals]
         if len(set(ids)) != len(ids):
             raise ValueError("duplicate hospital ids")
+        return self
+
+    @model_validator(mode="after")
+    def _ladders_only_tighten(self) -> Region:
+        """Each hospital's escalation ladder over the bureau's may reach a level sooner,
+        never later (docs/rules.md#escalation E11): refused here, naming the rule."""
+        bureau = self.bureau.rules.ladder if self.bureau.rules else None
+        for hospital in self.hospitals:
+            EscalationLadder.combine(
+                bureau, hospital.rules.ladder if hospital.rules else None, hospital_id=hospital.id
+            )
         return self

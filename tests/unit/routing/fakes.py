@@ -1,20 +1,25 @@
 """In-process stand-ins for what routing's stores write through (shared/records.py's
-Records, the pending index, the department loads), for unit tests of decisions and the
-clock's lifecycle without servers: the stores' own bookkeeping is the real one."""
+Records, the pending index, the department loads, the scan's slots), for unit tests of
+decisions and the clock's lifecycle without servers: the stores' own bookkeeping, and the
+planning of each clock's SLA state, are the real ones."""
 
 from __future__ import annotations
 
 import copy
 import functools
-from collections.abc import Sequence
-from datetime import UTC, datetime
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from services.routing.adapters.clocks import CLOCKS, ClockStore, DepartmentLoad
+from services.routing.adapters.sla_slots import SlotIndex, minute_of
 from services.routing.admin import read_region
+from services.routing.domain.calendar import WorkingCalendar
 from services.routing.domain.case_rules import RoutingRules
 from services.routing.domain.region import Hospital, Region, Supervisor
+from services.routing.service import HospitalRulebook
+from services.routing.sla_state import SlaPlanner
 from shared.contracts import Envelope, EventPayload
 from shared.records import APPLIED, Changed, Decide, Decision, envelope_for
 
@@ -145,13 +150,78 @@ class FakeLoad(DepartmentLoad):
         return {handler: n for handler, n in counts.items() if n > 0}
 
 
-def fake_clocks(relay: FakeRelay) -> ClockStore:
-    """The real ClockStore (its index and load bookkeeping) over in-process stand-ins."""
+class FakeSlotIndex(SlotIndex):
+    """The scan's slots (adapters/sla_slots.py) in a dict: slot → key → entry."""
+
+    def __init__(self) -> None:
+        self.slots: dict[str, dict[str, dict[str, Any]]] = {}
+        self.through: str | None = None
+
+    async def add(self, slot: str, key: str, entry: dict[str, Any]) -> None:
+        self.slots.setdefault(slot, {})[key] = copy.deepcopy(entry)
+
+    async def remove(self, slot: str, key: str) -> None:
+        self.slots.get(slot, {}).pop(key, None)
+
+    async def entries(self, slot: str) -> dict[str, dict[str, Any]]:
+        return copy.deepcopy(self.slots.get(slot, {}))
+
+    async def forget(self, slot: str, keys: list[str]) -> None:
+        for key in keys:
+            self.slots.get(slot, {}).pop(key, None)
+
+    async def drop(self, slot: str) -> None:
+        self.slots.pop(slot, None)
+
+    async def cursor(self) -> str | None:
+        return self.through
+
+    async def set_cursor(self, minute: str) -> None:
+        self.through = minute
+
+    async def ensure_cursor(self, now: datetime, *, margin: timedelta) -> str:
+        if self.through is None:
+            self.through = minute_of(now - margin - timedelta(minutes=1))
+        return self.through
+
+    def listed(self, complaint_id: str) -> list[tuple[str, dict[str, Any]]]:
+        """Where the clock is listed: (slot, entry) for each of its entries."""
+        return [
+            (slot, entry)
+            for slot, entries in self.slots.items()
+            for entry in entries.values()
+            if entry["id"] == complaint_id
+        ]
+
+
+def fake_clocks(
+    relay: FakeRelay,
+    *,
+    region: FakeRegion | None = None,
+    calendar: WorkingCalendar | None = None,
+    now: Callable[[], datetime] | None = None,
+) -> ClockStore:
+    """The real ClockStore (its index and load bookkeeping) over in-process stand-ins; with
+    a `region`, planning each clock's SLA state on `calendar` at the time `now` gives."""
+    planner = None
+    if region is not None:
+        planner = SlaPlanner(
+            ladders=HospitalRulebook(region).ladder,
+            calendar=calendar or WorkingCalendar(),
+            now=now or (lambda: datetime.now(UTC)),
+        )
     return ClockStore(
         FakeRecords(relay),
         pending=FakePendingIndex(),
         load=FakeLoad(),
+        slots=FakeSlotIndex(),
+        planner=planner,
     )
+
+
+def slots_of(clocks: ClockStore) -> FakeSlotIndex:
+    assert isinstance(clocks.slots, FakeSlotIndex)
+    return clocks.slots
 
 
 def documents(clocks: ClockStore) -> dict[str, dict[str, Any]]:

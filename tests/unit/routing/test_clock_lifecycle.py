@@ -49,8 +49,11 @@ class Routing:
         self, region: FakeRegion | None = None, calendar: WorkingCalendar = CALENDAR
     ) -> None:
         self.relay = FakeRelay()
-        self.clocks = fake_clocks(self.relay)
         self.region = region or FakeRegion()
+        self.now = MONDAY_9AM  # the platform's time, as the SLA state is planned
+        self.clocks = fake_clocks(
+            self.relay, region=self.region, calendar=calendar, now=lambda: self.now
+        )
         self.calendar = calendar
         self.refusals: list[str] = []  # one cause per deadline the calendar could not count
         self.table = handlers(
