@@ -1,6 +1,7 @@
 """`huiyin-admin load-region FILE`: validate a region file and load it into every service
-that keeps a copy: routing (hospitals, departments, staff, rules: whom to route to) and
-intake (staff and their roles: who may act on a case).
+that keeps a copy: routing (hospitals, departments, staff, rules: whom to route to),
+intake (staff and their roles: who may act on a case) and notification (the contact book,
+section `notification:`: channels per audience, phones, group robots, webhooks, templates).
 
 Run it again after editing the file; both copies are replaced hospital by hospital.
 
@@ -27,25 +28,39 @@ from pydantic import ValidationError
 
 from deploy import assertion_keys, parked
 from services.intake.adapters.staff_directory import StaffDirectory
+from services.notification.admin import load_contacts, read_contacts
 from services.routing.admin import load_region as load_routing_region
 from services.routing.settings import RoutingSettings
 from shared.runtime import mongo_client
 
 INTAKE_DATABASE = "huiyin_intake"
+NOTIFICATION_DATABASE = "huiyin_notification"
 
 
 async def load_region(
-    path: Path, settings: RoutingSettings, *, intake_database: str | None = None
+    path: Path,
+    settings: RoutingSettings,
+    *,
+    intake_database: str | None = None,
+    notification_database: str | None = None,
 ) -> dict[str, int]:
-    """Routing's copy first: it validates the whole file before anything is stored."""
-    counts = await load_routing_region(path, settings)
+    """Routing's copy first: it validates the whole file before anything is stored
+    (notification's contact book is checked before that, and stored last)."""
     raw: dict[str, Any] = yaml.safe_load(await asyncio.to_thread(path.read_text, "utf-8"))
+    contacts = read_contacts(raw)
+    counts = await load_routing_region(path, settings)
     client = mongo_client(settings.mongo_url)
     try:
         database = intake_database or os.environ.get("HUIYIN_INTAKE_DATABASE", INTAKE_DATABASE)
-        counts["intake_staff"] = await StaffDirectory(client[database]).load(raw["hospitals"])
+        directory = StaffDirectory(client[database])
+        counts["intake_staff"] = await directory.load(raw["hospitals"])
+        counts["intake_supervisors"] = await directory.load_bureau(raw.get("bureau") or {})
     finally:
         await client.close()
+    notification = notification_database or os.environ.get(
+        "HUIYIN_NOTIFICATION_DATABASE", NOTIFICATION_DATABASE
+    )
+    counts |= await load_contacts(contacts, mongo_url=settings.mongo_url, database=notification)
     return counts
 
 

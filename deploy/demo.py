@@ -1,8 +1,10 @@
 """`./huiyin up`: the whole platform on this machine with demo data.
 
 Starts the broker and the MongoDB-wire server (deploy.servers), a local SMTP server that
-files every e-mail into a maildir, the four services as separate processes, loads the demo
-region and a handful of complaints, then prints where to look. Ctrl-C stops everything.
+files every e-mail into a maildir, the four services as separate processes, then the Celery
+worker of each service that has tasks and the one beat (shared/celery_app.py,
+shared/celery_beat.py), loads the demo region and a handful of complaints, then prints where
+to look. Ctrl-C stops everything.
 Demo API keys are generated once and kept in .huiyin/demo-keys.json (never committed), and
 so is each demo hospital system's staff-assertion signing key (.huiyin/staff-keys/), whose
 public half the demo registers with the bureau's key. `--assertion HOSPITAL STAFF` prints a
@@ -34,10 +36,13 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from deploy.admin import load_region
-from deploy.processes import start_service, stop_services
-from deploy.servers import REPO, Infrastructure, native
+from deploy.processes import start_beat, start_service, start_worker, stop_services
+from deploy.servers import REPO, Infrastructure, from_environment, native
 from services.routing.settings import RoutingSettings
 from shared.auth import hash_key
+from shared.celery_app import TASK_MODULES, make_celery, node_name
+from shared.celery_beat import beat_node, beat_schedule
+from shared.settings import ServiceSettings
 from shared.staff_assertion import ASSERTION_HEADER, public_pem, sign_staff_assertion, thumbprint
 
 STATE = REPO / ".huiyin"
@@ -46,6 +51,8 @@ PRINCIPALS = ("bureau", "hz-001", "hz-002", "hz-003")
 HOSPITALS = PRINCIPALS[1:]
 AUDIENCE = "huiyin"  # HUIYIN_ASSERTION_AUDIENCE of the demo's intake
 SERVICES = {"intake": 8001, "routing": 8002, "notification": 8003, "reporting": 8004}
+# The Celery worker of each service that has tasks, and its metrics port (9540 up).
+WORKERS = {service: 9540 + n for n, service in enumerate(TASK_MODULES)}
 
 DEMO_COMPLAINTS: list[tuple[str, dict[str, Any]]] = [
     (
@@ -197,7 +204,7 @@ def demo_identity_key() -> str:
 def infrastructure() -> Infrastructure:
     mongo, amqp = os.environ.get("HUIYIN_MONGO_URL"), os.environ.get("HUIYIN_AMQP_URL")
     if mongo and amqp:
-        return Infrastructure(mongo_url=mongo, amqp_url=amqp, kind="environment")
+        return from_environment(mongo, amqp)
     return native(STATE / "servers", mongo_port=port_or_free(27017), amqp_port=port_or_free(5672))
 
 
@@ -214,6 +221,48 @@ def wait_ready(urls: dict[str, str], processes: dict[str, subprocess.Popen[bytes
         if time.monotonic() > deadline:
             raise SystemExit(f"not ready after 60 s: {', '.join(pending)}; see .huiyin/logs/")
         time.sleep(0.3)
+
+
+def start_celery(
+    infra: Infrastructure, env: dict[str, str], processes: dict[str, subprocess.Popen[bytes]]
+) -> dict[str, int]:
+    """A worker per service that has tasks, each with its own metrics port and multiprocess
+    directory, then the one beat; logs beside the services'. Returns each worker's port."""
+    env = env | {"HUIYIN_CELERY_BROKER_URL": infra.celery_broker_url}
+    ports = {service: port_or_free(port) for service, port in WORKERS.items()}
+    for service, port in ports.items():
+        processes[f"{service}-worker"] = start_worker(
+            service,
+            env=env
+            | {
+                "HUIYIN_WORKER_METRICS_PORT": str(port),
+                "HUIYIN_WORKER_METRICS_DIR": str(STATE / "worker-metrics" / service),
+            },
+            log=STATE / "logs" / f"{service}-worker.log",
+        )
+    processes["beat"] = start_beat(env=env, log=STATE / "logs" / "beat.log")
+    return ports
+
+
+def wait_celery_ready(infra: Infrastructure, processes: dict[str, subprocess.Popen[bytes]]) -> None:
+    """Until every worker and the beat answer Celery's ping (what `--check` asks)."""
+    app = make_celery(
+        "demo", ServiceSettings(amqp_url=infra.amqp_url, celery_broker_url=infra.celery_broker_url)
+    )
+    nodes = {f"{service}-worker": node_name(service) for service in WORKERS}
+    nodes["beat"] = beat_node()
+    deadline = time.monotonic() + 60
+    try:
+        while nodes:
+            for name, node in list(nodes.items()):
+                if processes[name].poll() is not None:
+                    raise SystemExit(f"{name} exited; see .huiyin/logs/{name}.log")
+                if app.control.ping(destination=[node], timeout=1):
+                    del nodes[name]
+            if nodes and time.monotonic() > deadline:
+                raise SystemExit(f"not ready after 60 s: {', '.join(nodes)}; see .huiyin/logs/")
+    finally:
+        app.close()
 
 
 def post_demo_complaints(
@@ -326,6 +375,7 @@ def main(argv: list[str] | None = None) -> int:
         "HUIYIN_API_KEYS": spec,
         "HUIYIN_SMTP_PORT": str(smtp.port),
         "HUIYIN_TRACKING_URL": f"{urls['intake']}/v1/track/",
+        "HUIYIN_CASE_URL": f"{urls['intake']}/v1/complaints/",
         "HUIYIN_IDENTITY_KEY": demo_identity_key(),
         "HUIYIN_ASSERTION_AUDIENCE": AUDIENCE,
     }
@@ -339,6 +389,7 @@ def main(argv: list[str] | None = None) -> int:
                 log=STATE / "logs" / f"{name}.log",
             )
         wait_ready(urls, processes)
+        worker_ports = start_celery(infra, base_env, processes)
         register_staff_keys(urls["intake"], keys, staff_keys)
         receipts = post_demo_complaints(urls["intake"], keys, staff_keys)
         deadline = time.monotonic() + 30
@@ -346,7 +397,8 @@ def main(argv: list[str] | None = None) -> int:
             time.sleep(0.2)
         walked = walk_one_case(urls["intake"], keys, staff_keys, receipts[0])
         print(f"  first demo case walked to: {walked}", flush=True)
-        print_where_to_look(infra, urls, keys, counts, receipts, maildir, started)
+        wait_celery_ready(infra, processes)
+        print_where_to_look(infra, urls, worker_ports, keys, counts, receipts, maildir, started)
         if args.once:
             return 0
         stop = {signal.SIGINT, signal.SIGTERM}
@@ -355,6 +407,9 @@ def main(argv: list[str] | None = None) -> int:
         print("\nstopping ...")
         return 0
     finally:
+        # Everything is stopped even if Ctrl-C comes again (or uv passes it on): ignored now.
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, signal.SIG_IGN)
         stop_services(processes.values())
         smtp.stop()
         infra.close()
@@ -363,6 +418,7 @@ def main(argv: list[str] | None = None) -> int:
 def print_where_to_look(
     infra: Infrastructure,
     urls: dict[str, str],
+    worker_ports: dict[str, int],
     keys: dict[str, str],
     counts: dict[str, int],
     receipts: list[dict[str, str]],
@@ -376,6 +432,19 @@ def print_where_to_look(
     print(f"  region loaded         {counts}")
     for name, url in urls.items():
         print(f"  {name:<13} API docs {url}/docs   metrics {url}/metrics   ready {url}/readyz")
+    print(f"\n  Celery broker         {infra.celery_broker_url}")
+    for service, port in worker_ports.items():
+        worker = f"{service}-worker"
+        print(f"  {worker:<21} metrics http://127.0.0.1:{port}/metrics (its processes added up)")
+    schedule = beat_schedule(list(TASK_MODULES.values()))
+    for n, entry in enumerate(schedule.values()):
+        beat = "" if n else "beat (one: a lease)"
+        print(f"  {beat:<21} sends {entry['task']} {entry['schedule']!r}")
+    print(
+        f"  health checks         HUIYIN_AMQP_URL={infra.amqp_url} "
+        f"uv run --frozen huiyin-worker {next(iter(worker_ports))} --check "
+        "(or huiyin-beat --check): exit 0"
+    )
     print("\n  API keys (demo only, kept in .huiyin/demo-keys.json):")
     for name, key in keys.items():
         print(f"    {name:<8} {key}")

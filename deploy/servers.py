@@ -7,6 +7,11 @@ One choice, in this order, for both the test suite and `./huiyin up`:
 3. Native servers on free ports in a temporary directory: Debian's rabbitmq-server and
    FerretDB v1.24 (SQLite backend) built from deploy/ferretdb, removed again on close.
 
+Celery's broker is the same RabbitMQ in a vhost of its own (huiyin-celery, with the account's
+rights): the native broker creates it at its first start, a container gets it through
+rabbitmqctl, and servers from the environment must have it (HUIYIN_CELERY_BROKER_URL names
+another if need be). `Infrastructure.celery_broker_url` points there.
+
 The native broker and database can be stopped and started on the same port and data, killed
 with SIGKILL and started again, and the database paused (SIGSTOP) and resumed: that is how the
 tests prove that an outage, a crash or a database that stops answering loses nothing.
@@ -30,8 +35,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from shared.settings import CELERY_VHOST, in_vhost
+
 FERRETDB_VERSION = "v1.24.2"
 RABBITMQ_SERVER = Path("/usr/lib/rabbitmq/bin/rabbitmq-server")
+RABBITMQCTL = RABBITMQ_SERVER.parent / "rabbitmqctl"
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -58,6 +66,7 @@ class Infrastructure:
     mongo_url: str
     amqp_url: str
     kind: str  # "environment" | "containers" | "native"
+    celery_broker_url: str = ""  # the same broker, Celery's vhost
     broker: BrokerControl | None = None
     database: DatabaseControl | None = None
     _closers: list[Callable[[], None]] = field(default_factory=list, repr=False)
@@ -154,10 +163,15 @@ class NativeRabbitMQ:
         )
         (root / "enabled_plugins").write_text("[].\n")
         self.log = root / "server.out"
+        self._vhosts_made = False
 
     @property
     def url(self) -> str:
         return f"amqp://guest:guest@127.0.0.1:{self.port}/"
+
+    @property
+    def celery_url(self) -> str:
+        return in_vhost(self.url, CELERY_VHOST)
 
     def _env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("RABBITMQ_")}
@@ -191,6 +205,26 @@ class NativeRabbitMQ:
             what=f"rabbitmq-server on port {self.port}",
             log=self.log,
         )
+        if not self._vhosts_made:  # kept in the node's data across restarts
+            self.add_vhost(CELERY_VHOST)
+            self._vhosts_made = True
+
+    def add_vhost(self, name: str) -> None:
+        """Create a vhost with all rights for guest (both idempotent, ~0.4 s each):
+        rabbitmqctl under the node's own environment, which holds its Erlang cookie."""
+        for command in (
+            ["add_vhost", name],
+            ["set_permissions", "-p", name, "guest", ".*", ".*", ".*"],
+        ):
+            done = subprocess.run(
+                [str(RABBITMQCTL), "-q", "-n", self.node, *command],
+                env=self._env(),
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+            if done.returncode != 0:
+                raise ServerFailedToStart(f"rabbitmqctl {' '.join(command)}: {done.stderr}")
 
     def _alive(self) -> bool:
         if self.process is not None and self.process.poll() is not None:
@@ -375,10 +409,18 @@ def from_containers() -> Infrastructure:
     rabbit = RabbitMqContainer("rabbitmq:3.13-management").start()
     params = rabbit.get_connection_params()
     amqp = f"amqp://guest:guest@{params.host}:{params.port}/"
+    for command in (
+        ["rabbitmqctl", "add_vhost", CELERY_VHOST],
+        ["rabbitmqctl", "set_permissions", "-p", CELERY_VHOST, "guest", ".*", ".*", ".*"],
+    ):
+        exit_code, output = rabbit.exec(command)
+        if exit_code != 0:
+            raise ServerFailedToStart(f"{' '.join(command)}: {output!r}")
     return Infrastructure(
         mongo_url=mongo.get_connection_url(),
         amqp_url=amqp,
         kind="containers",
+        celery_broker_url=in_vhost(amqp, CELERY_VHOST),
         _closers=[mongo.stop, rabbit.stop],
     )
 
@@ -402,14 +444,22 @@ def native(
         infra.close()
         raise
     infra.mongo_url, infra.amqp_url = ferret.url, broker.url
+    infra.celery_broker_url = broker.celery_url
     infra.broker, infra.database = broker, ferret
     return infra
+
+
+def from_environment(mongo: str, amqp: str) -> Infrastructure:
+    celery = os.environ.get("HUIYIN_CELERY_BROKER_URL") or in_vhost(amqp, CELERY_VHOST)
+    return Infrastructure(
+        mongo_url=mongo, amqp_url=amqp, kind="environment", celery_broker_url=celery
+    )
 
 
 def provide_infrastructure() -> Infrastructure:
     mongo, amqp = os.environ.get("HUIYIN_MONGO_URL"), os.environ.get("HUIYIN_AMQP_URL")
     if mongo and amqp:
-        return Infrastructure(mongo_url=mongo, amqp_url=amqp, kind="environment")
+        return from_environment(mongo, amqp)
     if os.environ.get("HUIYIN_INFRA", "auto") in ("auto", "containers") and docker_answers():
         return from_containers()
     return native()
@@ -428,7 +478,11 @@ def main(argv: list[str] | None = None) -> None:
         print(build_ferretdb())
         return
     infra = native(args.dir, mongo_port=args.mongo_port, amqp_port=args.amqp_port)
-    print(f"HUIYIN_MONGO_URL={infra.mongo_url}\nHUIYIN_AMQP_URL={infra.amqp_url}", flush=True)
+    print(
+        f"HUIYIN_MONGO_URL={infra.mongo_url}\nHUIYIN_AMQP_URL={infra.amqp_url}\n"
+        f"HUIYIN_CELERY_BROKER_URL={infra.celery_broker_url}",
+        flush=True,
+    )
     stop = {signal.SIGINT, signal.SIGTERM}
     signal.pthread_sigmask(signal.SIG_BLOCK, stop)
     try:

@@ -7,9 +7,18 @@ refused so that a demo configuration never reaches production by accident.
 from __future__ import annotations
 
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Celery's vhost on the platform's RabbitMQ: its queues and exchanges apart from the events'.
+CELERY_VHOST = "huiyin-celery"
+
+
+def in_vhost(amqp_url: str, vhost: str) -> str:
+    """The same broker and account, another vhost."""
+    return urlsplit(amqp_url)._replace(path=f"/{vhost}").geturl()
 
 
 class ServiceSettings(BaseSettings):
@@ -42,9 +51,53 @@ class ServiceSettings(BaseSettings):
         "database that stops answering fails the operation, which is retried",
     )
     log_level: str = "INFO"
+    # Celery (shared/celery_app.py): the workers of the services that have tasks, and the beat.
+    celery_broker_url: str = Field(
+        default="",
+        description="Celery's broker: the platform's RabbitMQ in a vhost of its own; empty: "
+        f"HUIYIN_AMQP_URL's server and account in the vhost {CELERY_VHOST}",
+    )
+    worker_concurrency: int = Field(
+        default=2, ge=1, le=64, description="forked processes of one Celery worker"
+    )
+    worker_metrics_port: int = Field(
+        default=9540,
+        ge=0,
+        le=65535,
+        description="the worker's Prometheus endpoint, all its processes added up; 0: none",
+    )
+    worker_metrics_dir: str | None = Field(
+        default=None,
+        description="prometheus-client's multiprocess directory of one worker instance, "
+        "emptied at its start; unset: huiyin-worker-metrics/<service>-<port> in the "
+        "temporary directory",
+    )
+    task_time_limit_seconds: float = Field(
+        default=300.0,
+        gt=0,
+        description="a task still running after this is killed (its process replaced); a "
+        "soft limit at 80% lets it stop cleanly first",
+    )
+    clock_file: str | None = Field(
+        default=None,
+        description="tests only: a file holding seconds to add to the platform's clock "
+        "(shared/clock.py), re-read at every reading; refused in production",
+    )
+
+    @model_validator(mode="after")
+    def _celery_broker_in_its_own_vhost(self) -> ServiceSettings:
+        if not self.celery_broker_url:
+            self.celery_broker_url = in_vhost(self.amqp_url, CELERY_VHOST)
+        return self
 
     @model_validator(mode="after")
     def _no_default_secrets_in_production(self) -> ServiceSettings:
         if self.env == "production" and "guest:guest@" in self.amqp_url:
             raise ValueError("HUIYIN_AMQP_URL uses the default guest account in production")
+        if self.env == "production" and "guest:guest@" in self.celery_broker_url:
+            raise ValueError(
+                "HUIYIN_CELERY_BROKER_URL uses the default guest account in production"
+            )
+        if self.env == "production" and self.clock_file:
+            raise ValueError("HUIYIN_CLOCK_FILE moves the clock: tests only, never production")
         return self

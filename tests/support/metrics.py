@@ -10,6 +10,12 @@ async def metric(platform: Platform, service: str, name: str, /, **labels: str) 
     it has no such series."""
     async with platform.client(service) as client:
         text = (await client.get("/metrics")).text
+    return sample_sum(text, name, **labels)
+
+
+def sample_sum(text: str, name: str, /, **labels: str) -> float | None:
+    """The sum of the samples of `name` in a /metrics page whose labels include `labels`;
+    None when it has no such series."""
     found = [
         float(line.rsplit(" ", 1)[1])
         for line in text.splitlines()
