@@ -14,8 +14,13 @@ type (no `none`, no HS*, no algorithm confusion). A token is refused (401) when 
 malformed, names a key not registered for the API key's hospital or since revoked, fails
 its signature, is expired or not yet valid (beyond `leeway` of clock skew), lives longer
 than `max_lifetime`, is for another audience, or was presented before (its `jti` is spent
-on first use); it is forbidden (403) when `iss` is not the API key's hospital or when the
-bureau's key presents one (the bureau handles no cases).
+on first use); it is forbidden (403) when `iss` is not the API key's hospital.
+
+The bureau proves its own people the same way: its system signs with a key the bureau
+registered for itself under the issuer `bureau` (`iss` = "bureau", `sub` = one of the region
+file's `bureau.supervisors`), sent beside the bureau's API key. That proves which supervisor
+acts where the bureau acts at all (acknowledging an escalation, 督办); the bureau still
+handles no cases. A hospital's assertion presented with the bureau's key is a 403.
 
 `StaffAssertionVerifier` does the checking against two small ports (the registered keys,
 the ledger of spent jti values), so every service can verify; `ProvenStaff` is the
@@ -38,7 +43,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from fastapi import Depends, Header, Request
 from jwt import exceptions as jwt_errors
 
-from shared.auth import CurrentPrincipal
+from shared.auth import BUREAU, CurrentPrincipal
 from shared.errors import ApiError, ErrorItem
 
 log = logging.getLogger(__name__)
@@ -136,6 +141,11 @@ class StaffAssertion:
     def proof(self) -> dict[str, str]:
         """What a record keeps to show how the actor was proven (no secret in it)."""
         return {"kid": self.kid, "jti": self.jti}
+
+    @property
+    def by_bureau(self) -> bool:
+        """Signed by the bureau for one of its supervisors, not by a hospital."""
+        return self.hospital_id == BUREAU
 
 
 class AssertionRefused(Exception):
@@ -326,25 +336,41 @@ async def proven_staff(
             alias=ASSERTION_HEADER,
             max_length=TOKEN_MAX_CHARS,
             description="JWT signed by the hospital's system for the staff member acting: "
-            "kid, iss=hospital, sub=staff id, aud, iat, exp (≤ 5 min), jti (single use)",
+            "kid, iss=hospital, sub=staff id, aud, iat, exp (≤ 5 min), jti (single use); "
+            "with the bureau's key, signed by the bureau's system: iss=bureau, sub=supervisor",
         ),
     ] = None,
 ) -> StaffAssertion | None:
-    """The proven staff member of this request, or None when no assertion was sent."""
+    """The proven staff member (or bureau supervisor) of this request, or None when no
+    assertion was sent."""
     if token is None:
         return None
-    if principal.hospital_id is None:
-        message = "the bureau's key acts as the bureau; staff assertions come from hospitals"
-        raise AssertionRefused("bureau", message, status=403).error()
+    issuer = principal.hospital_id or BUREAU
     verifier: StaffAssertionVerifier = request.app.state.staff_assertions
     try:
-        return await verifier.verify(token.strip(), hospital_id=principal.hospital_id)
+        if principal.is_bureau:
+            _issued_by_the_bureau(token.strip())
+        return await verifier.verify(token.strip(), hospital_id=issuer)
     except AssertionRefused as refused:
-        log.info(
-            "staff assertion refused",
-            extra={"hospital_id": principal.hospital_id, "reason": refused.reason},
-        )
+        log.info("staff assertion refused", extra={"issuer": issuer, "reason": refused.reason})
         raise refused.error() from refused
+
+
+def _issued_by_the_bureau(token: str) -> None:
+    """The bureau's key carries only the bureau's own assertions: a hospital's, even a
+    valid one, proves a hospital's staff member, who acts with their hospital's key. (Read
+    before the signature only to say so; the verifier then checks `iss` against the
+    bureau's registered key.)"""
+    try:
+        claims = jwt.decode(token, options={"verify_signature": False})
+    except jwt.InvalidTokenError as error:
+        raise AssertionRefused("malformed", "not a well-formed signed JWT") from error
+    if claims.get("iss") != BUREAU:
+        message = (
+            f"the bureau's key presents only the bureau's own assertions (iss {BUREAU}, sub a "
+            "supervisor); a hospital's staff act with their hospital's key"
+        )
+        raise AssertionRefused("bureau", message, status=403)
 
 
 ProvenStaff = Annotated[StaffAssertion | None, Depends(proven_staff)]

@@ -33,6 +33,11 @@ CONSUMER_QUEUES: tuple[ConsumerQueue, ...] = (
             "complaint.deadline_changed",
             # A notice that finally could not be delivered is recorded on the complaint.
             "notification.failed",
+            # The escalation ladder: each level reached, and who its notices reached.
+            "complaint.sla_warning",
+            "complaint.overdue",
+            "complaint.escalated",
+            "notification.sent",
         ),
     ),
     ConsumerQueue(
@@ -49,6 +54,10 @@ CONSUMER_QUEUES: tuple[ConsumerQueue, ...] = (
             "complaint.extension_approved",
             "complaint.replied",
             "complaint.reopened",
+            # The ladder's levels the scan reached: recorded on the clock, next point planned.
+            "complaint.sla_warning",
+            "complaint.overdue",
+            "complaint.escalated",
         ),
     ),
     ConsumerQueue(
@@ -62,6 +71,10 @@ CONSUMER_QUEUES: tuple[ConsumerQueue, ...] = (
             "complaint.extended",
             "complaint.deadline_set",
             "complaint.escalated",
+            # The rest of the ladder, and the supervisor's orders (督办意见) for the handler.
+            "complaint.sla_warning",
+            "complaint.overdue",
+            "complaint.escalation_acknowledged",
         ),
     ),
     ConsumerQueue("reporting", ("complaint.*", "notification.*")),

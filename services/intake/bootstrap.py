@@ -12,10 +12,11 @@ from services.intake.adapters.complaints import ComplaintRepository
 from services.intake.adapters.identity_reads import IdentityReadLog
 from services.intake.adapters.staff_assertions import AssertionKeyStore, SpentAssertions
 from services.intake.adapters.staff_directory import StaffDirectory
-from services.intake.api import complaints, lifecycle
+from services.intake.api import complaints, escalations, lifecycle
 from services.intake.api.admin import router as admin_router
 from services.intake.consumers import handlers
 from services.intake.domain.confidentiality import IdentityCipher
+from services.intake.escalations import envelope_of
 from services.intake.migrations import upgrade_earlier_complaints
 from services.intake.ports import IntakePorts
 from services.intake.settings import IntakeSettings
@@ -48,7 +49,11 @@ def create_app(settings: IntakeSettings | None = None) -> FastAPI:
     runtime = ServiceRuntime(settings, metrics=ServiceMetrics("intake"))
     repository = ComplaintRepository(runtime.db)
     ports = IntakePorts(
-        complaints=Records(repository.collection, runtime.relay_outbox_of(repository.collection)),
+        complaints=Records(
+            repository.collection,
+            runtime.relay_outbox_of(repository.collection),
+            envelope=envelope_of,
+        ),
         repository=repository,
         directory=StaffDirectory(runtime.db),
         identity=identity,
@@ -79,7 +84,7 @@ def create_app(settings: IntakeSettings | None = None) -> FastAPI:
         title="回音 Huiyin · intake",
         description="Complaint registration, the complaint lifecycle and complainant tracking.",
         runtime=runtime,
-        routers=[complaints.router, lifecycle.router, admin_router],
+        routers=[complaints.router, lifecycle.router, escalations.router, admin_router],
         on_start=[repository.ensure_indexes, upgrade, start_assertions],
         on_stop=[stop_assertions],
     )

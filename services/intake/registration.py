@@ -121,6 +121,12 @@ async def check_names(
         if receiver is None:
             raise InvalidField("received_by", f"no staff member {command.received_by}")
         if command.accepted:
+            if proven_by is not None and proven_by.hospital_id != hospital_id:
+                # The bureau's supervisors are proven by the bureau: they accept no case.
+                raise RegistrationRefused(
+                    f"received_by: accepting is {hospital_id}'s; the assertion proves "
+                    f"{proven_by.staff_id} of {proven_by.hospital_id}"
+                )
             check_acceptance(receiver, proven_by=proven_by, complained_about=target)
 
 

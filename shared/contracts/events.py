@@ -326,6 +326,7 @@ class EscalationAcknowledged(LifecycleEvent):
     level: str
     round: int = Field(default=0, ge=0)
     note: str
+    handler: Person | None = None  # told what was ordered (notification), if the case has one
 
 
 class DeliveryOutcome(EventPayload):

@@ -2,7 +2,9 @@
 
 Loaded from the same region file as routing's copy (`huiyin-admin load-region`); reads are
 by `_id` (`hospital:staff_id`) through a short in-process cache, so a reload is visible
-within `ttl` seconds.
+within `ttl` seconds. The bureau's supervisors (the region file's `bureau.supervisors`) are
+kept the same way under the issuer of their assertions, `bureau` (`bureau:staff_id`), with
+the one role `bureau_supervisor`: they acknowledge escalations to the bureau (督办).
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
 
-from services.intake.domain.authority import Actor
+from services.intake.domain.authority import BUREAU_SUPERVISOR, Actor
+from shared.auth import BUREAU
 
 
 class StaffDirectory:
@@ -51,6 +54,26 @@ class StaffDirectory:
         self._actors.clear()
         self._departments.clear()
         return count
+
+    async def load_bureau(self, bureau: Mapping[str, Any]) -> int:
+        """Replace the bureau's supervisors; returns their count. No departments are
+        stored for the bureau: it is no hospital, and registers no complaints of its own."""
+        ids = []
+        for supervisor in bureau.get("supervisors", []):
+            staff_id = str(supervisor["staff_id"])
+            ids.append(f"{BUREAU}:{staff_id}")
+            document = {
+                "_id": ids[-1],
+                "hospital_id": BUREAU,
+                "staff_id": staff_id,
+                "name": supervisor.get("name", ""),
+                "department": BUREAU,
+                "roles": [BUREAU_SUPERVISOR],
+            }
+            await self._staff.replace_one({"_id": ids[-1]}, document, upsert=True)
+        await self._staff.delete_many({"hospital_id": BUREAU, "_id": {"$nin": ids}})
+        self._actors.clear()
+        return len(ids)
 
     async def actor(self, hospital_id: str, staff_id: str) -> Actor | None:
         key = f"{hospital_id}:{staff_id}"

@@ -1,6 +1,7 @@
 """Intake's admin API: the public keys each hospital's system signs staff assertions with
 (shared/staff_assertion.py). Only the bureau registers, lists and revokes them; the
-private keys never leave the hospitals."""
+private keys never leave the hospitals. The bureau's own key, with which its system proves
+which supervisor acts, is registered the same way under `bureau` in place of a hospital."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from services.intake.api.schemas import (
     AssertionKeyRevocation,
 )
 from services.intake.ports import IntakePorts
-from shared.auth import CurrentPrincipal, Principal
+from shared.auth import BUREAU, CurrentPrincipal, Principal
 from shared.errors import conflict, error_responses, invalid, not_found
 
 router = APIRouter(prefix="/v1/admin", responses=error_responses(401, 403, 422, 503))
@@ -29,6 +30,8 @@ async def _bureau_and_hospital(principal: Principal, hospital_id: str, ports: In
     principal.only_bureau(
         "registers, lists and revokes hospitals' assertion keys", code="not_permitted"
     )
+    if hospital_id == BUREAU:
+        return  # the bureau's own key, for its supervisors
     if await ports.directory.departments(hospital_id) is None:
         raise not_found(f"hospital {hospital_id} is not loaded in the region")
 
@@ -44,7 +47,8 @@ def _shown(record: dict[str, Any]) -> AssertionKeyRead:
         200: {"model": AssertionKeyRead, "description": "This key was already registered"},
         **error_responses(404, 409),
     },
-    summary="Register a hospital's public key for staff assertions (bureau only)",
+    summary="Register a hospital's public key for staff assertions (bureau only; `bureau` "
+    "for the bureau's own key, proving its supervisors)",
 )
 async def register_key(
     hospital_id: Code,

@@ -135,6 +135,7 @@ def _read(complaint: dict[str, Any], view: IdentityView, ports: IntakePorts) -> 
         reopen_count=complaint.get("reopen_count", 0),
         flagged=complaint.get("flagged", False),
         delivery_problems=complaint.get("delivery_problems", []),
+        escalations=complaint.get("escalations", []),
         allowed_actions=allowed_actions(ComplaintStatus(complaint["status"])),
         timeline=complaint.get("timeline", []),
     )

@@ -269,6 +269,22 @@ class Dispute(Command):
     reason: Text = Field(description="the complainant's objection to the result")
 
 
+# --- supervision ---------------------------------------------------------------------------
+
+
+class EscalationAcknowledgementCreate(BaseModel):
+    """A supervisor acknowledges an escalation of the case and notes what they ordered."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    round: int = Field(
+        ge=0, le=1000, description="the escalation's deadline round (GET shows each one's)"
+    )
+    note: Text = Field(description="督办意见: what the supervisor ordered")
+
+    def to_command(self, *, level: str) -> commands.AcknowledgeEscalation:
+        return commands.AcknowledgeEscalation(level=level, round=self.round, note=self.note)
+
+
 # --- batch -------------------------------------------------------------------------------
 
 
@@ -363,6 +379,60 @@ class DeliveryProblem(BaseModel):
     at: datetime
 
 
+class StaffRef(BaseModel):
+    staff_id: str
+    name: str | None = None
+
+
+class EscalationNotice(BaseModel):
+    """One delivery of the escalation's notice: who it reached, how and when."""
+
+    staff_id: str | None = Field(description="None for a group robot or a hospital system")
+    name: str | None = None
+    role: str
+    channel: str
+    channel_label: str
+    at: datetime
+    attempts: int
+    after_unknown_outcome: bool = Field(
+        default=False, description="sent again after an unknown outcome: may have come twice"
+    )
+
+
+class EscalationAcknowledgement(BaseModel):
+    by: str
+    name: str
+    acting_for: str = Field(description="the supervisor's hospital, or bureau")
+    at: datetime
+    note: str = Field(description="督办意见")
+    handler: StaffRef | None = Field(default=None, description="told what was ordered")
+    told: list[EscalationNotice] = Field(
+        default_factory=list, description="who the order reached, through which channel"
+    )
+
+
+class Escalation(BaseModel):
+    """A level of the escalation ladder the case reached in one deadline round."""
+
+    level: str = Field(description="shared/contracts LadderLevel code")
+    level_label: str
+    round: int
+    reached_at: datetime
+    reason: str
+    due_at: datetime | None = None
+    overdue_working_days: int = 0
+    urgent: bool = False
+    department: str | None = None
+    department_label: str | None = None
+    recipients: list[StaffRef] = Field(description="whom routing named to be told")
+    told: list[EscalationNotice] = Field(description="who was told, through which channel")
+    supervised: bool = Field(
+        description="a supervisor's escalation, to be acknowledged (complaint_office, "
+        "leadership, bureau)"
+    )
+    acknowledgement: EscalationAcknowledgement | None = None
+
+
 class ComplaintReceipt(BaseModel):
     id: str
     hospital_id: str
@@ -403,6 +473,11 @@ class ComplaintRead(ComplaintReceipt):
     flagged: bool = False
     delivery_problems: list[DeliveryProblem] = Field(
         default_factory=list, description="notices that could not be delivered (通知发送失败)"
+    )
+    escalations: list[Escalation] = Field(
+        default_factory=list,
+        description="every level of the escalation ladder reached (督办), who was told and "
+        "who acknowledged",
     )
     allowed_actions: list[Action]
     timeline: list[TimelineEntry]

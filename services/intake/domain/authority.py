@@ -11,18 +11,25 @@ The rules (docs/rules.md#actors gives each one's source):
   investigation notes.
 - Only hospital leadership (分管院领导) approves or refuses an extension.
 - The person complained about never acts on their own case (回避, docs/rules.md#recusal).
+- An escalation (督办) is acknowledged by the supervisors it went up to, each level by its
+  own: the complaint office, hospital leadership, the bureau's supervisors
+  (`ACKNOWLEDGERS`, docs/rules.md#escalation).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from services.intake.domain.complaint import Action
+from shared.contracts import LadderLevel
 
 OFFICE = "complaint_office"
 LEADERSHIP = "leadership"
 HEAD = "department_head"
 HANDLER = "handler"
+# A supervisor of the bureau (卫健委督办), from the region file's `bureau.supervisors`.
+BUREAU_SUPERVISOR = "bureau_supervisor"
 
 
 @dataclass(frozen=True)
@@ -77,6 +84,32 @@ RULES = {
     Action.DISPUTE: (_office, "复核申请由投诉管理部门登记"),
     Action.DECIDE_EXTENSION: (lambda actor: LEADERSHIP in actor.roles, "延期须经院领导审批"),
 }
+
+
+# Who acknowledges an escalation of each level (督办确认) and notes what they ordered: the
+# supervisors the case went up to, each level by its own people. The ladder's lower steps
+# (warning, deadlines due) are told to the handler and the department head and are not
+# acknowledged; they have no row.
+ACKNOWLEDGERS: dict[str, tuple[Callable[[Actor], bool], str]] = {
+    LadderLevel.COMPLAINT_OFFICE: (_office, "投诉管理部门督办须由投诉管理部门确认"),
+    LadderLevel.LEADERSHIP: (lambda actor: LEADERSHIP in actor.roles, "院领导督办须由院领导确认"),
+    LadderLevel.BUREAU: (
+        lambda actor: BUREAU_SUPERVISOR in actor.roles,
+        "卫健委督办须由卫健委督办人员确认",
+    ),
+}
+
+
+def check_acknowledgement(level: str, actor: Actor, case: CaseParties) -> None:
+    """Raise NotPermitted with the reason when `actor` may not acknowledge an escalation
+    of `level` on this case (a level without a row is nobody's to acknowledge)."""
+    if case.complained_about is not None and actor.staff_id == case.complained_about:
+        raise NotPermitted(
+            "actor: 被投诉人须回避，不得确认本投诉的督办 (the person complained about)"
+        )
+    allowed, reason = ACKNOWLEDGERS.get(level, (lambda actor: False, f"{level} 无须确认"))
+    if not allowed(actor):
+        raise NotPermitted(f"actor: {reason}")
 
 
 def check(action: Action, actor: Actor, case: CaseParties) -> None:

@@ -231,3 +231,20 @@ class Close(LifecycleCommand):
 class Dispute(LifecycleCommand):
     action = Action.DISPUTE
     reason: str
+
+
+# --- supervision: not a step of the case, so no Action and no state change ----------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class AcknowledgeEscalation:
+    """A supervisor read the escalation of `level` in the case's deadline `round` and notes
+    what they ordered (督办意见, docs/rules.md#escalation)."""
+
+    level: str
+    round: int
+    note: str
+
+    def __post_init__(self) -> None:
+        if not self.note.strip():
+            raise InvalidField("note", "say what was ordered (督办意见)")

@@ -98,7 +98,7 @@ def _handler_table(service: str) -> set[str]:
     if service == "notification":
         from services.notification.consumers import handlers
 
-        return set(handlers(ports=stub, settings=stub))
+        return set(handlers(ports=stub, settings=stub, ladder=stub))
     from services.reporting.consumers import handlers
 
     return set(handlers(facts=stub, metrics=stub))
