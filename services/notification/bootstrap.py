@@ -4,14 +4,19 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from services.notification.adapters.contact_book import ContactBook
 from services.notification.adapters.deliveries import DELIVERIES, DeliveryLog
 from services.notification.adapters.mailer import SmtpMailer
 from services.notification.adapters.retry_queues import RetryQueues
 from services.notification.consumers import handlers
+from services.notification.deliveries.dispatch import LadderDispatch
+from services.notification.deliveries.log_api import router as delivery_log
 from services.notification.service import DeliveriesInFlight, DeliveryPorts
 from services.notification.settings import NotificationSettings
 from shared.app import build_app
 from shared.auth import ApiKeyring
+from shared.celery_app import make_celery
+from shared.clock import Clock
 from shared.metrics import ServiceMetrics
 from shared.runtime import ServiceRuntime
 
@@ -43,11 +48,22 @@ def create_app(settings: NotificationSettings | None = None) -> FastAPI:
         await in_flight.drain(timeout=settings.smtp_timeout_seconds)
         await mailer.close()
 
-    runtime.consume(handlers(ports=ports, settings=settings))
+    ladder = LadderDispatch(
+        runtime.db,
+        contacts=ContactBook(runtime.db),
+        celery=make_celery("notification", settings),
+        tracking_url=settings.tracking_url,
+        case_url=settings.case_url,
+        channels=settings.channels(),
+        now=Clock.of(settings).now,
+    )
+    runtime.consume(handlers(ports=ports, settings=settings, ladder=ladder))
     app = build_app(
         title="回音 Huiyin · notification",
-        description="E-mail to handlers and complainants, with a delivery log.",
+        description="Notices to complainants, handlers and supervisors (e-mail, SMS, WeCom, "
+        "DingTalk, hospital webhooks), with a delivery log per case and per person.",
         runtime=runtime,
+        routers=[delivery_log],
         on_start=[deliveries.ensure_indexes, declare_retry_queues],
         on_stop=[finish_attempts],
     )

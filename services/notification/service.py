@@ -146,7 +146,8 @@ async def attempt_delivery(
             "source_event_id": str(envelope.event_id),
             "source_event_type": envelope.type,
             "recipient_role": message.role.value,
-            "recipient": mask_address(message.to),
+            "recipient_staff_id": message.staff_id,
+            "recipient": mask_address(message.to or ""),
             "channel": "email",
             "subject": message.subject,
             "message_id": message_id,
@@ -252,7 +253,7 @@ async def _record_failure(
         attempts=attempt,
         error=failure.reason,
         reason_code=failure.code,
-        recipient=mask_address(message.to),
+        recipient=mask_address(message.to or ""),
     )
     await _recorded(
         lambda: ports.deliveries.finish(
@@ -284,6 +285,14 @@ async def _recorded(write: Callable[[], Awaitable[None]]) -> None:
 
 
 async def notify(
-    envelope: Envelope, event: EventPayload, *, tracking_url: str, ports: DeliveryPorts
+    envelope: Envelope,
+    event: EventPayload,
+    *,
+    tracking_url: str,
+    ports: DeliveryPorts,
+    case_url: str = "",
 ) -> None:
-    await deliver(envelope, notices_for(event, tracking_url=tracking_url), ports=ports)
+    case_link = f"{case_url}{envelope.complaint_id}" if case_url else ""
+    messages = notices_for(event, tracking_url=tracking_url, case_link=case_link)
+    # E-mail only, here: the other channels come with the contact book's deliveries.
+    await deliver(envelope, [m for m in messages if m.to], ports=ports)

@@ -242,7 +242,7 @@ def every_event() -> dict[str, EventPayload]:
             urgent=True,
         ),
         sla_warning(round=1, department_label="财务科", recipients=[HANDLER]),
-        escalation_acknowledged(round=1),
+        escalation_acknowledged(round=1, handler=HANDLER),
         replied(
             **to_complainant,
             replied_at=RECEIVED_AT + timedelta(days=2, seconds=0.5),

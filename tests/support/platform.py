@@ -11,7 +11,7 @@ import os
 import secrets
 import socket
 import tempfile
-from collections.abc import AsyncIterator, Generator
+from collections.abc import AsyncIterator, Generator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,7 +34,7 @@ from services.reporting.settings import ReportingSettings
 from services.routing.bootstrap import create_app as routing_app
 from services.routing.domain.calendar import WorkingCalendar
 from services.routing.settings import RoutingSettings
-from shared.auth import hash_key
+from shared.auth import BUREAU, hash_key
 from shared.runtime import mongo_client
 from shared.staff_assertion import ASSERTION_HEADER, public_pem, sign_staff_assertion, thumbprint
 from shared.topology import (
@@ -91,11 +91,14 @@ class ApiKeys:
 @dataclass
 class StaffSigning:
     """Each test hospital's system: an Ed25519 key whose public half the bureau registers,
-    signing a fresh assertion for the staff member acting in each request."""
+    signing a fresh assertion for the staff member acting in each request. The bureau's
+    system too (issuer `bureau`), for its supervisors: `assertion("bureau", supervisor)`."""
 
     audience: str = "huiyin"
     keys: dict[str, ed25519.Ed25519PrivateKey] = field(
-        default_factory=lambda: {h: ed25519.Ed25519PrivateKey.generate() for h in HOSPITALS}
+        default_factory=lambda: {
+            issuer: ed25519.Ed25519PrivateKey.generate() for issuer in (*HOSPITALS, BUREAU)
+        }
     )
 
     def kid(self, hospital: str) -> str:
@@ -215,7 +218,8 @@ class Platform:
         )
 
     def staff_headers(self, hospital: str, staff_id: str, **claims: Any) -> dict[str, str]:
-        """Fresh headers of the hospital's system acting for one staff member."""
+        """Fresh headers of the hospital's system acting for one staff member (`bureau`:
+        the bureau's key and system acting for one of its supervisors)."""
         assertion = self.signing.assertion(hospital, staff_id, **claims)
         return self.keys.headers(hospital) | {ASSERTION_HEADER: assertion}
 
@@ -243,9 +247,14 @@ def stand_in_calendar_file() -> Path:
 
 
 def build_settings(
-    infra: Infrastructure, names: Names, keys: ApiKeys, smtp_port: int
+    infra: Infrastructure,
+    names: Names,
+    keys: ApiKeys,
+    smtp_port: int,
+    overrides: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    return {
+    """Each service's settings; `overrides`: a test's own values, by service."""
+    built = {
         "intake": IntakeSettings(
             **common_settings(infra, names, "intake"),
             api_keys=keys.spec,
@@ -267,6 +276,9 @@ def build_settings(
             overdue_refresh_seconds=0.2,
         ),
     }
+    for service, values in (overrides or {}).items():
+        built[service] = built[service].model_copy(update=dict(values))
+    return built
 
 
 FACTORIES = {
@@ -284,12 +296,19 @@ async def running_platform(
     smtp_port: int,
     only: tuple[str, ...] = tuple(FACTORIES),
     names: Names | None = None,
+    overrides: Mapping[str, Mapping[str, Any]] | None = None,
+    region_file: Path = REGION_FILE,
 ) -> AsyncIterator[Platform]:
     names = names or Names()
     keys = ApiKeys()
     signing = StaffSigning()
-    settings = build_settings(infra, names, keys, smtp_port)
-    await load_region(REGION_FILE, settings["routing"], intake_database=settings["intake"].database)
+    settings = build_settings(infra, names, keys, smtp_port, overrides)
+    await load_region(
+        region_file,
+        settings["routing"],
+        intake_database=settings["intake"].database,
+        notification_database=settings["notification"].database,
+    )
     await signing.register(infra, settings["intake"].database)
     services: dict[str, RunningService] = {}
     try:

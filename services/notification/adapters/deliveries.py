@@ -26,6 +26,16 @@ from shared.outbox import OutboxRelay
 from shared.records import Decision, Records
 
 DELIVERIES = "deliveries"
+# The delivery-log API's index documents (services/notification/deliveries/records.py).
+INDEX = "delivery_index"
+
+
+def complaint_index(complaint_id: str) -> str:
+    return f"complaint/{complaint_id}"
+
+
+def person_index(staff_id: str, moment: datetime) -> str:
+    return f"person/{staff_id}/{moment.astimezone(UTC):%Y-%m}"
 
 
 def history_entry(
@@ -65,7 +75,7 @@ class DeliveryLog:
         """Create the delivery with its first attempt recorded as started and return None,
         or return the delivery as it already is (nothing written)."""
         now = datetime.now(UTC)
-        return await self.collection.find_one_and_update(
+        existing = await self.collection.find_one_and_update(
             {"_id": delivery_id},
             {
                 "$setOnInsert": {
@@ -85,6 +95,17 @@ class DeliveryLog:
             upsert=True,
             return_document=ReturnDocument.BEFORE,  # FerretDB v1: no projection here
         )
+        if existing is None:  # new: the delivery-log API finds it by its case and person
+            await self._index(delivery_id, fields, now)
+        return existing
+
+    async def _index(self, delivery_id: str, fields: dict[str, Any], now: datetime) -> None:
+        index = self.collection.database[INDEX]
+        owners = [complaint_index(fields["complaint_id"])] if fields.get("complaint_id") else []
+        if fields.get("recipient_staff_id"):
+            owners.append(person_index(fields["recipient_staff_id"], now))
+        for owner in owners:
+            await index.update_one({"_id": owner}, {"$addToSet": {"ids": delivery_id}}, upsert=True)
 
     async def mark_unknown(self, delivery_id: str, *, attempt: int, failure: SendFailure) -> None:
         """The attempt found `sending` has an unknown outcome; say so before trying again."""

@@ -52,11 +52,49 @@ def message_id_for(delivery_id: str, sender: str) -> str:
     return f"<{delivery_id.replace(':', '.')}@{domain}>"
 
 
-def _quit_quietly(session: smtplib.SMTP) -> None:
+def quit_quietly(session: smtplib.SMTP) -> None:
     try:
         session.quit()
     except (OSError, smtplib.SMTPException):
         session.close()
+
+
+def compose(message: Message, *, to: str | None, sender: str, message_id: str) -> EmailMessage:
+    if not to:
+        raise ValueError("the message has no e-mail address")
+    mail = EmailMessage()
+    mail["From"] = sender
+    mail["To"] = to
+    mail["Subject"] = message.subject
+    mail["Message-ID"] = message_id
+    mail.set_content(message.body, charset="utf-8")
+    return mail
+
+
+def transmit(
+    message: Message,
+    *,
+    to: str | None,
+    sender: str,
+    message_id: str,
+    host: str,
+    port: int,
+    timeout: float,
+) -> smtplib.SMTP:
+    """One attempt, blocking; returns the open session once the server accepted the
+    message (QUIT is the caller's), raises SendFailed otherwise."""
+    try:
+        mail = compose(message, to=to, sender=sender, message_id=message_id)
+    except Exception as error:
+        raise SendFailed(classify(error, body_sent=False)) from error
+    session = _Session(timeout=timeout)
+    try:
+        session.connect(host, port)
+        session.send_message(mail)
+    except Exception as error:
+        session.close()
+        raise SendFailed(classify(error, body_sent=session.body_sent)) from error
+    return session
 
 
 class SmtpMailer:
@@ -68,34 +106,21 @@ class SmtpMailer:
     def message_id(self, delivery_id: str) -> str:
         return message_id_for(delivery_id, self._sender)
 
-    def _compose(self, message: Message, message_id: str) -> EmailMessage:
-        mail = EmailMessage()
-        mail["From"] = self._sender
-        mail["To"] = message.to
-        mail["Subject"] = message.subject
-        mail["Message-ID"] = message_id
-        mail.set_content(message.body, charset="utf-8")
-        return mail
-
     def _transmit(self, message: Message, message_id: str) -> smtplib.SMTP:
-        """One attempt; returns the open session once the server accepted the message."""
-        try:
-            mail = self._compose(message, message_id)
-        except Exception as error:
-            raise SendFailed(classify(error, body_sent=False)) from error
-        session = _Session(timeout=self._timeout)
-        try:
-            session.connect(self._host, self._port)
-            session.send_message(mail)
-        except Exception as error:
-            session.close()
-            raise SendFailed(classify(error, body_sent=session.body_sent)) from error
-        return session
+        return transmit(
+            message,
+            to=message.to,
+            sender=self._sender,
+            message_id=message_id,
+            host=self._host,
+            port=self._port,
+            timeout=self._timeout,
+        )
 
     async def send(self, message: Message, *, message_id: str) -> None:
         """Returns once the server has accepted the message; raises SendFailed otherwise."""
         session = await asyncio.to_thread(self._transmit, message, message_id)
-        closing = asyncio.ensure_future(asyncio.to_thread(_quit_quietly, session))
+        closing = asyncio.ensure_future(asyncio.to_thread(quit_quietly, session))
         self._closing.add(closing)
         closing.add_done_callback(self._closing.discard)
 

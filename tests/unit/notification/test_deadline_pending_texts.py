@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from services.notification.domain.complainant_notices import receipt_for_complainant
 from services.notification.domain.notices import notices_for
 from services.notification.domain.staff_notices import assignment_for_handler
+from services.notification.domain.templates import NoticeContext
 from shared.contracts import ComplaintAssigned, Person
 from tests.support import events as sample
 from tests.support.events import NURSING
@@ -35,7 +36,9 @@ def test_the_handler_is_told_the_case_is_theirs_and_the_deadline_follows() -> No
 
 
 def test_the_receipt_says_the_deadline_follows_and_how_to_see_it() -> None:
-    message = receipt_for_complainant(WAITING, tracking_url="https://huiyin.example.org/t/")
+    message = receipt_for_complainant(
+        WAITING, NoticeContext(tracking_url="https://huiyin.example.org/t/")
+    )
     assert message is not None and WAITS in message.body
     assert "查询码：ABCD-EFGH-JKLM" in message.body and "前答复您" not in message.body
 
@@ -48,7 +51,9 @@ def test_a_dated_assignment_reads_as_before() -> None:
         }
     )
     handler = assignment_for_handler(dated)
-    receipt = receipt_for_complainant(dated, tracking_url="https://huiyin.example.org/t/")
+    receipt = receipt_for_complainant(
+        dated, NoticeContext(tracking_url="https://huiyin.example.org/t/")
+    )
     assert handler is not None and "答复期限：2027年01月12日 23:59" in handler.body
     assert receipt is not None and "我们将在2027年01月12日 23:59前答复您" in receipt.body
 

@@ -22,9 +22,10 @@ from services.notification.domain.messages import RecipientRole
 from services.notification.domain.notices import NOTICES, notices_for
 from services.notification.domain.staff_notices import (
     assignment_for_handler,
-    escalation_for,
     extension_for_handler,
+    ladder_notices,
 )
+from services.notification.domain.templates import NoticeContext
 from shared.contracts import ComplaintEscalated, DepartmentRef, EventPayload, Person
 from shared.topology import subscriptions
 from tests.support import events as sample
@@ -34,6 +35,7 @@ from tests.unit.notification.fakes import emails, text_of
 AT = datetime(2026, 11, 2, 2, 0, tzinfo=UTC)
 EMAIL = sample.COMPLAINANT_EMAIL
 URL = "https://huiyin.example.org/v1/track/"
+CONTEXT = NoticeContext(tracking_url=URL)
 HANDLER = Person(staff_id="hz-001-finance-2", name="李磊", email="finance.2@hz1.example.org")
 LEADERS = [
     Person(staff_id="hz-001-leadership-1", name="郑国华", email="vp@hz1.example.org"),
@@ -79,11 +81,13 @@ def test_every_event_the_queue_receives_has_its_notices_or_the_service_does_not_
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     stub: Any = object()
-    assert set(consumers.handlers(ports=stub, settings=stub)) == set(subscriptions("notification"))
+    assert set(consumers.handlers(ports=stub, settings=stub, ladder=stub)) == set(
+        subscriptions("notification")
+    )
     without = {model: write for model, write in NOTICES.items() if model is not ComplaintEscalated}
     monkeypatch.setattr(consumers, "NOTICES", without)
     with pytest.raises(LookupError, match=r"no handler for \['complaint.escalated'\]"):
-        consumers.handlers(ports=stub, settings=stub)
+        consumers.handlers(ports=stub, settings=stub, ladder=stub)
 
 
 def test_an_event_without_notices_is_a_programming_error() -> None:
@@ -95,7 +99,7 @@ def test_an_event_without_notices_is_a_programming_error() -> None:
 
 
 def test_supplement_request_says_what_is_missing_and_when_counting_restarts() -> None:
-    message = supplement_request_for_complainant(SUPPLEMENT, tracking_url=URL)
+    message = supplement_request_for_complainant(SUPPLEMENT, CONTEXT)
     assert message is not None and message.to == EMAIL
     assert message.role is RecipientRole.COMPLAINANT
     assert "补充" in message.subject and CASE_NUMBER in message.subject
@@ -125,7 +129,7 @@ def test_transfer_names_the_competent_body_and_the_note() -> None:
 
 
 def test_extension_tells_the_complainant_the_new_date_and_why() -> None:
-    told = extension_for_complainant(EXTENDED, tracking_url=URL)
+    told = extension_for_complainant(EXTENDED, CONTEXT)
     assert told is not None and "延期" in told.subject and told.to == EMAIL
     assert "延期理由：需调取医保结算系统日志" in told.body
     assert "新的答复期限：2026年11月20日 23:59" in told.body  # China time
@@ -153,7 +157,7 @@ def test_complainant_notices_name_no_staff_member(event: EventPayload) -> None:
 
 
 def test_the_receipt_goes_only_with_an_address_and_never_names_the_handler() -> None:
-    receipt = receipt_for_complainant(ASSIGNED, tracking_url=URL)
+    receipt = receipt_for_complainant(ASSIGNED, CONTEXT)
     assert receipt is not None and HANDLER.name not in text_of(receipt)
     later = ASSIGNED.model_copy(update={"complainant_email": None})  # a re-assignment
     assert [m.role for m in notices_for(later, tracking_url=URL)] == [RecipientRole.HANDLER]
@@ -215,48 +219,54 @@ def test_the_handler_is_told_the_new_deadline_of_an_extension() -> None:
     assert roles == [RecipientRole.COMPLAINANT, RecipientRole.HANDLER]
 
 
-@pytest.mark.parametrize(
-    "handler", [None, Person(staff_id="hz-001-finance-9", name="无邮箱")], ids=["none", "no-email"]
-)
-def test_a_handler_without_an_address_gets_no_extension_notice(handler: Person | None) -> None:
-    assert extension_for_handler(EXTENDED.model_copy(update={"handler": handler})) is None
+def test_no_handler_means_no_extension_notice_to_staff() -> None:
+    assert extension_for_handler(EXTENDED.model_copy(update={"handler": None})) is None
 
 
-def test_escalation_goes_to_every_leader_with_an_address_separately() -> None:
+def test_a_handler_without_an_address_is_still_told_by_other_channels() -> None:
+    handler = Person(staff_id="hz-001-finance-9", name="无邮箱")
+    message = extension_for_handler(EXTENDED.model_copy(update={"handler": handler}))
+    assert message is not None and message.to is None and message.staff_id == handler.staff_id
+
+
+def test_escalation_goes_to_every_leader_separately() -> None:
     messages = notices_for(ESCALATED, tracking_url=URL)
-    assert [m.to for m in messages] == ["vp@hz1.example.org", "president@hz1.example.org"]
-    assert [m.recipient_key for m in messages] == ["hz-001-leadership-1", "hz-001-leadership-2"]
+    # The leader without an e-mail address is told too: the contact book may have an SMS.
+    assert [m.to for m in messages] == ["vp@hz1.example.org", "president@hz1.example.org", None]
+    assert [m.recipient_key for m in messages] == [leader.staff_id for leader in LEADERS]
     assert all(m.role is RecipientRole.LEADERSHIP for m in messages)
-    for message, leader in zip(messages, LEADERS, strict=False):
+    for message, leader in zip(messages, LEADERS, strict=True):
         assert "督办" in message.subject and CASE_NUMBER in message.subject
         assert message.body.startswith(f"{leader.name}：")
-        assert "原因：投诉第2次被申请复核" in message.body and "级别：院领导" in message.body
+        assert "原因：投诉第2次被申请复核" in message.body and "级别：院领导督办" in message.body
 
 
 @pytest.mark.parametrize(
-    ("level", "label"),
+    ("level", "role", "label"),
     [
-        ("bureau", "卫健委督办"),
-        ("department_head", "科室负责人"),
-        ("complaint_office", "投诉管理部门"),
+        ("bureau", RecipientRole.SUPERVISOR, "卫健委督办"),
+        ("complaint_office", RecipientRole.COMPLAINT_OFFICE, "投诉管理部门督办"),
+        ("leadership", RecipientRole.LEADERSHIP, "院领导督办"),
     ],
 )
-def test_escalation_below_or_above_leadership_goes_to_supervisors(level: str, label: str) -> None:
-    message = escalation_for(ESCALATED.model_copy(update={"level": level}), LEADERS[0])
-    assert message is not None and message.role is RecipientRole.SUPERVISOR
-    assert f"级别：{label}" in message.body
+def test_each_escalation_level_reads_as_its_audience(
+    level: str, role: RecipientRole, label: str
+) -> None:
+    [message] = ladder_notices(
+        ESCALATED.model_copy(update={"level": level, "recipients": LEADERS[:1]})
+    )
+    assert message.role is role and f"级别：{label}" in message.body
 
 
 def test_an_escalation_without_a_case_number_still_reads() -> None:
-    message = escalation_for(ESCALATED.model_copy(update={"case_number": None}), LEADERS[0])
-    assert message is not None and "（无编号）" in message.subject
-
-
-def test_nobody_to_tell_means_no_escalation_mail() -> None:
-    assert (
-        notices_for(ESCALATED.model_copy(update={"recipients": [LEADERS[2]]}), tracking_url=URL)
-        == []
+    [message] = ladder_notices(
+        ESCALATED.model_copy(update={"case_number": None, "recipients": LEADERS[:1]})
     )
+    assert "（无编号）" in message.subject
+
+
+def test_nobody_to_tell_means_no_escalation_notice() -> None:
+    assert notices_for(ESCALATED.model_copy(update={"recipients": []}), tracking_url=URL) == []
 
 
 @settings(max_examples=30, deadline=None)

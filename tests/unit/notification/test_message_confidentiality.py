@@ -18,6 +18,7 @@ from services.notification.domain.complainant_notices import (
 from services.notification.domain.messages import RecipientRole, mask_address
 from services.notification.domain.notices import notices_for
 from services.notification.domain.staff_notices import assignment_for_handler
+from services.notification.domain.templates import NoticeContext
 from shared.contracts import EVENT_TYPES, EventPayload, Person
 from tests.support import events as sample
 from tests.support.events import NURSING, every_event
@@ -26,6 +27,7 @@ from tests.unit.notification.fakes import emails, text_of
 COMPLAINANT_EMAIL = "zhang.wei.1987@patients.example.org"
 HANDLER = Person(staff_id="hz-001-nursing-3", name="孙护士长", email="nursing.3@hz1.example.org")
 TRACKING_URL = "https://huiyin.example.org/v1/track/"
+CONTEXT = NoticeContext(tracking_url=TRACKING_URL)
 
 ASSIGNED = sample.assigned(
     **NURSING,
@@ -86,20 +88,22 @@ def test_the_handler_mail_is_the_same_whether_or_not_the_complainant_is_anonymou
     assert named == anonymous
 
 
-@pytest.mark.parametrize(
-    "handler",
-    [None, Person(staff_id="hz-001-nursing-9", name="无邮箱")],
-    ids=["unassigned", "no-address"],
-)
-def test_no_handler_address_means_no_handler_mail(handler: Person | None) -> None:
-    assert assignment_for_handler(ASSIGNED.model_copy(update={"handler": handler})) is None
+def test_no_handler_means_no_handler_notice() -> None:
+    assert assignment_for_handler(ASSIGNED.model_copy(update={"handler": None})) is None
+
+
+def test_a_handler_without_an_address_is_told_by_other_channels_only() -> None:
+    # The contact book may reach them by SMS or a group; the e-mail channel has no address.
+    handler = Person(staff_id="hz-001-nursing-9", name="无邮箱")
+    message = assignment_for_handler(ASSIGNED.model_copy(update={"handler": handler}))
+    assert message is not None and message.to is None and message.staff_id == handler.staff_id
 
 
 # --- the complainant's receipt ------------------------------------------------------------
 
 
 def test_the_receipt_carries_the_tracking_code_and_its_link() -> None:
-    message = receipt_for_complainant(ASSIGNED, tracking_url=TRACKING_URL)
+    message = receipt_for_complainant(ASSIGNED, CONTEXT)
     assert message is not None
     assert message.role is RecipientRole.COMPLAINANT
     assert message.to == COMPLAINANT_EMAIL
@@ -111,7 +115,7 @@ def test_the_receipt_carries_the_tracking_code_and_its_link() -> None:
 
 
 def test_the_receipt_names_no_staff_member() -> None:
-    message = receipt_for_complainant(ASSIGNED, tracking_url=TRACKING_URL)
+    message = receipt_for_complainant(ASSIGNED, CONTEXT)
     assert message is not None
     text = text_of(message)
     assert HANDLER.name not in text and HANDLER.staff_id not in text
@@ -120,16 +124,14 @@ def test_the_receipt_names_no_staff_member() -> None:
 
 def test_an_anonymous_complainant_gets_no_receipt() -> None:
     anonymous = ASSIGNED.model_copy(update={"complainant_email": None})
-    assert receipt_for_complainant(anonymous, tracking_url=TRACKING_URL) is None
+    assert receipt_for_complainant(anonymous, CONTEXT) is None
 
 
 @settings(max_examples=30, deadline=None)
 @given(st.lists(st.sampled_from(TRACKING_ALPHABET), min_size=12, max_size=12).map("".join))
 def test_every_receipt_carries_its_own_tracking_code(raw: str) -> None:
     code = f"{raw[:4]}-{raw[4:8]}-{raw[8:]}"
-    message = receipt_for_complainant(
-        ASSIGNED.model_copy(update={"tracking_code": code}), tracking_url=TRACKING_URL
-    )
+    message = receipt_for_complainant(ASSIGNED.model_copy(update={"tracking_code": code}), CONTEXT)
     assert message is not None and message.body.count(code) == 2
 
 
@@ -153,7 +155,7 @@ def test_an_anonymous_complainant_gets_no_reply_mail() -> None:
 def test_every_template_is_chinese() -> None:
     messages = [
         assignment_for_handler(ASSIGNED),
-        receipt_for_complainant(ASSIGNED, tracking_url=TRACKING_URL),
+        receipt_for_complainant(ASSIGNED, CONTEXT),
         reply_for_complainant(REPLIED),
     ]
     for message in messages:
