@@ -107,7 +107,11 @@ def fell_due(entry: ScheduleEntry) -> datetime:
     """The moment `entry`'s run fell due: the same in every beat (see the module's text)."""
     now: datetime = entry.schedule.maybe_make_aware(entry.schedule.now())
     remaining: timedelta = entry.schedule.remaining_estimate(entry.last_run_at)
-    return (now + min(remaining, timedelta(0))).astimezone(UTC).replace(microsecond=0)
+    due = now + min(remaining, timedelta(0))
+    # Rounded, not truncated: the clock is read twice above, so a run due at 20:38:00 may
+    # come out microseconds before it, and truncating would name it 20:37:59 in one beat
+    # and 20:38:00 in another.
+    return datetime.fromtimestamp(round(due.timestamp()), UTC)
 
 
 class BeatLease:

@@ -9,6 +9,7 @@ from services.notification.adapters.deliveries import DELIVERIES, DeliveryLog
 from services.notification.adapters.mailer import SmtpMailer
 from services.notification.adapters.retry_queues import RetryQueues
 from services.notification.consumers import handlers
+from services.notification.deliveries.digest import DigestBook
 from services.notification.deliveries.dispatch import LadderDispatch
 from services.notification.deliveries.log_api import router as delivery_log
 from services.notification.service import DeliveriesInFlight, DeliveryPorts
@@ -52,6 +53,7 @@ def create_app(settings: NotificationSettings | None = None) -> FastAPI:
         runtime.db,
         contacts=ContactBook(runtime.db),
         celery=make_celery("notification", settings),
+        digests=DigestBook(runtime.db),
         tracking_url=settings.tracking_url,
         case_url=settings.case_url,
         channels=settings.channels(),

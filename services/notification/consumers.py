@@ -12,8 +12,18 @@ from services.notification.domain.notices import NOTICES
 from services.notification.service import DeliveryPorts
 from services.notification.settings import NotificationSettings
 from shared.consumer import Handler
-from shared.contracts import Envelope, EventPayload, LadderStep
+from shared.contracts import (
+    ComplaintNotAccepted,
+    ComplaintReplied,
+    ComplaintTransferred,
+    Envelope,
+    EventPayload,
+    LadderStep,
+)
 from shared.topology import handler_table
+
+# The case is no longer overdue under anyone: off the supervisors' digests.
+SETTLING = (ComplaintReplied, ComplaintNotAccepted, ComplaintTransferred)
 
 
 def handlers(
@@ -23,6 +33,8 @@ def handlers(
         if isinstance(payload, LadderStep):
             await ladder.dispatch(envelope, payload)
             return
+        if isinstance(payload, SETTLING):  # no longer overdue under anyone
+            await ladder.digests.settled(envelope.complaint_id)
         await service.notify(
             envelope,
             payload,

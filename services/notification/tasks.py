@@ -14,17 +14,19 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import UTC, datetime, time, timedelta
+from typing import TYPE_CHECKING, Any
 
 from celery import Task
 from pymongo import MongoClient
 from pymongo.database import Database
 
 from services.notification.adapters.contact_book import ContactBookReader
+from services.notification.adapters.deliveries import INDEX, person_index
 from services.notification.channels import Channel, build_channels
+from services.notification.deliveries import digest
 from services.notification.deliveries.attempt import Again, Attempt, DeliveryRules
-from services.notification.deliveries.records import DeliveryRecords, deferred_slot
+from services.notification.deliveries.records import FINISHED, DeliveryRecords, deferred_slot
 from services.notification.domain.contacts import Address
 from services.notification.domain.office_hours import STAFF_HOURS, is_working_day
 from services.notification.settings import NotificationSettings
@@ -33,12 +35,16 @@ from shared.celery_beat import every
 from shared.clock import Clock
 from shared.contracts import CHINA, DeliveryChannel
 
+if TYPE_CHECKING:
+    from prometheus_client import Counter
+
 log = logging.getLogger(__name__)
 
 settings = NotificationSettings()
 app = make_celery("notification", settings)
 DELIVER = "notification.deliver"
 RELEASE = "notification.release_deferred"
+DIGEST = "notification.morning_digest"
 # A release slot is looked at for this many days after its hour: a platform down over a
 # long holiday still sends what waited.
 RELEASE_LOOKBACK_DAYS = 21
@@ -128,7 +134,29 @@ def deliver(self: Task, delivery_id: str) -> str:
     outcome = attempt.run(delivery_id)
     if isinstance(outcome, Again):
         raise self.retry(countdown=outcome.seconds)
+    if outcome.status in FINISHED:
+        document = own.records.get(delivery_id) or {}
+        outcomes().labels(document.get("channel", ""), outcome.status).inc()
     return outcome.status
+
+
+def outcomes() -> Counter:
+    """Deliveries that ended, by channel and outcome (sent or failed): the ops team alerts on
+    failed. Made on first use: the worker names its metrics directory before prometheus_client
+    is imported (shared/celery_app.py)."""
+    global _outcomes
+    if _outcomes is None:
+        from prometheus_client import Counter as Made
+
+        _outcomes = Made(
+            "huiyin_ladder_deliveries",
+            "Ladder and digest deliveries that ended, by channel and outcome",
+            ("channel", "outcome"),
+        )
+    return _outcomes
+
+
+_outcomes: Counter | None = None
 
 
 def release_slots(now: datetime) -> list[str]:
@@ -162,9 +190,44 @@ def release_deferred() -> int:
     return released
 
 
+@task(app, name=DIGEST)
+def morning_digest() -> int:
+    """Each supervisor's digest of the cases still overdue under them, once per working day
+    after HUIYIN_DIGEST_AT (China time); returns how many were handed to the worker. Sent
+    every few minutes by the beat: a run before the hour, on a holiday, or after today's
+    digests went out does nothing."""
+    now = Clock.of(settings).now()
+    local = now.astimezone(CHINA)
+    hour, minute = (int(part) for part in settings.digest_at.split(":"))
+    if not is_working_day(local.date()) or local.time() < time(hour, minute):
+        return 0
+    own = resources()
+    handed = 0
+    for staff_id in digest.people(own.db):
+        document = digest.digest_of(own.db, staff_id)
+        made = digest.digest_message(staff_id, document or {}, local.date())
+        if made is None:
+            continue
+        stored = digest.store_digest(own.db, made, local.date(), now=now)
+        if stored is not None:
+            own.db[INDEX].update_one(
+                {"_id": person_index(staff_id, datetime.now(UTC))},
+                {"$addToSet": {"ids": stored}},
+                upsert=True,
+            )
+            app.send_task(DELIVER, args=[stored])
+            handed += 1
+    return handed
+
+
 def beat_schedule() -> dict[str, dict[str, Any]]:
     """What the platform's beat sends for notification."""
     return {
+        DIGEST: {
+            "task": DIGEST,
+            "schedule": every(300),
+            "options": {"expires": 300},
+        },
         RELEASE: {
             "task": RELEASE,
             "schedule": every(settings.release_scan_seconds),

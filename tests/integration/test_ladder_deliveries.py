@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
+from uuid import uuid4
 
 import pytest
 import yaml
@@ -19,8 +21,12 @@ from pymongo import MongoClient
 
 from deploy.servers import Infrastructure
 from services.notification.adapters.deliveries import DELIVERIES
+from services.notification.channels import WeComRobot
+from services.notification.deliveries.attempt import Again, Attempt, DeliveryRules
+from services.notification.deliveries.records import DeliveryRecords
+from services.notification.domain.contacts import Address
 from services.notification.domain.office_hours import is_working_day
-from shared.contracts import CHINA, Person
+from shared.contracts import CHINA, DeliveryChannel, Person
 from tests.support import events as sample
 from tests.support.bus import listening, publish
 from tests.support.celery import CeleryProcess, CeleryProcesses, celery_processes
@@ -340,3 +346,97 @@ async def test_an_escalation_reaches_each_leader_once_on_each_of_their_channels(
         "hz-001-leadership-2",
     ]
     assert {d["recipient"] for d in deliveries.values()} >= {"v***@hz1.example.org", "138****0001"}
+
+
+async def test_the_morning_digest_lists_what_is_still_overdue_under_a_supervisor_once_a_day(
+    ladder: Ladder, mail: MailSink
+) -> None:
+    supervisor = Person(
+        staff_id="bureau-sup-1", name="周督办", email="supervisor@bureau.hz.example.org"
+    )
+    ladder.at_china(next_working_day_at(time(6, 0)))
+    await asyncio.to_thread(ladder.start_worker)
+    for complaint_id, number in (
+        ("c-digest-1", "HZ-001-202611-00011"),
+        ("c-digest-2", "HZ-001-202611-00012"),
+    ):
+        step = sample.escalated(
+            level="bureau", case_number=number, recipients=[supervisor], due_at=sample.DUE
+        )
+        await publish(ladder.platform, sample.envelope(step, complaint_id))
+    # The first one is answered before morning: off the digest.
+    await publish(ladder.platform, sample.envelope(sample.replied(), "c-digest-1"))
+
+    async def listed() -> bool:
+        database = ladder.platform.settings["notification"].database
+        with MongoClient(ladder.platform.infra.mongo_url) as client:
+            found = client[database]["supervisor_digests"].find_one({"_id": "digest/bureau-sup-1"})
+        return found is not None and set(found.get("cases", {})) == {"c-digest-2"}
+
+    await eventually(listed, timeout=20, what="the digest listing the unanswered case")
+    send = ladder.celery.app("notification").send_task
+    send("notification.morning_digest")  # 06:00: nothing yet
+
+    async def ran_early() -> bool:
+        text = ladder.celery.started[-1].tail()
+        return "notification.morning_digest" in text and "succeeded" in text
+
+    await eventually(ran_early, timeout=20, what="the early run")
+    assert not [m for m in mail.messages if "每日督办汇总" in m["Subject"]]
+    ladder.at_china(next_working_day_at(time(6, 0)) + timedelta(hours=2, minutes=45))
+    send("notification.morning_digest")
+    send("notification.morning_digest")  # the beat sends it again a few minutes later
+    digests = await mail.wait_for(lambda m: "每日督办汇总" in m["Subject"], timeout=30)
+    await asyncio.sleep(2)
+    digests = [m for m in mail.messages if "每日督办汇总" in m["Subject"]]
+    assert len(digests) == 1 and digests[0]["To"] == supervisor.email
+    body = body_of(digests[0])
+    assert "HZ-001-202611-00012" in body and "HZ-001-202611-00011" not in body
+    assert "卫健委督办" in body and sample.COMPLAINANT_EMAIL not in body
+
+
+def test_a_robots_limit_per_minute_holds_across_workers(infrastructure: Infrastructure) -> None:
+    """Two workers' processes count one robot's sends in one shared document: no count is
+    lost or given twice, and the 21st send of a minute waits for the next minute without
+    using an attempt."""
+    database = f"t{uuid4().hex[:8]}_limit"
+    clients = [MongoClient(infrastructure.mongo_url, tz_aware=True) for _ in range(2)]
+    try:
+        workers = [DeliveryRecords(client[database]) for client in clients]
+        minute = datetime.now(UTC).replace(second=1)
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            counts = list(
+                pool.map(lambda n: workers[n % 2].count_send("wecom:robot", minute), range(40))
+            )
+        assert sorted(counts) == list(range(1, 41))
+
+        workers[0].deliveries.insert_one(
+            {
+                "_id": "d-1",
+                "channel": "wecom",
+                "status": "queued",
+                "attempts": 0,
+                "address": {"group": "office-wecom", "scope": "hospital:hz-001"},
+            }
+        )
+        attempt = Attempt(
+            records=workers[1],
+            channels={DeliveryChannel.WECOM: WeComRobot(timeout=1)},
+            # Nothing listens there: a send would fail, but the limit comes first.
+            address_of=lambda _: Address(
+                DeliveryChannel.WECOM, "http://127.0.0.1:9/", key="g", shown="g"
+            ),
+            rules=DeliveryRules(per_minute={"wecom": 20}),
+            now=lambda: datetime.now(UTC),
+        )
+        for _ in range(20):
+            workers[0].count_send("wecom:hospital:hz-001/office-wecom", datetime.now(UTC))
+        outcome = attempt.run("d-1")
+        assert isinstance(outcome, Again) and outcome.why == "rate limit"
+        assert 0 < outcome.seconds <= 66
+        assert workers[0].get("d-1")["attempts"] == 0  # type: ignore[index]
+        assert workers[0].attempts.count_documents({}) == 0
+    finally:
+        clients[0].drop_database(database)
+        for client in clients:
+            client.close()

@@ -29,6 +29,7 @@ from services.notification.adapters.deliveries import (
     complaint_index,
     person_index,
 )
+from services.notification.deliveries.digest import DigestBook
 from services.notification.deliveries.records import (
     DEFERRED,
     DEFERRED_STATUS,
@@ -118,6 +119,7 @@ class LadderDispatch:
         *,
         contacts: ContactBook,
         celery: Celery,
+        digests: DigestBook,
         tracking_url: str,
         case_url: str,
         channels: Collection[DeliveryChannel] = tuple(DeliveryChannel),
@@ -126,6 +128,7 @@ class LadderDispatch:
         self.db = db
         self.contacts = contacts
         self.celery = celery
+        self.digests = digests
         self.tracking_url = tracking_url
         self.case_url = case_url
         self.channels = frozenset(channels)
@@ -149,6 +152,7 @@ class LadderDispatch:
             if address.channel in self.channels
         ]
         now = self.now()
+        await self.digests.escalated(envelope, step)
         documents = deliveries_of(envelope, step, routed, hospital=hospital, bureau=bureau, now=now)
         if not documents:
             return []
