@@ -440,3 +440,29 @@ def test_a_robots_limit_per_minute_holds_across_workers(infrastructure: Infrastr
         clients[0].drop_database(database)
         for client in clients:
             client.close()
+
+
+async def test_a_final_failure_is_recorded_counted_and_announced_to_the_office(
+    ladder: Ladder,
+) -> None:
+    ladder.at_china(next_working_day_at(time(10, 0)))
+    worker = await asyncio.to_thread(ladder.start_worker)
+    ladder.webhook.fail_next(1, status=400)  # the hospital's system refuses the request
+    async with listening(ladder.platform, "notification.*") as outcomes:
+        await publish(ladder.platform, sample.envelope(office_step(), "c-refused"))
+        [failed] = await outcomes.answer("notification.failed", 1)
+        await outcomes.answer("notification.sent", 3)
+    assert failed.payload["channel"] == "webhook" and failed.payload["attempts"] == 1
+    assert failed.payload["level"] == "complaint_office"
+    assert failed.payload["reason_code"] == "request_rejected"
+    found = await asyncio.to_thread(ladder.deliveries)
+    webhook = next(d for d in found.values() if d["channel"] == "webhook")
+    assert webhook["status"] == "failed" and webhook["finished_at"] is not None
+
+    def counted(outcome: str, channel: str) -> float:
+        return ladder.celery.metric(
+            worker, "huiyin_ladder_deliveries_total", outcome=outcome, channel=channel
+        )
+
+    assert await asyncio.to_thread(counted, "failed", "webhook") == 1
+    assert await asyncio.to_thread(counted, "sent", "email") == 1
