@@ -411,8 +411,12 @@ async def broker_floor(
 
 def print_pass(run: Pass) -> None:
     r = run.result
-    remove = run.seconds - sum(r.seconds.values())
-    phases = " · ".join(f"{phase} {s:.2f}" for phase, s in [*r.seconds.items(), ("remove", remove)])
+    seconds = dict(r.seconds)
+    if "remove" not in seconds:  # the phases one after another: the rest is the removing
+        seconds["remove"] = run.seconds - sum(r.seconds.values())
+    phases = " · ".join(f"{phase} {s:.2f}" for phase, s in seconds.items())
+    if "remove" in r.seconds:  # the pass timed each phase while others ran beside it
+        phases += ", side by side"
     print(
         f"{run.name:<9} slots read {r.slots_read:>5,} · due {r.due:>7,} · published "
         f"{r.published:>7,} · already {r.already:>7,} · {run.seconds:6.2f} s ({phases})"

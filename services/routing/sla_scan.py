@@ -9,11 +9,17 @@ One pass (`scan_once`), run by the platform's beat through Celery (tasks.py `run
    with the clocks due, never with all open clocks.
 3. Chunk by chunk: for each point to tell (domain/sla_points.py `to_tell`), its event
    (complaint.sla_warning, .overdue or .escalated) with the recipients from routing's
-   region copy; the chunk's events staged in one batch; each level claimed by inserting
-   its record (`<complaint>:<round>:<level>`: of two scans, one inserts it); the events
-   claimed here published with confirms; the batch deleted; the entries handled removed
-   from their slots, by key.
-4. The cursor moves to the last minute all of whose entries are handled.
+   region copy; the chunk's level ids listed in one small batch; each level claimed by
+   inserting its record (`<complaint>:<round>:<level>`: of two scans, one inserts it),
+   which holds what its event is built from; the events claimed here published with
+   confirms; the batch deleted. Once a group of slots is claimed, its handled entries are
+   removed from their slots, by key (a claimed level is published, by this pass or by a
+   recovery, so the entry is no longer needed).
+   The database and the broker work side by side: while a chunk is with the broker
+   (two at most), the next slots are read, the next chunk claimed and handled entries
+   removed; a pass then costs about the slower of the two rather than their sum.
+4. Once every chunk is confirmed and every removal done, the cursor moves to the last
+   minute all of whose entries are handled.
 
 Running it twice, or two at once, publishes each level of each case once: the claim is
 the guard. The pass never writes a clock: routing's consumer receives the events
@@ -31,6 +37,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -54,7 +61,7 @@ from services.routing.domain.region import Hospital, Supervisor
 from services.routing.domain.sla_points import SlaPoint, reason, to_tell
 from services.routing.service import department_label
 from services.routing.settings import RoutingSettings
-from services.routing.sla_state import point_of
+from services.routing.sla_state import point_document, point_of
 from shared.contracts import Envelope, LadderLevel, Person
 from shared.publisher import EventPublisher
 from shared.runtime import mongo_client
@@ -68,6 +75,7 @@ CURSOR_MARGIN = timedelta(minutes=2)
 # A batch older than this (real time) was left by a pass that died.
 LEFT_BEHIND_AFTER = timedelta(minutes=2)
 MINUTES_AT_ONCE = 8  # minutes whose slots are read together
+CHUNKS_PUBLISHING = 2  # chunks whose events are with the broker at once
 
 
 class RegionLookup(Protocol):
@@ -166,20 +174,48 @@ async def publish_all(publisher: Publisher, envelopes: Sequence[Envelope]) -> No
         ) from failures[0]
 
 
-async def recover(records: LadderRecords, publisher: Publisher) -> int:
-    """Publish what passes that died left staged and claimed; returns how many."""
+async def recover(records: LadderRecords, publisher: Publisher, people: Recipients) -> int:
+    """Publish what passes that died left claimed and unconfirmed; returns how many. Each
+    event is built again from its claim, as the pass that claimed it built it (same event
+    id, same time; recipients from the region copy as it is now)."""
     published = 0
     for batch in await records.left_behind(before=datetime.now(UTC) - LEFT_BEHIND_AFTER):
-        envelopes = [Envelope.from_document(e) for e in batch.get("events", [])]
-        steps = {
-            step_id(e.complaint_id, int(e.payload.get("round", 0)), e.payload["level"]): e
-            for e in envelopes
-        }
-        owned = await records.claimed_by(batch["_id"], steps)
-        await publish_all(publisher, [steps[s] for s in owned])
+        if "events" in batch:  # staged by an earlier version: the events themselves
+            staged = [Envelope.from_document(e) for e in batch["events"]]
+            steps = {
+                step_id(e.complaint_id, int(e.payload.get("round", 0)), e.payload["level"]): e
+                for e in staged
+            }
+            owned = await records.claimed_by(batch["_id"], steps)
+            envelopes = [steps[claim["_id"]] for claim in owned]
+        else:
+            owned = await records.claimed_by(batch["_id"], batch.get("steps", []))
+            envelopes = [await rebuilt(claim, people) for claim in owned]
+        await publish_all(publisher, envelopes)
         await records.done(batch["_id"])
-        published += len(owned)
+        published += len(envelopes)
     return published
+
+
+def claim_record(
+    step: str, *, batch: str, entry: dict[str, Any], point: SlaPoint, now: datetime
+) -> dict[str, Any]:
+    """A level's claim, holding what its event is built from: the slot entry without its
+    points, the point told (its fields prefixed `p_`) and the pass's time. Flat: FerretDB
+    stores a flat document at about half the cost of one with documents inside."""
+    told = {f"p_{name}": value for name, value in point_document(point).items()}
+    facts = {name: value for name, value in entry.items() if name != "p"}
+    return {"_id": step, "batch": batch, "at": now, **facts, **told}
+
+
+async def rebuilt(claim: dict[str, Any], people: Recipients) -> Envelope:
+    """The event of a claim, as the pass that claimed the level built it."""
+    own = {"_id", "batch", "at"}
+    entry = {k: v for k, v in claim.items() if k not in own and not k.startswith("p_")}
+    point = point_of({k[2:]: v for k, v in claim.items() if k.startswith("p_")})
+    at = claim["at"] if claim["at"].tzinfo else claim["at"].replace(tzinfo=UTC)
+    _, envelope = await step_envelope(entry, point, now=at, people=people)
+    return envelope
 
 
 def due_in(
@@ -195,16 +231,22 @@ def due_in(
     return due, {slot: len(entries) for slot, entries in slots.items()}
 
 
-async def tell(
+@dataclass(frozen=True)
+class Claimed:
+    batch: str
+    envelopes: list[Envelope]  # the events of the levels this pass claimed
+
+
+async def claim(
     chunk: list[DueEntry],
     *,
     now: datetime,
     records: LadderRecords,
     people: Recipients,
-    publisher: Publisher,
     result: ScanResult,
-) -> None:
-    """Stage, claim and publish the chunk's levels (module note, step 3)."""
+) -> Claimed:
+    """Build the chunk's events, list their levels in a batch, claim each level (module
+    note, step 3); the events whose claim this pass inserted."""
     started = time.perf_counter()
     batch = uuid4().hex
     claims: list[dict[str, Any]] = []
@@ -212,30 +254,27 @@ async def tell(
     for due in chunk:
         for point in due.points:
             step, envelope = await step_envelope(due.entry, point, now=now, people=people)
-            claims.append(
-                {
-                    "_id": step,
-                    "batch": batch,
-                    "event_id": str(envelope.event_id),
-                    "complaint_id": due.entry["id"],
-                    "hospital_id": due.entry["h"],
-                    "round": due.entry["r"],
-                    "level": point.level.value,
-                    "at": now,
-                }
-            )
+            claims.append(claim_record(step, batch=batch, entry=due.entry, point=point, now=now))
             envelopes.append(envelope)
-    await records.stage(batch, envelopes, now=datetime.now(UTC))
+    await records.stage(batch, [c["_id"] for c in claims], now=datetime.now(UTC))
     mine = await records.claim(claims)
     ours = [e for c, e in zip(claims, envelopes, strict=True) if c["_id"] in mine]
-    applied = time.perf_counter()
-    await publish_all(publisher, ours)
-    published = time.perf_counter()
-    await records.done(batch)
-    result.published += len(ours)
     result.already += len(claims) - len(ours)
-    result.seconds["apply"] += (applied - started) + (time.perf_counter() - published)
-    result.seconds["publish"] += published - applied
+    result.seconds["apply"] += time.perf_counter() - started
+    return Claimed(batch, ours)
+
+
+async def confirm(
+    claimed: Claimed, *, records: LadderRecords, publisher: Publisher, result: ScanResult
+) -> None:
+    """Publish the claimed events with confirms, then delete their batch."""
+    started = time.perf_counter()
+    await publish_all(publisher, claimed.envelopes)
+    published = time.perf_counter()
+    await records.done(claimed.batch)
+    result.published += len(claimed.envelopes)
+    result.seconds["publish"] += published - started
+    result.seconds["apply"] += time.perf_counter() - published
 
 
 async def forget(
@@ -244,19 +283,30 @@ async def forget(
     held: dict[str, int],
     *,
     settled: str,
+    result: ScanResult | None = None,
 ) -> None:
     """Remove the handled entries: a slot of a minute at or before `settled` whose every
     entry was handled is deleted (nothing is listed there any more), others lose the
-    handled keys only (a clock listed meanwhile stays)."""
+    handled keys only (a clock listed meanwhile stays). Safe once the entries' levels are
+    claimed: a claim is published, by this pass or by a recovery."""
+    started = time.perf_counter()
     keys: dict[str, list[str]] = {}
     for due in handled:
         keys.setdefault(due.slot, []).append(due.key)
-    for slot, gone in keys.items():
-        minute = slot.split("/")[0]
-        if minute.isdigit() and minute <= settled and len(gone) == held.get(slot):
-            await slots.drop(slot)
-        else:
-            await slots.forget(slot, gone)
+    drop = [
+        slot
+        for slot, gone in keys.items()
+        if slot.split("/")[0].isdigit()
+        and slot.split("/")[0] <= settled
+        and len(gone) == held.get(slot)
+    ]
+    for slot in drop:
+        del keys[slot]
+    await slots.settle(drop=drop, keys=keys)
+    if result is not None:
+        result.seconds["remove"] = result.seconds.get("remove", 0.0) + (
+            time.perf_counter() - started
+        )
 
 
 async def scan_once(
@@ -269,11 +319,14 @@ async def scan_once(
     budget_seconds: float = 30.0,
     chunk_size: int = 1000,
 ) -> ScanResult:
-    """One pass at the platform's time `now` (module note)."""
+    """One pass at the platform's time `now` (module note). The database and the broker
+    work side by side: the next slots are read, and the next chunk claimed, while the
+    last chunk is published and the handled entries removed; the cursor moves only once
+    all of it is done."""
     started = time.perf_counter()
     result = ScanResult()
-    result.recovered = await recover(records, publisher)
     people = Recipients(region)
+    result.recovered = await recover(records, publisher, people)
     cursor = await slots.ensure_cursor(now, margin=CURSOR_MARGIN)
     settled = minute_of(now - CURSOR_MARGIN)  # a minute at or before it is done once read
     # From the minute after the cursor; never later than the margin (a clock moved back).
@@ -284,23 +337,51 @@ async def scan_once(
     for n in range(0, len(minutes), MINUTES_AT_ONCE):
         group = minutes[n : n + MINUTES_AT_ONCE]
         groups.append((group, [slot for minute in group for slot in minute_slots(minute)]))
-    for n, (group, batch) in enumerate(groups):
-        if n and time.perf_counter() - started > budget_seconds:
-            result.more = True
-            break
-        read_at = time.perf_counter()
-        found = await slots.read(batch)
-        due, held = due_in(found, now)
-        result.slots_read += len(batch)
-        result.due += len(due)
-        result.seconds["find"] += time.perf_counter() - read_at
-        for at in range(0, len(due), chunk_size):
-            part = due[at : at + chunk_size]
-            await tell(
-                part, now=now, records=records, people=people, publisher=publisher, result=result
-            )
-            await forget(slots, part, held, settled=settled)
-        through = max([through, *(m for m in group if m <= settled)])
+    publishing: deque[asyncio.Task[None]] = deque()
+    removing: list[asyncio.Task[None]] = []
+    reading = asyncio.ensure_future(slots.read(groups[0][1]))
+    try:
+        for n, (group, batch) in enumerate(groups):
+            if n and time.perf_counter() - started > budget_seconds:
+                result.more = True
+                break
+            read_at = time.perf_counter()
+            found = await reading
+            if n + 1 < len(groups):
+                reading = asyncio.ensure_future(slots.read(groups[n + 1][1]))
+            due, held = due_in(found, now)
+            result.slots_read += len(batch)
+            result.due += len(due)
+            result.seconds["find"] += time.perf_counter() - read_at
+            for at in range(0, len(due), chunk_size):
+                claimed = await claim(
+                    due[at : at + chunk_size],
+                    now=now,
+                    records=records,
+                    people=people,
+                    result=result,
+                )
+                while len(publishing) >= CHUNKS_PUBLISHING:
+                    await publishing.popleft()
+                publishing.append(
+                    asyncio.ensure_future(
+                        confirm(claimed, records=records, publisher=publisher, result=result)
+                    )
+                )
+            if due:
+                removing.append(
+                    asyncio.ensure_future(forget(slots, due, held, settled=settled, result=result))
+                )
+            through = max([through, *(m for m in group if m <= settled)])
+        while publishing:
+            await publishing.popleft()
+        for task in removing:
+            await task
+    finally:
+        pending: list[asyncio.Future[Any]] = [reading, *publishing, *removing]
+        for left in pending:
+            left.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
     if through != cursor:
         await slots.set_cursor(through)
     result.through = through

@@ -31,8 +31,11 @@ import zlib
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from pymongo import DeleteOne, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
+
+from shared.bulk_writes import bulk_write_in_chunks
 
 SLOTS = "sla_slots"
 SCAN_STATE = "sla_scan"
@@ -114,6 +117,19 @@ class SlotIndex:
     async def drop(self, slot: str) -> None:
         """Delete a slot of a minute long past, all of whose entries were handled."""
         await self.collection.delete_one({"_id": slot})
+
+    async def settle(self, *, drop: list[str], keys: dict[str, list[str]]) -> None:
+        """`drop` and `forget` for many slots at once: one delete or update per slot by
+        `_id`, sent `STATEMENTS_PER_COMMAND` to a command (a delete by `_id: {$in}` would
+        read the whole collection on FerretDB); deletes first, the larger share."""
+        requests: list[DeleteOne | UpdateOne] = [DeleteOne({"_id": slot}) for slot in drop]
+        requests += [
+            UpdateOne({"_id": slot}, {"$unset": {f"e.{key}": "" for key in gone}})
+            for slot, gone in keys.items()
+            if gone
+        ]
+        if requests:
+            await bulk_write_in_chunks(self.collection, requests, ordered=False)
 
     async def cursor(self) -> str | None:
         document = await self.state.find_one({"_id": CURSOR})

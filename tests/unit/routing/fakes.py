@@ -173,6 +173,12 @@ class FakeSlotIndex(SlotIndex):
     async def drop(self, slot: str) -> None:
         self.slots.pop(slot, None)
 
+    async def settle(self, *, drop: list[str], keys: dict[str, list[str]]) -> None:
+        for slot in drop:
+            await self.drop(slot)
+        for slot, gone in keys.items():
+            await self.forget(slot, gone)
+
     async def cursor(self) -> str | None:
         return self.through
 
