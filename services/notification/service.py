@@ -193,6 +193,8 @@ async def attempt_delivery(
         delivery_id=delivery_id,
         source_event_id=str(envelope.event_id),
         recipient_role=message.role.value,
+        recipient_staff_id=message.staff_id,
+        level=message.level,  # intake lists who a ladder notice (督办意见) reached
         attempts=attempt,
         after_unknown_outcome=after_unknown,
     )
@@ -250,6 +252,8 @@ async def _record_failure(
         delivery_id=delivery_id,
         source_event_id=str(envelope.event_id),
         recipient_role=message.role.value,
+        recipient_staff_id=message.staff_id,
+        level=message.level,
         attempts=attempt,
         error=failure.reason,
         reason_code=failure.code,

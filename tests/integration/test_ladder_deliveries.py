@@ -16,7 +16,6 @@ from typing import Any
 from uuid import uuid4
 
 import pytest
-import yaml
 from pymongo import MongoClient
 
 from deploy.servers import Infrastructure
@@ -36,8 +35,9 @@ from tests.support.http_standins import (
     SmsGatewayStandIn,
     WeComRobotStandIn,
 )
+from tests.support.ladder import stand_ins
 from tests.support.mail import MailSink, body_of
-from tests.support.platform import REGION_FILE, Names, Platform, running_platform
+from tests.support.platform import Names, Platform, running_platform
 from tests.support.polling import eventually
 
 pytestmark = pytest.mark.timeout(300)
@@ -47,7 +47,6 @@ OFFICE = Person(
 )
 LEADER = Person(staff_id="hz-001-leadership-1", name="郑国华", email="vp@hz1.example.org")
 HANDLER = sample.HANDLER
-SMS_KEY, SMS_SECRET = "LTAI-test-key", "test-secret-not-real"
 
 
 @dataclass
@@ -85,45 +84,14 @@ def next_working_day_at(hour: time, *, after: datetime | None = None) -> datetim
     return datetime.combine(day, hour, tzinfo=CHINA)
 
 
-def region_with(
-    path: Path, *, wecom: str, dingtalk: DingTalkRobotStandIn, webhook: str, secret: str
-) -> Path:
-    """The example region, its hz-001 groups pointed at the stand-ins."""
-    raw = yaml.safe_load(REGION_FILE.read_text(encoding="utf-8"))
-    groups = raw["notification"]["hospitals"]["hz-001"]["groups"]
-    groups["office-wecom"]["url"] = wecom
-    groups["leaders-dingtalk"]["url"] = dingtalk.url
-    groups["leaders-dingtalk"]["secret"] = dingtalk.secret
-    groups["hospital-system"]["url"] = webhook
-    groups["hospital-system"]["secret"] = secret
-    path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
-    return path
-
-
 @pytest.fixture
 async def ladder(
     infrastructure: Infrastructure, mail: MailSink, tmp_path: Path
 ) -> AsyncIterator[Ladder]:
     names = Names()
-    with (
-        celery_processes(infrastructure, names=names) as celery,
-        SmsGatewayStandIn(access_key_id=SMS_KEY, secret=SMS_SECRET) as sms,
-        WeComRobotStandIn() as wecom,
-        DingTalkRobotStandIn() as dingtalk,
-        HospitalWebhookStandIn() as webhook,
-    ):
-        region = region_with(
-            tmp_path / "region.yaml",
-            wecom=wecom.url,
-            dingtalk=dingtalk,
-            webhook=webhook.url,
-            secret=webhook.secret,
-        )
-        sms_settings = {
-            "sms_endpoint": sms.url,
-            "sms_access_key_id": SMS_KEY,
-            "sms_access_key_secret": SMS_SECRET,
-        }
+    with celery_processes(infrastructure, names=names) as celery, stand_ins() as fakes:
+        region = fakes.region_file(tmp_path / "region.yaml")
+        sms_settings = fakes.sms_settings
         overrides = {"notification": {**sms_settings, "clock_file": str(celery.clock_file)}}
         async with running_platform(
             infrastructure,
@@ -137,7 +105,15 @@ async def ladder(
                 "ladder_backoff_seconds": 0.2,
                 "ladder_backoff_cap_seconds": 1,
             }
-            yield Ladder(platform, celery, sms, wecom, dingtalk, webhook, worker_env)
+            yield Ladder(
+                platform,
+                celery,
+                fakes.sms,
+                fakes.wecom,
+                fakes.dingtalk,
+                fakes.webhook,
+                worker_env,
+            )
 
 
 def office_step(**changes: Any) -> Any:

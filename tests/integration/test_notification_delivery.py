@@ -36,12 +36,14 @@ OTHER = Person(staff_id="hz-001-leadership-2", name="孙院长", email="presiden
 Sinks = Callable[..., ScriptedMailSink]
 
 
-def escalation(*leaders: Person) -> Envelope:
-    return sample.envelope(sample.escalated(recipients=list(leaders)), "c-delivery")
+def assignment(handler: Person) -> Envelope:
+    """A case assigned to `handler`, who is e-mailed by the service itself (the ladder's
+    notices go through the Celery worker instead: test_ladder_deliveries.py)."""
+    return sample.envelope(sample.assigned(handler=handler), "c-delivery")
 
 
-def delivery_id(envelope: Envelope, leader: Person) -> str:
-    return f"{envelope.event_id}:leadership:{leader.staff_id}"
+def delivery_id(envelope: Envelope, handler: Person) -> str:
+    return f"{envelope.event_id}:handler"
 
 
 @pytest.fixture
@@ -97,7 +99,7 @@ async def test_a_mail_accepted_while_the_broker_stops_is_recorded_sent_and_not_s
     ) as platform:
         runtime = platform.services["notification"].app.state.runtime
         release = sink.hold_replies()
-        envelope = escalation(LEADER)
+        envelope = assignment(LEADER)
         await publish(platform, envelope)
         # The server has the body and holds its "250" while the broker goes away: the
         # connection closes and aio-pika cancels the consumer's task mid-send.
@@ -134,7 +136,7 @@ async def test_a_delivery_left_sending_is_recorded_unknown_and_sent_once_more(
     async with running_platform(
         infrastructure, smtp_port=sink.port, only=("notification",)
     ) as platform:
-        envelope = escalation(LEADER)
+        envelope = assignment(LEADER)
         key = delivery_id(envelope, LEADER)
         deliveries = platform.services["notification"].app.state.deliveries
         # What a process killed between "attempt recorded" and "outcome recorded" leaves.
@@ -143,7 +145,7 @@ async def test_a_delivery_left_sending_is_recorded_unknown_and_sent_once_more(
                 "_id": key,
                 "complaint_id": envelope.complaint_id,
                 "hospital_id": envelope.hospital_id,
-                "recipient_role": "leadership",
+                "recipient_role": "handler",
                 "recipient": "v***@hz1.example.org",
                 "status": "sending",
                 "attempts": 1,
@@ -201,7 +203,7 @@ async def test_a_4xx_refusal_is_retried_with_backoff_and_the_mail_arrives_once(
     async with running_platform(
         infrastructure, smtp_port=sink.port, only=("notification",)
     ) as platform:
-        first, second = escalation(LEADER), escalation(OTHER)
+        first, second = assignment(LEADER), assignment(OTHER)
         started = time.monotonic()
         await publish(platform, first, second)
         # The retry waits in the broker, not in the consumer: the other event goes through.
@@ -286,7 +288,7 @@ async def test_nothing_listening_is_retried_across_a_restart_until_the_server_is
     retry_steps(1.0, 2.0, 2.0, 2.0)
     port = free_port()
     async with running_platform(infrastructure, smtp_port=port, only=("notification",)) as platform:
-        envelope = escalation(LEADER)
+        envelope = assignment(LEADER)
         key = delivery_id(envelope, LEADER)
         await publish(platform, envelope)
 
@@ -329,12 +331,12 @@ async def test_an_outcome_written_again_after_its_answer_was_lost_is_recorded_on
     try:
         # The relay is never started: the outcome's event only waits in the outbox.
         log = DeliveryLog(client[name], relay=OutboxRelay(client[name][DELIVERIES]))
-        envelope = escalation(LEADER)
+        envelope = assignment(LEADER)
         key = delivery_id(envelope, LEADER)
         owner = {"hospital_id": envelope.hospital_id, "complaint_id": envelope.complaint_id}
         assert await log.claim(key, owner) is None
         sent = sample.notification_sent(
-            delivery_id=key, source_event_id=str(envelope.event_id), recipient_role="leadership"
+            delivery_id=key, source_event_id=str(envelope.event_id), recipient_role="handler"
         )
         for _ in range(2):  # the second as _recorded tries again when an answer is lost
             await log.finish(
