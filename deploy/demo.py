@@ -36,6 +36,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from deploy.admin import load_region
+from deploy.group_sinks import GroupSinks
 from deploy.processes import start_beat, start_service, start_worker, stop_services
 from deploy.servers import REPO, Infrastructure, from_environment, native
 from services.routing.settings import RoutingSettings
@@ -362,6 +363,8 @@ def main(argv: list[str] | None = None) -> int:
     mailbox.Maildir(maildir, create=True)
     smtp = Controller(Mailbox(maildir), hostname="127.0.0.1", port=port_or_free(1025))
     smtp.start()
+    groups = GroupSinks(STATE / "groups")
+    group_names = groups.start()
     keys = demo_keys()
     staff_keys = demo_staff_keys()
     spec = ",".join(f"{name}:{hash_key(key)}" for name, key in keys.items())
@@ -399,6 +402,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  first demo case walked to: {walked}", flush=True)
         wait_celery_ready(infra, processes)
         print_where_to_look(infra, urls, worker_ports, keys, counts, receipts, maildir, started)
+        print(
+            f"  group chats           {', '.join(group_names) or 'none (ports taken)'}: posts "
+            f"filed in {STATE / 'groups'}/<name>.jsonl",
+            flush=True,
+        )
         if args.once:
             return 0
         stop = {signal.SIGINT, signal.SIGTERM}
@@ -412,6 +420,7 @@ def main(argv: list[str] | None = None) -> int:
             signal.signal(signum, signal.SIG_IGN)
         stop_services(processes.values())
         smtp.stop()
+        groups.stop()
         infra.close()
 
 

@@ -7,6 +7,8 @@ the same test clock (shared/clock.py)."""
 from __future__ import annotations
 
 import asyncio
+import json
+import os
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -172,6 +174,9 @@ async def test_a_level_reaches_each_person_and_group_once_per_channel_whatever_i
         person = (await api.get(f"/v1/staff/{OFFICE.staff_id}/deliveries")).json()
     async with ladder.platform.client("notification", "hz-002") as other:
         elsewhere = (await other.get("/v1/complaints/c-ladder-1/deliveries")).json()
+    if out := os.environ.get("HUIYIN_DELIVERY_LOG_OUT"):  # for a report: what the office sees
+        text = json.dumps(case, ensure_ascii=False, indent=2) + "\n"
+        await asyncio.to_thread(Path(out).write_text, text, encoding="utf-8")
     told = {(d["channel_label"], d["recipient"], d["status_label"]) for d in case["items"]}
     assert told == {
         ("电子邮件", "o***@hz1.example.org", "已发送"),

@@ -122,11 +122,21 @@ class CeleryProcesses:
         """Until the worker answers Celery's ping (it consumes its queue by then)."""
         app = self.app(worker.service)
         deadline = time.monotonic() + timeout
-        while not app.control.ping(destination=[worker.node], timeout=0.5):
+        while not self._answers(app, worker):
             if worker.process.poll() is not None:
                 raise RuntimeError(f"worker exited:\n{worker.tail()}")
             if time.monotonic() > deadline:
                 raise TimeoutError(f"worker {worker.node} not ready:\n{worker.tail()}")
+
+    @staticmethod
+    def _answers(app: Any, worker: CeleryProcess) -> bool:
+        """Celery's ping; a connection the broker dropped (an earlier test restarted it)
+        is not an answer, and the next ping opens a new one."""
+        try:
+            return bool(app.control.ping(destination=[worker.node], timeout=0.5))
+        except (ConnectionError, OSError):
+            app.pool.force_close_all()
+            return False
 
     def app(self, service: str) -> Any:
         """A Celery app like the service's, for sending its tasks and pinging its workers."""
