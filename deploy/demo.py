@@ -477,6 +477,8 @@ def print_where_to_look(
     print(f"    curl {hz1} '{case}'   # masked: the hospital's key alone proves no one")
     print(f"    curl {hz1} -H \"{ASSERTION_HEADER}: $({sign})\" \\\n        '{case}'")
     print(f"    curl {hz1} '{case}/timeline/verify'")
+    deliveries = f"{urls['notification']}/v1/complaints/{receipts[0]['id']}/deliveries"
+    print(f"    curl {hz1} '{deliveries}'   # the delivery log: who was told, how, when")
     print(f"  logs in {STATE / 'logs'}; Ctrl-C stops everything.", flush=True)
 
 
