@@ -208,7 +208,7 @@ def morning_digest() -> int:
         made = digest.digest_message(staff_id, document or {}, local.date())
         if made is None:
             continue
-        stored = digest.store_digest(own.db, made, local.date(), now=now)
+        stored = digest.store_digest(own.db, made, local.date())
         if stored is not None:
             own.db[INDEX].update_one(
                 {"_id": person_index(staff_id, datetime.now(UTC))},

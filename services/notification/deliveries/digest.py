@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
@@ -142,9 +142,7 @@ def digest_message(staff_id: str, document: Mapping[str, Any], day: date) -> Dig
     return Digest(staff_id, message)
 
 
-def store_digest(
-    db: Database[dict[str, Any]], digest: Digest, day: date, *, now: datetime
-) -> str | None:
+def store_digest(db: Database[dict[str, Any]], digest: Digest, day: date) -> str | None:
     """The digest's delivery, once per person and day; its id if stored now."""
     to = digest.message.to or ""
     identifier = f"digest:{digest.staff_id}:{day.isoformat()}:email"
@@ -171,7 +169,7 @@ def store_digest(
         "retries": 0,
         "unknown_outcomes": 0,
         "history": [],
-        "created_at": now,
+        "created_at": datetime.now(UTC),
         **new_outbox(),
     }
     try:

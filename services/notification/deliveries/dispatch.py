@@ -103,7 +103,7 @@ def deliveries_of(
                 "retries": 0,
                 "unknown_outcomes": 0,
                 "history": [],
-                "created_at": now,
+                "created_at": datetime.now(UTC),  # real time, as every attempt's record
                 **new_outbox(),
             },
         )
