@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from kombu import pools
 from pydantic_settings import BaseSettings
 from pymongo import MongoClient
 
@@ -120,23 +121,23 @@ class CeleryProcesses:
 
     def wait_ready(self, worker: CeleryProcess, *, timeout: float = 60) -> None:
         """Until the worker answers Celery's ping (it consumes its queue by then)."""
-        app = self.app(worker.service)
         deadline = time.monotonic() + timeout
-        while not self._answers(app, worker):
+        while not self._answers(worker):
             if worker.process.poll() is not None:
                 raise RuntimeError(f"worker exited:\n{worker.tail()}")
             if time.monotonic() > deadline:
                 raise TimeoutError(f"worker {worker.node} not ready:\n{worker.tail()}")
 
-    @staticmethod
-    def _answers(app: Any, worker: CeleryProcess) -> bool:
-        """Celery's ping; a connection the broker dropped (an earlier test restarted it)
-        is not an answer, and the next ping opens a new one."""
+    def _answers(self, worker: CeleryProcess) -> bool:
+        """Celery's ping, from an app of its own: a connection the broker dropped (an
+        earlier test restarted it) is not an answer, and the next ping connects anew."""
+        app = self.app(worker.service)
         try:
             return bool(app.control.ping(destination=[worker.node], timeout=0.5))
         except (ConnectionError, OSError):
-            app.pool.force_close_all()
             return False
+        finally:
+            app.close()
 
     def app(self, service: str) -> Any:
         """A Celery app like the service's, for sending its tasks and pinging its workers."""
@@ -186,6 +187,9 @@ def celery_processes(
     infra: Infrastructure, *, names: Names | None = None
 ) -> Iterator[CeleryProcesses]:
     """Celery processes of one test, all stopped (and their traces removed) at its end."""
+    # kombu keeps one connection pool per broker URL for the whole test process: drop what
+    # earlier tests left there (a broker they restarted has closed those connections).
+    pools.reset()
     with tempfile.TemporaryDirectory(prefix="huiyin-celery-") as logs:
         processes = CeleryProcesses(infra, names=names or Names(), logs=Path(logs))
         try:
