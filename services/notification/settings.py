@@ -57,6 +57,13 @@ class NotificationSettings(ServiceSettings):
         description="an attempt claimed this long ago by a process "
         "that cannot be seen alive has an unknown outcome",
     )
+    sms_record_lag_seconds: float = Field(
+        default=30.0,
+        ge=0,
+        le=600,
+        description="how long after an SMS of unknown outcome "
+        "the gateway's records are asked whether it went out (they lag behind a send)",
+    )
     robot_per_minute: int = Field(
         default=20,
         ge=0,

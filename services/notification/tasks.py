@@ -92,6 +92,7 @@ def rules() -> DeliveryRules:
         backoff_base_seconds=settings.ladder_backoff_seconds,
         backoff_cap_seconds=settings.ladder_backoff_cap_seconds,
         lease=timedelta(seconds=settings.ladder_attempt_lease_seconds),
+        gateway_lag=timedelta(seconds=settings.sms_record_lag_seconds),
         per_minute={
             DeliveryChannel.WECOM.value: settings.robot_per_minute,
             DeliveryChannel.DINGTALK.value: settings.robot_per_minute,

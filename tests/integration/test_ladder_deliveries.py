@@ -106,6 +106,7 @@ async def ladder(
             worker_env = sms_settings | {
                 "ladder_backoff_seconds": 0.2,
                 "ladder_backoff_cap_seconds": 1,
+                "sms_record_lag_seconds": 3,
             }
             yield Ladder(
                 platform,

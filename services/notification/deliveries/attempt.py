@@ -46,6 +46,7 @@ class DeliveryRules:
     backoff_base_seconds: float = 10.0
     backoff_cap_seconds: float = 600.0
     lease: timedelta = timedelta(minutes=2)
+    gateway_lag: timedelta = timedelta(seconds=30)  # before an SMS gateway lists what it took
     per_minute: Mapping[str, int] = field(default_factory=dict)
 
     def limit(self, channel: str) -> int:
@@ -155,8 +156,12 @@ class Attempt:
         None: it did not, send it now."""
         was_sent = getattr(channel, "was_sent", None)
         found: bool | None = None
+        started = _aware(document.get("attempt_started_at") or datetime.now(UTC))
+        waited = datetime.now(UTC) - started
+        if was_sent is not None and waited < self.rules.gateway_lag:
+            # Asked at once, a gateway may not list an SMS it took a moment ago.
+            return Again((self.rules.gateway_lag - waited).total_seconds(), "gateway lag")
         if was_sent is not None:
-            started = _aware(document.get("attempt_started_at") or datetime.now(UTC))
             # The gateway files an SMS under the day it was sent, China time.
             days = {started.astimezone(CHINA).date(), datetime.now(CHINA).date()}
             found = was_sent(address, delivery_id=document["_id"], days=sorted(days))
