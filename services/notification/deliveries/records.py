@@ -13,12 +13,12 @@ Every read and write is by `_id` alone (ARCHITECTURE.md "Storage"):
   worker: a group robot accepts about 20 a minute.
 - `delivery_deferred`: the deliveries waiting for office hours, one document per release
   minute (the bucket pattern), read by `_id` by the release task.
-- `delivery_index`: which deliveries concern a case (`complaint/<id>`) or a person in a
-  month (`person/<staff id>/<YYYY-MM>`): the delivery-log API reads these, then each
-  delivery by `_id`.
+- `delivery_index` (adapters/deliveries.py): which deliveries concern a case
+  (`complaint/<id>`) or a person in a month (`person/<staff id>/<YYYY-MM>`): the
+  delivery-log API (log_api.py) reads these, then each delivery by `_id`.
 
-Synchronous (PyMongo's blocking API): the Celery tasks use it; the service's consumer and
-API use the async twins in dispatch.py and api.py over the same documents.
+Synchronous (PyMongo's blocking API): the Celery tasks use it; the service's consumer
+(dispatch.py) and API (log_api.py) reach the same documents through the async client.
 """
 
 from __future__ import annotations
