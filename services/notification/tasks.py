@@ -26,7 +26,11 @@ from services.notification.adapters.deliveries import INDEX, person_index
 from services.notification.channels import Channel, build_channels
 from services.notification.deliveries import digest
 from services.notification.deliveries.attempt import Again, Attempt, DeliveryRules
-from services.notification.deliveries.records import FINISHED, DeliveryRecords, deferred_slot
+from services.notification.deliveries.records import (
+    DELIVER,
+    DeliveryRecords,
+    deferred_slot,
+)
 from services.notification.domain.contacts import Address
 from services.notification.domain.office_hours import STAFF_HOURS, is_working_day
 from services.notification.settings import NotificationSettings
@@ -42,7 +46,6 @@ log = logging.getLogger(__name__)
 
 settings = NotificationSettings()
 app = make_celery("notification", settings)
-DELIVER = "notification.deliver"
 RELEASE = "notification.release_deferred"
 DIGEST = "notification.morning_digest"
 # A release slot is looked at for this many days after its hour: a platform down over a
@@ -135,9 +138,8 @@ def deliver(self: Task, delivery_id: str) -> str:
     outcome = attempt.run(delivery_id)
     if isinstance(outcome, Again):
         raise self.retry(countdown=outcome.seconds)
-    if outcome.status in FINISHED:
-        document = own.records.get(delivery_id) or {}
-        outcomes().labels(document.get("channel", ""), outcome.status).inc()
+    if outcome.ended_on is not None:  # counted once: a run that finds it ended does not
+        outcomes().labels(outcome.ended_on, outcome.status).inc()
     return outcome.status
 
 

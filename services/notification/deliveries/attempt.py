@@ -24,7 +24,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from services.notification.channels import Channel
-from services.notification.deliveries.records import FINISHED, DeliveryRecords, alive, message_of
+from services.notification.deliveries.records import (
+    FINISHED,
+    DeliveryRecords,
+    alive,
+    aware,
+    message_of,
+)
 from services.notification.delivery_policy import (
     DeliveryStatus,
     FailureKind,
@@ -65,6 +71,7 @@ def backoff(
 @dataclass(frozen=True)
 class Done:
     status: str
+    ended_on: str | None = None  # the channel, when this very run ended the delivery
 
 
 @dataclass(frozen=True)
@@ -100,7 +107,7 @@ class Attempt:
         if status in FINISHED:
             return Done(str(status))
         release_at = document.get("release_at")
-        if release_at is not None and _aware(release_at) > self.now():
+        if release_at is not None and aware(release_at) > self.now():
             return Done("deferred")  # the release task sends it when its hour comes
         channel = self.channels.get(DeliveryChannel(document["channel"]))
         address = self.address_of(document)
@@ -145,7 +152,7 @@ class Attempt:
         return self._record(document, number, result, after_unknown=after_unknown)
 
     def _lease_left(self, claim: Mapping[str, Any]) -> float:
-        started = _aware(claim.get("started_at") or datetime.now(UTC))
+        started = aware(claim.get("started_at") or datetime.now(UTC))
         left = (started + self.rules.lease - datetime.now(UTC)).total_seconds()
         return max(1.0, min(left, self.rules.lease.total_seconds()))
 
@@ -156,7 +163,7 @@ class Attempt:
         None: it did not, send it now."""
         was_sent = getattr(channel, "was_sent", None)
         found: bool | None = None
-        started = _aware(document.get("attempt_started_at") or datetime.now(UTC))
+        started = aware(document.get("attempt_started_at") or datetime.now(UTC))
         waited = datetime.now(UTC) - started
         if was_sent is not None and waited < self.rules.gateway_lag:
             # Asked at once, a gateway may not list an SMS it took a moment ago.
@@ -225,7 +232,7 @@ class Attempt:
             receipt=result.receipt,
             event=_envelope(document, event),
         )
-        return Done(DeliveryStatus.SENT.value)
+        return Done(DeliveryStatus.SENT.value, ended_on=document["channel"])
 
     def _final(
         self,
@@ -253,11 +260,7 @@ class Attempt:
             "delivery failed for good",
             extra={"delivery_id": document["_id"], "reason_code": failure.code},
         )
-        return Done(DeliveryStatus.FAILED.value)
-
-
-def _aware(moment: datetime) -> datetime:
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+        return Done(DeliveryStatus.FAILED.value, ended_on=document["channel"])
 
 
 def _target(document: Mapping[str, Any]) -> str:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
@@ -27,11 +27,10 @@ from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
 from services.notification.adapters.deliveries import DELIVERIES
-from services.notification.deliveries.records import QUEUED, address_document, message_document
+from services.notification.deliveries.records import new_delivery
 from services.notification.domain.contacts import Address
 from services.notification.domain.messages import Message, RecipientRole, greeted, mask_address
 from shared.contracts import CHINA, DeliveryChannel, Envelope, LadderLevel, LadderStep
-from shared.outbox import new_outbox
 
 DIGESTS = "supervisor_digests"
 PEOPLE = "digest_people"
@@ -147,31 +146,20 @@ def store_digest(db: Database[dict[str, Any]], digest: Digest, day: date) -> str
     to = digest.message.to or ""
     identifier = f"digest:{digest.staff_id}:{day.isoformat()}:email"
     address = Address(DeliveryChannel.EMAIL, to, key=digest.staff_id, shown=mask_address(to))
-    document = {
-        "_id": identifier,
-        "kind": "digest",
-        "complaint_id": "",
-        "hospital_id": "",
-        "level": None,
-        "source_event_id": f"digest:{day.isoformat()}",
-        "source_event_type": "digest",
-        "recipient_role": digest.message.role.value,
-        "recipient_staff_id": digest.staff_id,
-        "recipient_key": digest.staff_id,
-        "recipient": address.shown,
-        "channel": DeliveryChannel.EMAIL.value,
-        "subject": digest.message.subject,
-        "message": message_document(digest.message),
-        "address": address_document(address, scope_id=None),
-        "status": QUEUED,
-        "release_at": None,
-        "attempts": 0,
-        "retries": 0,
-        "unknown_outcomes": 0,
-        "history": [],
-        "created_at": datetime.now(UTC),
-        **new_outbox(),
-    }
+    day_id = f"digest:{day.isoformat()}"
+    document = new_delivery(
+        identifier,
+        digest.message,
+        address,
+        key=digest.staff_id,
+        scope_id=None,
+        source_event_id=day_id,
+        source_event_type="digest",
+        kind="digest",
+        complaint_id="",
+        hospital_id="",
+        level=None,
+    )
     try:
         db[DELIVERIES].insert_one(document)
     except DuplicateKeyError:

@@ -33,11 +33,11 @@ from services.notification.deliveries.digest import DigestBook
 from services.notification.deliveries.records import (
     DEFERRED,
     DEFERRED_STATUS,
+    DELIVER,
     QUEUED,
-    address_document,
     deferred_slot,
     delivery_id,
-    message_document,
+    new_delivery,
 )
 from services.notification.domain.contacts import Address, Scope, routes
 from services.notification.domain.messages import Message, RecipientRole
@@ -45,9 +45,7 @@ from services.notification.domain.notices import notices_for
 from services.notification.domain.office_hours import release_at
 from services.notification.domain.templates import DEFAULT_TEMPLATES
 from shared.contracts import DeliveryChannel, Envelope, LadderStep
-from shared.outbox import new_outbox
 
-DELIVER = "notification.deliver"
 DUPLICATE_KEY = 11000
 
 
@@ -78,34 +76,23 @@ def deliveries_of(
         )
         documents.setdefault(
             identifier,
-            {
-                "_id": identifier,
-                "kind": "ladder",
-                "complaint_id": envelope.complaint_id,
-                "hospital_id": envelope.hospital_id,
-                "case_number": step.case_number,
-                "level": str(step.level),
-                "round": step.round,
-                "urgent": step.urgent,
-                "source_event_id": str(envelope.event_id),
-                "source_event_type": envelope.type,
-                "recipient_role": message.role.value,
-                "recipient_staff_id": None if key.startswith("group:") else key,
-                "recipient_key": key,
-                "recipient": address.shown,
-                "channel": address.channel.value,
-                "subject": message.subject,
-                "message": message_document(message),
-                "address": address_document(address, scope_id=scope.id if scope else None),
-                "status": DEFERRED_STATUS if waits_until else QUEUED,
-                "release_at": waits_until,
-                "attempts": 0,
-                "retries": 0,
-                "unknown_outcomes": 0,
-                "history": [],
-                "created_at": datetime.now(UTC),  # real time, as every attempt's record
-                **new_outbox(),
-            },
+            new_delivery(
+                identifier,
+                message,
+                address,
+                key=key,
+                scope_id=scope.id if scope else None,
+                source_event_id=str(envelope.event_id),
+                source_event_type=envelope.type,
+                release_at=waits_until,
+                kind="ladder",
+                complaint_id=envelope.complaint_id,
+                hospital_id=envelope.hospital_id,
+                case_number=step.case_number,
+                level=str(step.level),
+                round=step.round,
+                urgent=step.urgent,
+            ),
         )
     return list(documents.values())
 
@@ -160,11 +147,11 @@ class LadderDispatch:
         # Months of the person index go by the real time, as the API's default month does.
         await self._index(envelope.complaint_id, documents, datetime.now(UTC))
         due = [d["_id"] for d in documents if d["status"] == QUEUED]
-        deferred = [d for d in documents if d["status"] == DEFERRED_STATUS]
-        for document in deferred:
+        deferred = [d["_id"] for d in documents if d["status"] == DEFERRED_STATUS]
+        if deferred:  # one step's deliveries wait for the same hour: one release slot
             await self.db[DEFERRED].update_one(
-                {"_id": deferred_slot(document["release_at"])},
-                {"$addToSet": {"ids": document["_id"]}},
+                {"_id": deferred_slot(documents[0]["release_at"])},
+                {"$addToSet": {"ids": {"$each": deferred}}},
                 upsert=True,
             )
         if due:

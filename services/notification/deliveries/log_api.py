@@ -25,7 +25,7 @@ from services.notification.adapters.deliveries import (
 )
 from services.notification.delivery_policy import REASON_LABELS
 from services.notification.domain.messages import RecipientRole
-from shared.auth import CurrentPrincipal
+from shared.auth import CurrentPrincipal, Principal
 from shared.contracts import DeliveryChannel, LadderLevel
 from shared.errors import error_responses, invalid
 
@@ -131,29 +131,30 @@ def read(document: dict[str, Any]) -> DeliveryRead:
     )
 
 
-async def _listed(request: Request, index_id: str) -> list[str]:
+async def _page_of(
+    request: Request, principal: Principal, index_id: str, cursor: str | None, limit: int
+) -> DeliveryPage:
+    """One page of the deliveries an index document lists, in the order they were stored,
+    each read by `_id`; what the caller may not see is left out."""
     db = request.app.state.deliveries.collection.database
-    document = await db[INDEX].find_one({"_id": index_id})
-    return list((document or {}).get("ids", []))
-
-
-async def _each(request: Request, ids: list[str]) -> list[dict[str, Any]]:
-    collection = request.app.state.deliveries.collection.database[DELIVERIES]
-    found = await asyncio.gather(
-        *(collection.find_one({"_id": i}, {"outbox": 0, "message": 0, "address": 0}) for i in ids)
-    )
-    return [d for d in found if d is not None]
-
-
-def _page(ids: list[str], cursor: str | None, limit: int) -> tuple[list[str], str | None]:
+    index = await db[INDEX].find_one({"_id": index_id})
+    ids = list((index or {}).get("ids", []))
     start = 0
     if cursor is not None:
         if not cursor.isdigit():
             raise invalid("cursor", "not a cursor this list returned", location="query")
         start = int(cursor)
-    chosen = ids[start : start + limit]
     following = start + limit
-    return chosen, str(following) if following < len(ids) else None
+    hidden = {"outbox": 0, "message": 0, "address": 0}  # the text, the address, the events
+    found = await asyncio.gather(
+        *(db[DELIVERIES].find_one({"_id": i}, hidden) for i in ids[start:following])
+    )
+    documents = [d for d in found if d and principal.may_see(d.get("hospital_id", ""))]
+    documents.sort(key=lambda d: d.get("created_at") or datetime.min.replace(tzinfo=UTC))
+    return DeliveryPage(
+        items=[read(d) for d in documents],
+        next_cursor=str(following) if following < len(ids) else None,
+    )
 
 
 Limit = Annotated[int, Query(ge=1, le=200, description="deliveries per page")]
@@ -175,14 +176,7 @@ async def for_complaint(
     limit: Limit = PAGE,
     cursor: Cursor = None,
 ) -> DeliveryPage:
-    ids, following = _page(await _listed(request, complaint_index(complaint_id)), cursor, limit)
-    documents = [
-        d for d in await _each(request, ids) if principal.may_see(d.get("hospital_id", ""))
-    ]
-    documents.sort(
-        key=lambda d: (d.get("created_at") or datetime.min.replace(tzinfo=UTC), d["_id"])
-    )
-    return DeliveryPage(items=[read(d) for d in documents], next_cursor=following)
+    return await _page_of(request, principal, complaint_index(complaint_id), cursor, limit)
 
 
 @router.get(
@@ -203,8 +197,4 @@ async def for_person(
     cursor: Cursor = None,
 ) -> DeliveryPage:
     when = datetime.strptime(month, "%Y-%m").replace(tzinfo=UTC) if month else datetime.now(UTC)
-    ids, following = _page(await _listed(request, person_index(staff_id, when)), cursor, limit)
-    documents = [
-        d for d in await _each(request, ids) if principal.may_see(d.get("hospital_id", ""))
-    ]
-    return DeliveryPage(items=[read(d) for d in documents], next_cursor=following)
+    return await _page_of(request, principal, person_index(staff_id, when), cursor, limit)

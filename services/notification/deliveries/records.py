@@ -38,7 +38,7 @@ from services.notification.delivery_policy import DeliveryStatus, SendFailure
 from services.notification.domain.contacts import Address
 from services.notification.domain.messages import Message, RecipientRole, SmsText
 from shared.contracts import Envelope
-from shared.outbox import outbox_fields
+from shared.outbox import new_outbox, outbox_fields
 
 ATTEMPTS = "delivery_attempts"
 RATES = "delivery_rates"
@@ -49,6 +49,47 @@ MINUTE = "%Y%m%d%H%M"
 DEFERRED_STATUS = "deferred"
 QUEUED = "queued"
 FINISHED = (DeliveryStatus.SENT.value, DeliveryStatus.FAILED.value)
+
+
+DELIVER = "notification.deliver"  # the Celery task that makes one attempt (tasks.py)
+
+
+def new_delivery(
+    identifier: str,
+    message: Message,
+    address: Address,
+    *,
+    key: str,
+    scope_id: str | None,
+    source_event_id: str,
+    source_event_type: str,
+    release_at: datetime | None = None,
+    **facts: Any,
+) -> dict[str, Any]:
+    """A delivery as first stored, before any attempt: the notice in every channel's form,
+    where it goes (without secrets), and `facts` about the case it concerns."""
+    return {
+        "_id": identifier,
+        **facts,
+        "source_event_id": source_event_id,
+        "source_event_type": source_event_type,
+        "recipient_role": message.role.value,
+        "recipient_staff_id": None if key.startswith("group:") else key,
+        "recipient_key": key,
+        "recipient": address.shown,
+        "channel": address.channel.value,
+        "subject": message.subject,
+        "message": message_document(message),
+        "address": address_document(address, scope_id=scope_id),
+        "status": DEFERRED_STATUS if release_at else QUEUED,
+        "release_at": release_at,
+        "attempts": 0,
+        "retries": 0,
+        "unknown_outcomes": 0,
+        "history": [],
+        "created_at": datetime.now(UTC),  # real time, as every attempt's record
+        **new_outbox(),
+    }
 
 
 def delivery_id(complaint_id: str, round_: int, level: str, key: str, channel: str) -> str:
@@ -119,12 +160,15 @@ class ClaimHolder:
         return os.getpid()  # read each time: a worker forks after this is made
 
 
+def aware(moment: datetime) -> datetime:
+    """A stored time as UTC, whether or not the client that read it was tz-aware."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+
+
 def alive(claim: Mapping[str, Any], *, host: str, now: datetime, lease: timedelta) -> bool:
     """The process that claimed an attempt may still be making it."""
     started = claim.get("started_at")
-    if started is not None and started.tzinfo is None:
-        started = started.replace(tzinfo=UTC)
-    if started is None or now - started > lease:
+    if started is None or now - aware(started) > lease:
         return False
     if claim.get("host") != host:
         return True  # another machine's: only the lease tells
