@@ -20,7 +20,6 @@ from typing import Any
 
 from celery import Celery
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import BulkWriteError
 
 from services.notification.adapters.contact_book import ContactBook
 from services.notification.adapters.deliveries import (
@@ -44,9 +43,8 @@ from services.notification.domain.messages import Message, RecipientRole
 from services.notification.domain.notices import notices_for
 from services.notification.domain.office_hours import release_at
 from services.notification.domain.templates import DEFAULT_TEMPLATES
+from shared.bulk_writes import insert_new
 from shared.contracts import DeliveryChannel, Envelope, LadderStep
-
-DUPLICATE_KEY = 11000
 
 
 def staff_key(address: Address, scope: Scope | None) -> str:
@@ -143,7 +141,7 @@ class LadderDispatch:
         documents = deliveries_of(envelope, step, routed, hospital=hospital, bureau=bureau, now=now)
         if not documents:
             return []
-        await self._insert(documents)
+        await insert_new(self.db[DELIVERIES], documents)  # a redelivery's stay as they are
         # Months of the person index go by the real time, as the API's default month does.
         await self._index(envelope.complaint_id, documents, datetime.now(UTC))
         due = [d["_id"] for d in documents if d["status"] == QUEUED]
@@ -157,17 +155,6 @@ class LadderDispatch:
         if due:
             await asyncio.to_thread(self._send, due)
         return [d["_id"] for d in documents]
-
-    async def _insert(self, documents: list[dict[str, Any]]) -> None:
-        """Insert each delivery once: one already stored (a redelivery) stays as it is."""
-        try:
-            await self.db[DELIVERIES].insert_many(documents, ordered=False)
-        except BulkWriteError as error:
-            others = [
-                e for e in error.details.get("writeErrors", []) if e.get("code") != DUPLICATE_KEY
-            ]
-            if others:
-                raise
 
     async def _index(
         self, complaint_id: str, documents: list[dict[str, Any]], now: datetime

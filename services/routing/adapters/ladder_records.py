@@ -31,11 +31,11 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import BulkWriteError
+
+from shared.bulk_writes import insert_new
 
 STEPS = "ladder_steps"
 BATCHES = "ladder_batches"
-DUPLICATE_KEY = 11000
 READS_AT_ONCE = 20  # claims a recovering pass reads concurrently
 
 
@@ -60,18 +60,7 @@ class LadderRecords:
 
     async def claim(self, records: list[dict[str, Any]]) -> set[str]:
         """Insert the level records; the ids this call inserted (the others exist)."""
-        if not records:
-            return set()
-        try:
-            await self.steps.insert_many(records, ordered=False)
-        except BulkWriteError as error:
-            errors = error.details.get("writeErrors", [])
-            other = [e for e in errors if e.get("code") != DUPLICATE_KEY]
-            if other:
-                raise
-            taken = {int(e["index"]) for e in errors}
-            return {r["_id"] for n, r in enumerate(records) if n not in taken}
-        return {r["_id"] for r in records}
+        return await insert_new(self.steps, records)
 
     async def done(self, batch: str) -> None:
         await self.batches.delete_one({"_id": batch})
