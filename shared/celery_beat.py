@@ -51,6 +51,7 @@ from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from shared.celery_app import TASK_MODULES, make_celery
 from shared.logs import configure_logging
+from shared.runtime import blocking_mongo_client
 from shared.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -185,13 +186,8 @@ class LeasedScheduler(Scheduler):  # type: ignore[misc]  # Celery's classes carr
 
     def __init__(self, app: Celery, *args: Any, **kwargs: Any) -> None:
         settings = app.conf.get("huiyin_beat_settings") or BeatSettings()
-        self.mongo: MongoClient[dict[str, Any]] = MongoClient(
-            settings.mongo_url,
-            tz_aware=True,
-            connect=False,
-            serverSelectionTimeoutMS=5000,
-            connectTimeoutMS=5000,
-            socketTimeoutMS=int(settings.database_timeout_seconds * 1000),
+        self.mongo: MongoClient[dict[str, Any]] = blocking_mongo_client(
+            settings.mongo_url, timeout_seconds=settings.database_timeout_seconds
         )
         database = self.mongo[settings.database]
         holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"

@@ -15,7 +15,7 @@ from typing import Any
 import aio_pika
 import pymongo
 from aio_pika.abc import AbstractRobustConnection
-from pymongo import AsyncMongoClient
+from pymongo import AsyncMongoClient, MongoClient
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
@@ -37,19 +37,30 @@ READINESS_PROBE_SECONDS = 2.0
 READINESS_COLLECTION = "readiness"
 
 
-def mongo_client(url: str, *, timeout_seconds: float = 30.0) -> AsyncMongoClient[dict[str, Any]]:
+def bounded(timeout_seconds: float) -> dict[str, Any]:
     """Every round trip is bounded: a database that is down fails server selection within
     seconds, and one that stops answering (FerretDB holding a lock) fails the socket read,
     instead of waiting forever."""
-    return AsyncMongoClient(
-        url,
-        tz_aware=True,
-        uuidRepresentation="standard",
-        connect=False,
-        serverSelectionTimeoutMS=int(min(timeout_seconds, 5.0) * 1000),
-        connectTimeoutMS=int(min(timeout_seconds, 5.0) * 1000),
-        socketTimeoutMS=int(timeout_seconds * 1000),
-    )
+    return {
+        "tz_aware": True,
+        "uuidRepresentation": "standard",
+        "connect": False,
+        "serverSelectionTimeoutMS": int(min(timeout_seconds, 5.0) * 1000),
+        "connectTimeoutMS": int(min(timeout_seconds, 5.0) * 1000),
+        "socketTimeoutMS": int(timeout_seconds * 1000),
+    }
+
+
+def mongo_client(url: str, *, timeout_seconds: float = 30.0) -> AsyncMongoClient[dict[str, Any]]:
+    """The services' client (`bounded`)."""
+    return AsyncMongoClient(url, **bounded(timeout_seconds))
+
+
+def blocking_mongo_client(
+    url: str, *, timeout_seconds: float = 30.0
+) -> MongoClient[dict[str, Any]]:
+    """The same, blocking, for Celery's tasks and beat (they have no event loop)."""
+    return MongoClient(url, **bounded(timeout_seconds))
 
 
 class ServiceRuntime:

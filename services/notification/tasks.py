@@ -38,6 +38,7 @@ from shared.celery_app import make_celery, task
 from shared.celery_beat import every
 from shared.clock import Clock
 from shared.contracts import CHINA, DeliveryChannel
+from shared.runtime import blocking_mongo_client
 
 if TYPE_CHECKING:
     from prometheus_client import Counter
@@ -70,12 +71,8 @@ def resources() -> ProcessResources:
     """This process's clients, made on first use after the fork."""
     global _resources
     if _resources is None or _resources.pid != os.getpid():
-        client: MongoClient[dict[str, Any]] = MongoClient(
-            settings.mongo_url,
-            tz_aware=True,
-            serverSelectionTimeoutMS=5000,
-            connectTimeoutMS=5000,
-            socketTimeoutMS=int(settings.database_timeout_seconds * 1000),
+        client = blocking_mongo_client(
+            settings.mongo_url, timeout_seconds=settings.database_timeout_seconds
         )
         db = client[settings.database]
         _resources = ProcessResources(
