@@ -51,7 +51,7 @@ from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from shared.celery_app import TASK_MODULES, make_celery
 from shared.logs import configure_logging
-from shared.runtime import blocking_mongo_client
+from shared.mongo_clients import blocking_mongo_client
 from shared.settings import ServiceSettings
 
 log = logging.getLogger(__name__)

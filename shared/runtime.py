@@ -15,7 +15,7 @@ from typing import Any
 import aio_pika
 import pymongo
 from aio_pika.abc import AbstractRobustConnection
-from pymongo import AsyncMongoClient, MongoClient
+from pymongo import AsyncMongoClient
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
@@ -23,6 +23,7 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, w
 from shared.consumer import EventConsumer, Handler
 from shared.http import ReadinessCheck
 from shared.metrics import ServiceMetrics
+from shared.mongo_clients import mongo_client as mongo_client  # where most code finds it
 from shared.outbox import OutboxRelay, ensure_outbox_index
 from shared.parking import ParkedMessages, ParkingDrain
 from shared.publisher import EventPublisher
@@ -35,32 +36,6 @@ SHUTDOWN_STEP_SECONDS = 5.0
 # Under /readyz's 3 s per check (shared/http.py), so the probe's own error is reported.
 READINESS_PROBE_SECONDS = 2.0
 READINESS_COLLECTION = "readiness"
-
-
-def bounded(timeout_seconds: float) -> dict[str, Any]:
-    """Every round trip is bounded: a database that is down fails server selection within
-    seconds, and one that stops answering (FerretDB holding a lock) fails the socket read,
-    instead of waiting forever."""
-    return {
-        "tz_aware": True,
-        "uuidRepresentation": "standard",
-        "connect": False,
-        "serverSelectionTimeoutMS": int(min(timeout_seconds, 5.0) * 1000),
-        "connectTimeoutMS": int(min(timeout_seconds, 5.0) * 1000),
-        "socketTimeoutMS": int(timeout_seconds * 1000),
-    }
-
-
-def mongo_client(url: str, *, timeout_seconds: float = 30.0) -> AsyncMongoClient[dict[str, Any]]:
-    """The services' client (`bounded`)."""
-    return AsyncMongoClient(url, **bounded(timeout_seconds))
-
-
-def blocking_mongo_client(
-    url: str, *, timeout_seconds: float = 30.0
-) -> MongoClient[dict[str, Any]]:
-    """The same, blocking, for Celery's tasks and beat (they have no event loop)."""
-    return MongoClient(url, **bounded(timeout_seconds))
 
 
 class ServiceRuntime:

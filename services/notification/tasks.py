@@ -38,7 +38,7 @@ from shared.celery_app import make_celery, task
 from shared.celery_beat import every
 from shared.clock import Clock
 from shared.contracts import CHINA, DeliveryChannel
-from shared.runtime import blocking_mongo_client
+from shared.mongo_clients import blocking_mongo_client
 
 if TYPE_CHECKING:
     from prometheus_client import Counter

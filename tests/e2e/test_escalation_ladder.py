@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
+from time import monotonic, sleep
 from typing import Any
 
 import pytest
@@ -446,12 +447,17 @@ async def test_two_beats_at_once_escalate_each_level_once(ladder: Ladder) -> Non
 
 
 def lease_holder(ladder: Ladder, beats: list[CeleryProcess]) -> CeleryProcess:
-    """The beat holding the lease (shared/celery_beat.py: `host:pid:…`)."""
+    """The beat holding the lease (shared/celery_beat.py: `host:pid:…`), once one took it:
+    a beat just started may still be importing its modules."""
     database = ladder.celery.names.database("beat")
     client: MongoClient[dict[str, Any]] = MongoClient(ladder.platform.infra.mongo_url)
+    deadline = monotonic() + 20
     try:
-        lease = client[database]["beat_leases"].find_one({"_id": "beat"})
+        while (lease := client[database]["beat_leases"].find_one({"_id": "beat"})) is None:
+            if monotonic() > deadline:
+                break
+            sleep(0.1)
     finally:
         client.close()
-    assert lease is not None
+    assert lease is not None, [b.tail() for b in beats]
     return next(b for b in beats if lease["holder"].split(":")[1] == str(b.process.pid))
