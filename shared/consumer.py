@@ -1,12 +1,23 @@
 """Consuming events: one durable queue per service, a handler table, explicit outcomes.
 
-Every delivery ends in exactly one of three ways, decided here and nowhere else:
-- ack: the handler's effect is durable (handlers are idempotent by event id);
-- park: the message can never succeed (unparseable, unknown schema, a PermanentFailure):
+Every event ends in exactly one of three ways, decided here and nowhere else:
+- ack: the handler's effect is durable (handlers are idempotent by event id), or the
+  event is none of this service's business (no handler: bound through a wildcard or a batch);
+- park: the event can never succeed (unparseable, unknown schema, a PermanentFailure):
   it is republished to the service's parking queue with the reason in a header, then acked;
 - requeue: a transient failure (database or network); after a short pause the message is
   nacked back. The quorum queue's delivery limit dead-letters it to the parking queue
   if it keeps failing, so nothing loops forever and nothing is dropped.
+
+A batch message (type BATCH_MESSAGE_TYPE, an EventBatch) is fanned out: its events are
+applied in order, each through exactly the path a single event takes (`_apply`). One that
+can never succeed is parked alone, as a single-event message of its own, and the batch goes
+on; a transient failure lets the batch go on too, then requeues the whole batch, whose
+events already applied are then no-ops, because every handler applies an event id once
+(shared/records.py `applied_events`, notification's deliveries keyed by `_id`,
+reporting's facts.apply). Once every event is applied, skipped or parked, the batch is
+acked once. A batch that cannot be read at all is parked whole, and so is one the delivery
+limit dead-letters: a replay of it is fanned out again like a first delivery.
 """
 
 from __future__ import annotations
@@ -17,7 +28,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 import aio_pika
 from aio_pika.abc import (
@@ -29,8 +40,9 @@ from aio_pika.abc import (
 from opentelemetry import propagate, trace
 from pydantic import ValidationError
 
-from shared.contracts import EVENT_TYPES, Envelope, EventPayload
+from shared.contracts import BATCH_MESSAGE_TYPE, EVENT_TYPES, Envelope, EventBatch, EventPayload
 from shared.metrics import ServiceMetrics
+from shared.publisher import to_message
 from shared.topology import PARK_REASON_HEADER, PARKED_AT_HEADER, parking_exchange_name, queue_name
 
 log = logging.getLogger(__name__)
@@ -40,6 +52,25 @@ Handler = Callable[[Envelope, Any], Awaitable[None]]
 
 class PermanentFailure(Exception):
     """The message is well-formed but can never be applied; park it with this reason."""
+
+
+@dataclass(frozen=True)
+class Applied:
+    """The handler's effect is durable; counted once the message is acked."""
+
+    event_type: str
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Parked:
+    """The event can never be applied, for this reason."""
+
+    reason: str
+
+
+# What became of one event: applied, skipped (no handler here), parked, or to be requeued.
+Outcome = Applied | Parked | Literal["skipped", "requeue"]
 
 
 @dataclass(frozen=True)
@@ -114,18 +145,59 @@ class EventConsumer:
         self._subscription = None
 
     async def _on_message(self, message: AbstractIncomingMessage) -> None:
+        if message.type == BATCH_MESSAGE_TYPE:
+            await self._on_batch(message)
+            return
         started = time.perf_counter()
-        event_type = message.type or message.routing_key or "unknown"
         try:
             envelope = Envelope.model_validate_json(message.body)
         except ValidationError as error:
+            event_type = message.type or message.routing_key or "unknown"
             await self._park(message, f"invalid envelope: {_first_error(error)}", event_type)
             return
-        event_type = envelope.type
+        outcome = await self._apply(envelope, started=started)
+        if isinstance(outcome, Parked):
+            await self._park(message, outcome.reason, envelope.type)
+        elif outcome == "requeue":
+            await asyncio.sleep(self._retry_pause)
+            await message.nack(requeue=True)
+        else:
+            await message.ack()
+            self._count_consumed([outcome] if isinstance(outcome, Applied) else [])
+
+    async def _on_batch(self, message: AbstractIncomingMessage) -> None:
+        try:
+            batch = EventBatch.model_validate_json(message.body)
+        except ValidationError as error:
+            reason = f"invalid batch: {_first_error(error)}"
+            await self._park(message, reason, BATCH_MESSAGE_TYPE)
+            return
+        applied: list[Applied] = []
+        again = False
+        for envelope in batch.events:
+            outcome = await self._apply(envelope, started=time.perf_counter())
+            if isinstance(outcome, Parked) and not await self._park_event(envelope, outcome.reason):
+                # Not parked: deliver the batch again (its applied events are no-ops) rather
+                # than lose this one; the delivery limit bounds the attempts.
+                outcome = "requeue"
+            # One event that must be tried again does not hold up the others: they are
+            # applied now, and the redelivered batch finds them done.
+            again = again or outcome == "requeue"
+            if isinstance(outcome, Applied):
+                applied.append(outcome)
+        if again:
+            await asyncio.sleep(self._retry_pause)
+            await message.nack(requeue=True)
+            return
+        await message.ack()
+        self._count_consumed(applied)
+
+    async def _apply(self, envelope: Envelope, *, started: float) -> Outcome:
+        """One event, alone or from a batch: handler lookup, contract check, the handler,
+        in a tracing span of its own. Acknowledging is the caller's."""
         handler = self._handlers.get(envelope.type)
         if handler is None:
-            await message.ack()  # bound by a wildcard; this service has nothing to do with it
-            return
+            return "skipped"  # bound by a wildcard or a batch; nothing to do with it here
         payload_model: type[EventPayload] | None = EVENT_TYPES.get(envelope.type)
         parent = propagate.extract(envelope.trace_context)
         with self._tracer.start_as_current_span(
@@ -152,59 +224,75 @@ class EventConsumer:
                 await handler(envelope, payload)
             except PermanentFailure as failure:
                 span.set_status(trace.StatusCode.ERROR, str(failure))
-                await self._park(message, str(failure), event_type)
-                return
+                return Parked(str(failure))
             except Exception as error:
                 span.record_exception(error)
                 span.set_status(trace.StatusCode.ERROR, type(error).__name__)
-                self._metrics.events_failed.labels(self._service, event_type).inc()
+                self._metrics.events_failed.labels(self._service, envelope.type).inc()
                 log.warning(
                     "handler failed; requeueing",
-                    extra={"event_type": event_type, "event_id": str(envelope.event_id)},
+                    extra={"event_type": envelope.type, "event_id": str(envelope.event_id)},
                     exc_info=True,
                 )
-                await asyncio.sleep(self._retry_pause)
-                await message.nack(requeue=True)
-                return
-        await message.ack()
-        self._metrics.events_consumed.labels(self._service, event_type).inc()
-        self._metrics.handle_seconds.labels(self._service, event_type).observe(
-            time.perf_counter() - started
-        )
+                return "requeue"
+        return Applied(envelope.type, time.perf_counter() - started)
+
+    def _count_consumed(self, applied: list[Applied]) -> None:
+        """After the ack: huiyin_events_consumed counts events handled and acknowledged."""
+        for event in applied:
+            self._metrics.events_consumed.labels(self._service, event.event_type).inc()
+            self._metrics.handle_seconds.labels(self._service, event.event_type).observe(
+                event.seconds
+            )
 
     async def _park(self, message: AbstractIncomingMessage, reason: str, event_type: str) -> None:
+        """The message as it arrived, with the reason; acked once the broker has it."""
+        self._count_parked(reason, event_type, message.message_id)
+        headers = dict(message.headers or {}) | _park_headers(reason)
+        parked = aio_pika.Message(
+            body=message.body,
+            headers=headers,
+            content_type=message.content_type,
+            message_id=message.message_id,
+            type=message.type,
+            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+        )
+        if not await self._to_parking(parked):
+            # Could not park with a reason: let the broker dead-letter it instead.
+            await message.reject(requeue=False)
+            return
+        await message.ack()
+
+    async def _park_event(self, envelope: Envelope, reason: str) -> bool:
+        """One event of a batch, parked alone: a single-event message of its own (its type,
+        its event id), so the operators' view and a replay treat it like any other."""
+        self._count_parked(reason, envelope.type, str(envelope.event_id))
+        return await self._to_parking(to_message(envelope, extra_headers=_park_headers(reason)))
+
+    def _count_parked(self, reason: str, event_type: str, message_id: str | None) -> None:
         self._metrics.events_failed.labels(self._service, event_type).inc()
         self._metrics.events_parked.labels(self._service).inc()
         log.error(
             "parking message",
-            extra={"reason": reason, "message_id": message.message_id, "queue": self._queue_name},
+            extra={"reason": reason, "message_id": message_id, "queue": self._queue_name},
         )
+
+    async def _to_parking(self, message: aio_pika.Message) -> bool:
+        """Published to this service's parking queue and confirmed; False when not."""
         assert self._parking is not None
-        headers = dict(message.headers or {})
-        headers[PARK_REASON_HEADER] = reason[:500]
-        headers[PARKED_AT_HEADER] = datetime.now(UTC).isoformat()
         try:
             await asyncio.wait_for(
-                self._parking.publish(
-                    aio_pika.Message(
-                        body=message.body,
-                        headers=headers,
-                        content_type=message.content_type,
-                        message_id=message.message_id,
-                        type=message.type,
-                        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-                    ),
-                    routing_key=self._queue_name,
-                    mandatory=True,
-                ),
+                self._parking.publish(message, routing_key=self._queue_name, mandatory=True),
                 timeout=self._publish_timeout,
             )
         except Exception:
-            # Could not park with a reason: let the broker dead-letter it instead.
-            log.exception("parking publish failed; rejecting to the dead-letter exchange")
-            await message.reject(requeue=False)
-            return
-        await message.ack()
+            log.exception("parking publish failed")
+            return False
+        return True
+
+
+def _park_headers(reason: str) -> dict[str, str]:
+    return {PARK_REASON_HEADER: reason[:500], PARKED_AT_HEADER: datetime.now(UTC).isoformat()}
 
 
 def _first_error(error: ValidationError) -> str:

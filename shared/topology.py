@@ -2,6 +2,11 @@
 
 Every service declares all of it at start (declarations are idempotent), so a message is
 never unroutable because its consumer has not started yet: it waits in a durable queue.
+
+A single event travels on its type as routing key. A batch of events (shared/contracts
+EventBatch) travels on a batch routing key (BATCHES), bound to every queue that subscribes
+to any type the key may carry; each consumer then applies the events it handles and skips
+the rest (shared/consumer.py).
 """
 
 from __future__ import annotations
@@ -101,6 +106,22 @@ def subscriptions(service: str) -> tuple[str, ...]:
     )
 
 
+# Batch routing keys and the event types a batch on each may carry. The SLA scan publishes
+# the ladder's levels it reaches in batches (services/routing/sla_scan.py).
+LADDER_BATCH = "batch.ladder"
+BATCHES: dict[str, tuple[str, ...]] = {
+    LADDER_BATCH: ("complaint.sla_warning", "complaint.overdue", "complaint.escalated"),
+}
+
+
+def batch_bindings(service: str) -> tuple[str, ...]:
+    """The batch routing keys `service`'s queue is bound to: those that may carry a type it
+    subscribes to. Bound explicitly, since a pattern such as reporting's `complaint.*` does
+    not match `batch.ladder`."""
+    subscribed = set(subscriptions(service))
+    return tuple(key for key, types in BATCHES.items() if subscribed.intersection(types))
+
+
 def handler_table(
     service: str, handlers: Mapping[str, H] | Mapping[type[EventPayload], H]
 ) -> dict[str, H]:
@@ -145,7 +166,8 @@ def parking_exchange_name(exchange: str) -> str:
 async def declare_topology(
     channel: AbstractChannel, *, exchange: str, prefix: str, delivery_limit: int
 ) -> AbstractExchange:
-    """Declare the events exchange, every consumer's quorum queue and its parking queue."""
+    """Declare the events exchange, every consumer's quorum queue (bound to its event types
+    and to the batch keys that carry them) and its parking queue."""
     events = await channel.declare_exchange(exchange, aio_pika.ExchangeType.TOPIC, durable=True)
     parking = await channel.declare_exchange(
         parking_exchange_name(exchange), aio_pika.ExchangeType.DIRECT, durable=True
@@ -168,7 +190,7 @@ async def declare_topology(
                 "x-dead-letter-routing-key": name,
             },
         )
-        for key in consumer.bindings:
+        for key in (*consumer.bindings, *batch_bindings(consumer.service)):
             await queue.bind(events, routing_key=key)
     return events
 

@@ -1,7 +1,12 @@
 """What every service says the same way: the message contracts (typed, versioned,
 JSON-schema exportable) and the vocabulary they and the services share (vocabulary.py)."""
 
-from shared.contracts.envelope import Envelope
+from shared.contracts.envelope import (
+    BATCH_MESSAGE_TYPE,
+    MAX_BATCH_EVENTS,
+    Envelope,
+    EventBatch,
+)
 from shared.contracts.events import (
     EVENT_TYPES,
     AssignedWork,
@@ -77,6 +82,9 @@ __all__ = [
     "ComplaintReplied",
     "ComplaintRouted",
     "Envelope",
+    "EventBatch",
+    "BATCH_MESSAGE_TYPE",
+    "MAX_BATCH_EVENTS",
     "EventPayload",
     "NotificationFailed",
     "NotificationSent",

@@ -1,6 +1,7 @@
 """The platform's exchange, used by a test as the other services would use it: publishing
 their events, and listening on a queue of the test's own for what a running service
-publishes."""
+publishes, one event per message or in batches (shared/contracts EventBatch): a listener
+counts events, not messages."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ from typing import Any
 
 import aio_pika
 
-from shared.contracts import Envelope, EventPayload
+from shared.contracts import BATCH_MESSAGE_TYPE, Envelope, EventBatch, EventPayload
 from shared.publisher import to_message
+from shared.topology import BATCHES, topic_matches
 from tests.support.events import HOSPITAL
 from tests.support.platform import Platform
 from tests.support.polling import eventually
@@ -30,16 +32,28 @@ async def publish(platform: Platform, *envelopes: Envelope) -> None:
             await exchange.publish(to_message(envelope), routing_key=envelope.type)
 
 
+def batch_keys(*keys: str) -> tuple[str, ...]:
+    """The batch routing keys that may carry an event type `keys` match."""
+    return tuple(
+        batch
+        for batch, types in BATCHES.items()
+        if any(topic_matches(key, t) for key in keys for t in types)
+    )
+
+
 class Listener:
-    """A temporary queue of this test's own, bound to the exchange for some event types,
-    and the exchange to publish on."""
+    """A temporary queue of this test's own, bound to the exchange for some event types
+    (`keys`, and the batch keys that may carry them), and the exchange to publish on."""
 
     once_each = False  # count an event that arrives twice (published at least once) once
 
     def __init__(
-        self, exchange: aio_pika.abc.AbstractExchange, queue: aio_pika.abc.AbstractQueue
+        self,
+        exchange: aio_pika.abc.AbstractExchange,
+        queue: aio_pika.abc.AbstractQueue,
+        keys: tuple[str, ...] = ("#",),
     ) -> None:
-        self.exchange, self.queue = exchange, queue
+        self.exchange, self.queue, self.keys = exchange, queue, keys
         self.seen: list[Envelope] = []
 
     async def publish(self, payload: EventPayload, complaint_id: str) -> Envelope:
@@ -48,10 +62,15 @@ class Listener:
         return envelope
 
     async def drain(self) -> list[Envelope]:
-        """What arrived since the last look (also kept in `seen`)."""
+        """What arrived since the last look (also kept in `seen`): a batch's events in
+        order, those of the types this listener asked for."""
         arrived = []
         while (message := await self.queue.get(fail=False, no_ack=True)) is not None:
-            arrived.append(Envelope.model_validate_json(message.body))
+            if message.type == BATCH_MESSAGE_TYPE:
+                events = EventBatch.model_validate_json(message.body).events
+                arrived += [e for e in events if any(topic_matches(k, e.type) for k in self.keys)]
+            else:
+                arrived.append(Envelope.model_validate_json(message.body))
         self.seen += arrived
         return arrived
 
@@ -94,12 +113,13 @@ async def listen(
     *keys: str,
     listener: type[Listener] = Listener,
 ) -> Listener:
-    """A listener on an open channel, whose queue receives the events routed by `keys`."""
+    """A listener on an open channel, whose queue receives the events routed by `keys`,
+    alone or in a batch."""
     exchange = await channel.get_exchange(platform.names.exchange)
     queue = await channel.declare_queue(exclusive=True, auto_delete=True)
-    for key in keys:
+    for key in (*keys, *batch_keys(*keys)):
         await queue.bind(exchange, key)
-    return listener(exchange, queue)
+    return listener(exchange, queue, keys)
 
 
 @contextlib.asynccontextmanager

@@ -14,6 +14,7 @@ from shared.contracts import EVENT_TYPES
 from shared.topology import (
     CONSUMER_QUEUES,
     PARK_REASON_HEADER,
+    batch_bindings,
     declare_topology,
     handler_table,
     parking_exchange_name,
@@ -199,7 +200,8 @@ async def test_each_service_gets_a_quorum_queue_that_dead_letters_to_its_parking
         "x-dead-letter-routing-key": name,
     }
     [binding] = [q for q in CONSUMER_QUEUES if q.service == service]
-    assert queue.bound == [("huiyin.events", key) for key in binding.bindings]
+    keys = (*binding.bindings, *batch_bindings(service))  # and the batches carrying them
+    assert queue.bound == [("huiyin.events", key) for key in keys]
     # The dead-letter routing key is exactly what the parking queue is bound with.
     assert channel.queues[parked].arguments == {"x-queue-type": "quorum"}
     assert channel.queues[parked].bound == [("huiyin.events.parking", name)]
