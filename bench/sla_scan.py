@@ -10,29 +10,33 @@ What is seeded, and why this way:
   and a twentieth of them in the late slots. Each due clock has one level to tell (warning,
   reply due or an escalation, in turn), so the pass publishes one event per due clock.
 - The slot documents are written in bulk (`insert_many`, `STATEMENTS_PER_COMMAND` documents
-  a command): listing 1,000,000 clocks through routing's consumer, one clock at a time,
-  would take hours. The clock documents themselves are not needed by the scan: it never
-  reads a clock, which is the point (it reads slot documents by `_id`, and the region copy).
+  a command), and their minutes noted in the hours' documents as routing's writers note
+  them (`SlotIndex.list_minutes`): listing 1,000,000 clocks through routing's consumer, one
+  clock at a time, would take hours. The clock documents themselves are not needed by the
+  scan: it never reads a clock, which is the point (it reads slot documents by `_id`, and
+  the region copy).
   `--with-clocks` inserts them too (`sla_clocks`, shaped as routing writes them), so the
   database is as large as production's; it is off by default because FerretDB takes them
   at about 2,300 a second whatever the batch (1,000,000: some 7 minutes more), and it
   changes nothing the pass reads.
 - The region file's hospitals and staff are loaded into routing's region copy, so every
   event carries its recipients; the events go through routing's topology (every consumer's
-  quorum queue) with publisher confirms, as `run_scan` publishes them, and a queue of the
-  benchmark's own counts what the broker received.
+  quorum queue) with publisher confirms, as `run_scan` publishes them (batch messages of
+  1,000 events), and a queue of the benchmark's own counts the events the broker received.
 
 Printed per pass: slots read, entries due, levels published, levels another pass had
-reached, the total and the scan's phases (find: reading slots; apply: building, staging
-and claiming the events; publish: confirmed publishing; remove: removing the handled
-entries from their slots and moving the cursor). Then the broker's floor: the same number
-of ladder events published and confirmed on the same topology, with nothing else, which no
-pass can beat.
+reached, the total and the scan's phases (find: reading the hours' and the slots'
+documents; claim: staging the chunks, claiming their levels and building the events;
+publish: confirmed publishing of the batch messages and unstaging; the rest is reading
+the cursor, removing late entries and moving the cursor). Then the broker's floor: the
+same events published and confirmed on the same topology with nothing else, as batch
+messages (what the pass publishes) and one by one (what it would cost without batches).
 
 Passes: the first tells every due clock; the second, run at once, finds nothing left
-(handled entries are removed from their slots); the third is the first again (the due
-slots written back and the cursor moved back, as after a pass that died before removing
-its entries, or two beats at once): every level is claimed already, nothing is published.
+(the cursor is past the due minutes, the late entries removed); the third is the first
+again (the due slots written back and the cursor moved back, as after a pass that died
+before moving the cursor, or two beats at once): every level is claimed already, nothing
+is published.
 
 Names are the run's own (database, exchange, queues), dropped at the end, so the benchmark
 can share servers with a running platform.
@@ -64,6 +68,8 @@ from services.routing.adapters.clocks import CLOCKS, OPEN
 from services.routing.adapters.ladder_records import LadderRecords
 from services.routing.adapters.region_store import RegionStore
 from services.routing.adapters.sla_slots import (
+    CURSOR,
+    SCAN_STATE,
     SLOTS,
     SlotIndex,
     late_slot,
@@ -78,17 +84,18 @@ from services.routing.sla_scan import (
     Recipients,
     ScanResult,
     due_in,
-    publish_all,
+    publish_in_batches,
     scan_once,
     step_envelope,
 )
-from services.routing.sla_state import point_document
+from services.routing.sla_state import point_document, point_of
 from shared.bulk_writes import STATEMENTS_PER_COMMAND
-from shared.contracts import LadderLevel, Priority
+from shared.contracts import BATCH_MESSAGE_TYPE, EventBatch, LadderLevel, Priority
 from shared.publisher import EventPublisher
 from shared.runtime import mongo_client
 from shared.topology import (
     CONSUMER_QUEUES,
+    LADDER_BATCH,
     declare_topology,
     parking_exchange_name,
     parking_queue_name,
@@ -180,7 +187,7 @@ class Clocks:
     def id_of(self, n: int) -> str:
         return str(UUID(int=self.base + n))
 
-    def entry(self, n: int, points: list[dict[str, Any]]) -> dict[str, Any]:
+    def entry(self, n: int, points: list[str]) -> dict[str, Any]:
         hospital, department, handler = self.handlers[n % len(self.handlers)]
         return {
             "id": self.id_of(n),
@@ -195,7 +202,7 @@ class Clocks:
 
     def clock(self, n: int, entry: dict[str, Any], slot: str, now: datetime) -> dict[str, Any]:
         """A clock document as routing writes it (service.py `start`, sla_state.py)."""
-        reply = next((p["ab"] for p in entry["p"]), now)
+        reply = next((point_of(p).about for p in entry["p"]), now)
         return {
             "_id": entry["id"],
             "hospital_id": entry["h"],
@@ -232,13 +239,13 @@ class Clocks:
         }
 
 
-def point(level: LadderLevel, at: datetime, about: datetime) -> dict[str, Any]:
+def point(level: LadderLevel, at: datetime, about: datetime) -> str:
     return point_document(
         SlaPoint(at=at, level=level, about=about, overdue_working_days=OVERDUE_DAYS.get(level, 0))
     )
 
 
-def due_points(n: int, at: datetime) -> list[dict[str, Any]]:
+def due_points(n: int, at: datetime) -> list[str]:
     """One level passed at `at`, the next ones days ahead: the pass tells exactly one."""
     level, ahead = DUE_LEVELS[n % len(DUE_LEVELS)]
     if level is LadderLevel.WARNING:
@@ -251,7 +258,7 @@ def due_points(n: int, at: datetime) -> list[dict[str, Any]]:
     ]
 
 
-def future_points(at: datetime) -> list[dict[str, Any]]:
+def future_points(at: datetime) -> list[str]:
     reply = at + timedelta(days=1)
     return [point(level, at + timedelta(days=days), reply) for level, days in AHEAD]
 
@@ -313,6 +320,7 @@ async def seed(
         (future, options.due, due_minutes, True),
     )
     pending_slots: list[dict[str, Any]] = []
+    listed_minutes: list[str] = []
     pending_clocks: list[dict[str, Any]] = []
     chunk = STATEMENTS_PER_COMMAND * 20
 
@@ -330,6 +338,8 @@ async def seed(
             clocks, first=first, count=count, minutes=minutes, late_share=20, due=due
         ):
             pending_slots.append(document)
+            if document["_id"][:1].isdigit():
+                listed_minutes.append(document["_id"].split("/")[0])
             seeded.slot_documents += 1
             seeded.open_clocks += len(listed)
             if due:
@@ -340,14 +350,17 @@ async def seed(
             seeded.clock_documents += len(listed) if options.with_clocks else 0
             await flush()
     await flush(final=True)
+    await SlotIndex(db).list_minutes(listed_minutes)
+    await LadderRecords(db).ensure_collections()  # as routing does at start
     await SlotIndex(db).set_cursor(seeded.cursor)
     seeded.seconds = time.perf_counter() - started
     return seeded
 
 
 async def received(queue: AbstractQueue, expected: int) -> tuple[int, int]:
-    """The ladder events in the benchmark's queue (waiting up to 30 s for `expected`), and
-    how many distinct event ids they carry; the queue is emptied."""
+    """The ladder events in the benchmark's queue, batch messages unpacked (waiting up to
+    30 s for `expected`), and how many distinct event ids they carry; the queue is
+    emptied."""
     deadline = time.monotonic() + 30
     ids: list[str] = []
     while time.monotonic() < deadline:
@@ -357,7 +370,10 @@ async def received(queue: AbstractQueue, expected: int) -> tuple[int, int]:
                 break
             await asyncio.sleep(0.05)
             continue
-        ids.append(message.message_id or "")
+        if message.type == BATCH_MESSAGE_TYPE:
+            ids += [str(e.event_id) for e in EventBatch.model_validate_json(message.body).events]
+        else:
+            ids.append(message.message_id or "")
     return len(ids), len(set(ids))
 
 
@@ -390,33 +406,35 @@ async def broker_floor(
     queue: AbstractQueue,
     now: datetime,
     chunk_size: int = 1000,
-) -> float:
-    """Seconds to publish the pass's events, confirmed, chunk by chunk as the scan does,
-    with no database work at all: what no pass can beat on this broker."""
-    due, _ = due_in({d["_id"]: d["e"] for d in seeded.due_slots}, now)
+) -> tuple[float, float]:
+    """Seconds to publish the pass's events, confirmed, in batch messages as the scan does,
+    with no database work at all (what no pass can beat on this broker), and one by one,
+    a chunk at a time."""
+    due = due_in({d["_id"]: d["e"] for d in seeded.due_slots}, now)
     people = Recipients(region)
     envelopes = [
-        (await step_envelope(d.entry, point, now=now, people=people))[1]
+        await step_envelope(d.entry, point, now=now, people=people)
         for d in due
         for point in d.points
     ]
     publisher = EventPublisher(exchange, timeout=10.0)
     started = time.perf_counter()
-    for at in range(0, len(envelopes), chunk_size):
-        await publish_all(publisher, envelopes[at : at + chunk_size])
-    seconds = time.perf_counter() - started
+    await publish_in_batches(publisher, envelopes, size=chunk_size)
+    batched = time.perf_counter() - started
     await received(queue, len(envelopes))
-    return seconds
+    started = time.perf_counter()
+    for at in range(0, len(envelopes), chunk_size):
+        await asyncio.gather(*(publisher.publish(e) for e in envelopes[at : at + chunk_size]))
+    one_by_one = time.perf_counter() - started
+    await received(queue, len(envelopes))
+    return batched, one_by_one
 
 
 def print_pass(run: Pass) -> None:
     r = run.result
     seconds = dict(r.seconds)
-    if "remove" not in seconds:  # the phases one after another: the rest is the removing
-        seconds["remove"] = run.seconds - sum(r.seconds.values())
+    seconds["rest"] = run.seconds - sum(r.seconds.values())  # the phases one after another
     phases = " · ".join(f"{phase} {s:.2f}" for phase, s in seconds.items())
-    if "remove" in r.seconds:  # the pass timed each phase while others ran beside it
-        phases += ", side by side"
     print(
         f"{run.name:<9} slots read {r.slots_read:>5,} · due {r.due:>7,} · published "
         f"{r.published:>7,} · already {r.already:>7,} · {run.seconds:6.2f} s ({phases})"
@@ -463,7 +481,7 @@ async def measure(infra: Infrastructure, options: Options) -> Report:
             channel, exchange=exchange_name, prefix=prefix, delivery_limit=5
         )
         queue = await channel.declare_queue(exclusive=True, auto_delete=True)
-        for key in LADDER_EVENTS:
+        for key in (*LADDER_EVENTS, LADDER_BATCH):
             await queue.bind(exchange, routing_key=key)
         try:
             report.passes.append(
@@ -477,17 +495,19 @@ async def measure(infra: Infrastructure, options: Options) -> Report:
             # As if the first pass had died before removing its entries: all found again.
             for document in seeded.due_slots:  # by `_id`: `$in` would read every slot
                 await db[SLOTS].replace_one({"_id": document["_id"]}, document, upsert=True)
-            await SlotIndex(db).set_cursor(seeded.cursor)
+            # Back, as `set_cursor` never moves it.
+            await db[SCAN_STATE].replace_one({"_id": CURSOR}, {"through": seeded.cursor})
             report.passes.append(
                 await one_pass("replayed", db=db, exchange=exchange, queue=queue, now=now)
             )
             print_pass(report.passes[-1])
-            report.floor_seconds = await broker_floor(
+            report.floor_seconds, one_by_one = await broker_floor(
                 seeded, region=RegionStore(db), exchange=exchange, queue=queue, now=now
             )
             print(
                 f"floor     the broker alone: {seeded.due:,} ladder events published and "
-                f"confirmed on the same topology in {report.floor_seconds:.2f} s"
+                f"confirmed on the same topology in {report.floor_seconds:.2f} s as batch "
+                f"messages of 1,000, {one_by_one:.2f} s one by one"
             )
         finally:
             await cleanup(channel, exchange=exchange_name, prefix=prefix)

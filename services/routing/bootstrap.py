@@ -15,6 +15,7 @@ from fastapi import FastAPI
 from services.routing.adapters.calendar_file import read_corrections
 from services.routing.adapters.calendar_store import CalendarStore
 from services.routing.adapters.clocks import CLOCKS, ClockStore
+from services.routing.adapters.ladder_records import LadderRecords
 from services.routing.adapters.region_store import RegionStore
 from services.routing.api.routes import CALENDAR_HORIZON, calendar_readiness
 from services.routing.api.routes import router as admin_router
@@ -54,6 +55,7 @@ def create_app(settings: RoutingSettings | None = None) -> FastAPI:
         # Before any clock is listed: no entry is ever behind the scan's cursor.
         if clocks.slots is not None:
             await clocks.slots.ensure_cursor(clock.now(), margin=CURSOR_MARGIN)
+        await LadderRecords(runtime.db).ensure_collections()
 
     calendar_store = CalendarStore(runtime.db)
     metrics = runtime.metrics

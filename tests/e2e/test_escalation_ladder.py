@@ -37,9 +37,7 @@ from tests.support.ladder import (
     GROUPS,
     Reached,
     RegionBook,
-    ScanCursor,
     StandIns,
-    scan_cursor_kept_ahead,
     stand_ins,
 )
 from tests.support.mail import MailSink, body_of
@@ -73,7 +71,6 @@ class Ladder:
     mail: MailSink
     region: RegionBook
     calendar: WorkingCalendar
-    cursor: ScanCursor
     scans_per_move: int = 0  # sent at once after each move, as a beat without a lease would
 
     def start_beat(self, **overrides: Any) -> CeleryProcess:
@@ -92,9 +89,7 @@ class Ladder:
         return Clock(self.celery.clock_file).now()
 
     def at(self, moment: datetime) -> None:
-        """Every clock of the platform (services, workers) at `moment`, the scan's cursor
-        past the minutes that list nothing (tests/support/ladder.py ScanCursor)."""
-        self.cursor.skip_to(moment)
+        """Every clock of the platform (services, workers) at `moment`."""
         self.celery.move_clock(moment - datetime.now(UTC))
         for _ in range(self.scans_per_move):
             self.celery.app("routing").send_task("routing.sla_scan")
@@ -135,7 +130,14 @@ class Ladder:
             found = [d for d in await asyncio.to_thread(self.deliveries) if d["level"] == level]
             return found if len(found) == len(expected) else []
 
-        deferred = await eventually(waiting, timeout=45, what=f"the {level} notices stored")
+        try:
+            deferred = await eventually(waiting, timeout=45, what=f"the {level} notices stored")
+        except TimeoutError as late:
+            stored = [
+                (d["level"], d["status"], d.get("to"))
+                for d in await asyncio.to_thread(self.deliveries)
+            ]
+            raise AssertionError(f"{late}\nstored: {stored}\n{self.logs()}") from None
         assert {(d["status"], d["release_at"]) for d in deferred} == {("deferred", opens)}
         assert not [r for r in self.observed() if r.level == level]
         self.at(datetime.combine(morning, time(10, 0), tzinfo=CHINA))
@@ -253,11 +255,7 @@ async def ladder(
             await asyncio.gather(*(asyncio.to_thread(celery.wait_ready, w) for w in workers))
             routing = platform.settings["routing"]
             calendar = WorkingCalendar(read_corrections(Path(routing.calendar_file)))
-            now = Clock(celery.clock_file).now
-            async with scan_cursor_kept_ahead(
-                infrastructure.mongo_url, routing.database, now
-            ) as cursor:
-                yield Ladder(platform, celery, standing, mail, RegionBook(region), calendar, cursor)
+            yield Ladder(platform, celery, standing, mail, RegionBook(region), calendar)
 
 
 def once_each(events: list[Envelope]) -> dict[tuple[str, int], tuple[int, int]]:

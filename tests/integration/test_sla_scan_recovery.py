@@ -1,8 +1,8 @@
 """A scan pass cut off between claiming its levels and publishing them
-(services/routing/sla_scan.py, adapters/ladder_records.py): its batch lists only the
-claimed steps, and the next pass builds each event again from its claim and publishes it,
-once, under the event id the dead pass would have used; a pass after that publishes
-nothing. Real FerretDB and RabbitMQ with confirms."""
+(services/routing/sla_scan.py, adapters/ladder_records.py): its staged chunk lists only
+the slots, and the next pass builds each event again from the slots' entries and
+publishes it, once, under the event id the dead pass would have used; a pass after that
+publishes nothing. Real FerretDB and RabbitMQ with confirms."""
 
 from __future__ import annotations
 
@@ -14,21 +14,21 @@ from uuid import uuid4
 
 import aio_pika
 import pytest
-from aio_pika.abc import AbstractExchange, AbstractIncomingMessage, AbstractQueue
+from aio_pika.abc import AbstractExchange, AbstractQueue
 
 from bench.sla_scan import Clocks, cleanup, due_points
 from deploy.demo import REGION_FILE
 from deploy.servers import Infrastructure
 from services.routing import sla_scan
-from services.routing.adapters.ladder_records import BATCHES, STEPS, LadderRecords
+from services.routing.adapters.ladder_records import BATCHES, TOLD, LadderRecords
 from services.routing.adapters.region_store import RegionStore
 from services.routing.adapters.sla_slots import SlotIndex, minute_of, time_slot
 from services.routing.admin import read_region
 from services.routing.sla_scan import scan_once
-from shared.contracts import Envelope
+from shared.contracts import BATCH_MESSAGE_TYPE, Envelope, EventBatch
 from shared.publisher import EventPublisher
 from shared.runtime import mongo_client
-from shared.topology import declare_topology
+from shared.topology import LADDER_BATCH, declare_topology
 from tests.support.polling import eventually
 
 pytestmark = pytest.mark.timeout(120)
@@ -43,8 +43,8 @@ class StuckPublisher:
     def __init__(self) -> None:
         self.held: list[Envelope] = []
 
-    async def publish(self, envelope: Envelope) -> None:
-        self.held.append(envelope)
+    async def publish_batch(self, batch: EventBatch) -> None:
+        self.held.extend(batch.events)
         await asyncio.Event().wait()
 
 
@@ -61,11 +61,13 @@ class Run:
             publisher=publisher,
         )
 
-    async def received(self) -> list[AbstractIncomingMessage]:
-        messages = []
+    async def received(self) -> list[Envelope]:
+        """The ladder events that arrived, batch messages unpacked."""
+        events: list[Envelope] = []
         while (message := await self.queue.get(no_ack=True, fail=False)) is not None:
-            messages.append(message)
-        return messages
+            assert message.type == BATCH_MESSAGE_TYPE, message.type  # the scan sends batches
+            events += EventBatch.model_validate_json(message.body).events
+        return events
 
 
 @pytest.fixture
@@ -80,7 +82,7 @@ async def run(infrastructure: Infrastructure) -> AsyncIterator[Run]:
             channel, exchange=f"huiyin.test.{name}", prefix=name, delivery_limit=5
         )
         queue = await channel.declare_queue(exclusive=True, auto_delete=True)
-        for key in LADDER_EVENTS:
+        for key in (*LADDER_EVENTS, LADDER_BATCH):
             await queue.bind(exchange, routing_key=key)
         try:
             yield Run(db, exchange, queue)
@@ -115,9 +117,10 @@ async def test_a_pass_cut_off_after_claiming_is_published_by_the_next_once(
     first.cancel()  # the pass dies: claimed, nothing confirmed
     with pytest.raises(asyncio.CancelledError):
         await first
-    assert await run.db[STEPS].count_documents({}) == DUE
+    told = await run.db[TOLD].find({}).to_list(None)
+    assert sum(len(t["s"]) for t in told) == DUE
     (batch,) = await run.db[BATCHES].find({}).to_list(None)
-    assert "events" not in batch and len(batch["steps"]) == DUE  # the ids, not the events
+    assert set(batch) == {"_id", "at", "staged", "slots"}  # where to look, not the events
 
     # Found left behind at once instead of after two minutes.
     monkeypatch.setattr(sla_scan, "LEFT_BEHIND_AFTER", timedelta(0))
@@ -126,16 +129,16 @@ async def test_a_pass_cut_off_after_claiming_is_published_by_the_next_once(
     assert (second.recovered, second.published) == (DUE, 0)
     assert await run.db[BATCHES].count_documents({}) == 0
 
-    async def all_received() -> list[Any]:
+    async def all_received() -> list[Envelope]:
         got.extend(await run.received())
         return got if len(got) >= DUE else []
 
-    got: list[Any] = []
+    got: list[Envelope] = []
     await eventually(all_received, timeout=30, interval=0.05, what="the recovered events")
-    recovered = {m.message_id: m.body for m in got}
+    recovered = {e.event_id: e for e in got}
     assert len(got) == DUE and len(recovered) == DUE
     # Each event as the dead pass built it, under the same event id.
-    assert recovered == {str(e.event_id): e.model_dump_json().encode() for e in stuck.held}
+    assert recovered == {e.event_id: e for e in stuck.held}
 
     third = await run.scan(publisher, now=now + timedelta(minutes=1))
     assert (third.recovered, third.published) == (0, 0)

@@ -5,19 +5,14 @@ on which channel, worked out from the file itself (not from notification's code)
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import yaml
-from pymongo import MongoClient
 
-from services.routing.adapters.sla_slots import CURSOR, SCAN_STATE, SLOTS, minute_of, moment_of
-from services.routing.sla_scan import CURSOR_MARGIN
 from tests.support.http_standins import (
     DingTalkRobotStandIn,
     HospitalWebhookStandIn,
@@ -155,57 +150,3 @@ class RegionBook:
                 owner = "bureau" if supervisor else f"hospital:{self.hospital}"
                 found.add(Reached(level, channel, name, f"group:{owner}/{name}"))
         return sorted(found)
-
-
-class ScanCursor:
-    """Routing's SLA scan reads every minute between its cursor and now, 16 slot documents
-    a minute, each by `_id` (services/routing/adapters/sla_slots.py): some 1,400 reads a
-    second here, 16 s for each day the test clock jumps, minutes for a climb to the bureau.
-    In the minutes before the first one that lists a clock the scan would find nothing, so
-    the test moves the cursor over them, as a pass that read them empty would: the scan
-    still reads every slot that lists something, and what it decides and publishes is its
-    own. Only ever forward."""
-
-    def __init__(self, mongo_url: str, database: str) -> None:
-        self.client: MongoClient[dict[str, Any]] = MongoClient(mongo_url, tz_aware=True)
-        self.db = self.client[database]
-
-    def skip_to(self, now: datetime) -> None:
-        listed = [
-            slot["_id"].split("/")[0]
-            for slot in self.db[SLOTS].find({}, {"e": 1})
-            if slot["_id"][:1].isdigit() and slot.get("e")
-        ]
-        target = minute_of(now - CURSOR_MARGIN)
-        if listed:
-            target = min(target, minute_of(moment_of(min(listed)) - timedelta(minutes=1)))
-        self.db[SCAN_STATE].update_one(
-            {"_id": CURSOR, "through": {"$lt": target}}, {"$set": {"through": target}}
-        )
-
-    def close(self) -> None:
-        self.client.close()
-
-
-@contextlib.asynccontextmanager
-async def scan_cursor_kept_ahead(
-    mongo_url: str, database: str, now: Callable[[], datetime]
-) -> AsyncIterator[ScanCursor]:
-    """The scan's cursor moved past the empty minutes every 0.1 s while the block runs: a
-    pass that began before the clock moved sets the cursor back to where it read up to
-    when it ends, and the next pass would read every minute from there."""
-    cursor = ScanCursor(mongo_url, database)
-
-    async def keep() -> None:
-        while True:
-            await asyncio.to_thread(cursor.skip_to, now())
-            await asyncio.sleep(0.1)
-
-    keeping = asyncio.create_task(keep())
-    try:
-        yield cursor
-    finally:
-        keeping.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await keeping  # re-raises what stopped it, if anything did
-        cursor.close()

@@ -20,14 +20,26 @@ A shard is the complaint id's CRC-32 modulo `SHARDS`: a minute's entries are spr
 fixed number of small documents, each updated in place (FerretDB rewrites the whole
 document at every update, so a day's deadlines must not share one document).
 
+The minutes that list anything (`sla_minutes`, one document per hour, `_id` "2026120115",
+`m`: its minutes that were ever listed): written before the entry itself, so that a pass
+reads one document per hour between its cursor and now, then the slots of the minutes
+listed there, never the 16 empty slots of every other minute (a day the scan did not run
+costs 24 reads to catch up, not 23,040). Writers remember the minutes they listed
+(`LISTED_MEMORY`): a minute once listed stays listed until the hour is swept, a day behind
+the cursor, and nothing is listed behind the cursor (it goes to the late slots).
+
 The scan's cursor (`sla_scan`, `_id` "cursor") is the last minute every entry of which has
-been handled; a pass reads from the minute after it to now.
+been handled; a pass reads from the minute after it to now. The minutes behind it are
+never read again, so their slots are not emptied entry by entry: a later pass deletes them
+whole, with their hour, once they are a day behind the cursor (`sweep`; `_id` "swept" is
+the last hour swept).
 """
 
 from __future__ import annotations
 
 import asyncio
 import zlib
+from collections import OrderedDict
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -38,10 +50,15 @@ from pymongo.asynchronous.database import AsyncDatabase
 from shared.bulk_writes import bulk_write_in_chunks
 
 SLOTS = "sla_slots"
+MINUTES = "sla_minutes"
 SCAN_STATE = "sla_scan"
 CURSOR = "cursor"
+SWEPT = "swept"
 SHARDS = 16
 MINUTE = "%Y%m%d%H%M"
+HOUR = "%Y%m%d%H"
+LISTED_MEMORY = 4096  # minutes a writer remembers having listed
+SWEEP_AFTER = timedelta(days=1)  # how far behind the cursor an hour's slots are deleted
 
 
 def shard_of(complaint_id: str) -> int:
@@ -54,6 +71,18 @@ def minute_of(moment: datetime) -> str:
 
 def moment_of(minute: str) -> datetime:
     return datetime.strptime(minute, MINUTE).replace(tzinfo=UTC)
+
+
+def hour_of(minute: str) -> str:
+    return minute[:10]
+
+
+def hours_between(first: str, last: str) -> list[str]:
+    """Every hour from `first`'s to `last`'s, both included (minutes or hours, UTC)."""
+    start = datetime.strptime(hour_of(first), HOUR).replace(tzinfo=UTC)
+    end = datetime.strptime(hour_of(last), HOUR).replace(tzinfo=UTC)
+    count = int((end - start).total_seconds() // 3600) + 1
+    return [(start + timedelta(hours=n)).strftime(HOUR) for n in range(max(0, count))]
 
 
 def time_slot(moment: datetime, shard: int) -> str:
@@ -80,20 +109,49 @@ def recheck_slots(year: int) -> list[str]:
     return [recheck_slot(year, shard) for shard in range(SHARDS)]
 
 
-def minutes_between(first: str, last: str) -> list[str]:
-    """Every minute from `first` to `last`, both included (UTC, `MINUTE` format)."""
-    start, end = moment_of(first), moment_of(last)
-    count = int((end - start).total_seconds() // 60) + 1
-    return [minute_of(start + timedelta(minutes=n)) for n in range(max(0, count))]
+def is_time_slot(slot: str) -> bool:
+    return slot[:1].isdigit()
 
 
 class SlotIndex:
     def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
         self.collection: AsyncCollection[dict[str, Any]] = db[SLOTS]
+        self.minutes: AsyncCollection[dict[str, Any]] = db[MINUTES]
         self.state: AsyncCollection[dict[str, Any]] = db[SCAN_STATE]
+        self._listed: OrderedDict[str, None] = OrderedDict()
 
     async def add(self, slot: str, key: str, entry: dict[str, Any]) -> None:
+        if is_time_slot(slot):
+            await self.list_minutes([slot.split("/")[0]])
         await self.collection.update_one({"_id": slot}, {"$set": {f"e.{key}": entry}}, upsert=True)
+
+    async def list_minutes(self, minutes: list[str]) -> None:
+        """Note `minutes` in their hours' documents (module note), once per writer."""
+        fresh = [m for m in dict.fromkeys(minutes) if m not in self._listed]
+        by_hour: dict[str, list[str]] = {}
+        for minute in fresh:
+            by_hour.setdefault(hour_of(minute), []).append(minute)
+        for hour, listed in by_hour.items():
+            await self.minutes.update_one(
+                {"_id": hour}, {"$addToSet": {"m": {"$each": listed}}}, upsert=True
+            )
+        for minute in fresh:
+            self._listed[minute] = None
+        while len(self._listed) > LISTED_MEMORY:
+            self._listed.popitem(last=False)
+
+    async def listed_minutes(self, first: str, last: str) -> list[str]:
+        """The minutes from `first` to `last` that list anything, in order: one read per
+        hour, by `_id`."""
+        hours = hours_between(first, last)
+        found = await asyncio.gather(*(self.minutes.find_one({"_id": h}) for h in hours))
+        return sorted(
+            minute
+            for document in found
+            if document
+            for minute in document.get("m", [])
+            if first <= minute <= last
+        )
 
     async def remove(self, slot: str, key: str) -> None:
         await self.collection.update_one({"_id": slot}, {"$unset": {f"e.{key}": ""}})
@@ -114,10 +172,6 @@ class SlotIndex:
                 {"_id": slot}, {"$unset": {f"e.{key}": "" for key in keys}}
             )
 
-    async def drop(self, slot: str) -> None:
-        """Delete a slot of a minute long past, all of whose entries were handled."""
-        await self.collection.delete_one({"_id": slot})
-
     async def settle(self, *, drop: list[str], keys: dict[str, list[str]]) -> None:
         """`drop` and `forget` for many slots at once: one delete or update per slot by
         `_id`, sent `STATEMENTS_PER_COMMAND` to a command (a delete by `_id: {$in}` would
@@ -136,7 +190,8 @@ class SlotIndex:
         return (document or {}).get("through")
 
     async def set_cursor(self, minute: str) -> None:
-        await self.state.update_one({"_id": CURSOR}, {"$set": {"through": minute}}, upsert=True)
+        """Forward only: of two passes, the one that read less never moves it back."""
+        await self.state.update_one({"_id": CURSOR}, {"$max": {"through": minute}}, upsert=True)
 
     async def ensure_cursor(self, now: datetime, *, margin: timedelta) -> str:
         """The cursor, created just behind `now` if there is none yet: every entry is
@@ -146,3 +201,23 @@ class SlotIndex:
             {"_id": CURSOR}, {"$setOnInsert": {"through": start}}, upsert=True
         )
         return await self.cursor() or start
+
+    async def sweep(self, cursor: str, *, hours_at_once: int = 6) -> int:
+        """Delete the slots of the hours a day behind `cursor`, with their hour documents,
+        at most `hours_at_once` hours a call; how many hours it swept. Their minutes were
+        read and handled, and no pass reads behind the cursor."""
+        limit = hour_of(minute_of(moment_of(cursor) - SWEEP_AFTER))
+        state = await self.state.find_one({"_id": SWEPT})
+        if state is None:  # nothing to sweep before the first pass: start from here
+            await self.state.update_one(
+                {"_id": SWEPT}, {"$setOnInsert": {"through": limit}}, upsert=True
+            )
+            return 0
+        hours = hours_between(state["through"], limit)[1 : hours_at_once + 1]
+        for hour in hours:
+            document = await self.minutes.find_one({"_id": hour})
+            minutes = (document or {}).get("m", [])
+            await self.settle(drop=[s for m in minutes for s in minute_slots(m)], keys={})
+            await self.minutes.delete_one({"_id": hour})
+            await self.state.update_one({"_id": SWEPT}, {"$max": {"through": hour}})
+        return len(hours)

@@ -170,12 +170,15 @@ class FakeSlotIndex(SlotIndex):
         for key in keys:
             self.slots.get(slot, {}).pop(key, None)
 
-    async def drop(self, slot: str) -> None:
-        self.slots.pop(slot, None)
+    async def list_minutes(self, minutes: list[str]) -> None:
+        pass  # listed_minutes below reads the slots themselves
+
+    async def listed_minutes(self, first: str, last: str) -> list[str]:
+        return sorted({s.split("/")[0] for s in self.slots if first <= s.split("/")[0] <= last})
 
     async def settle(self, *, drop: list[str], keys: dict[str, list[str]]) -> None:
         for slot in drop:
-            await self.drop(slot)
+            self.slots.pop(slot, None)
         for slot, gone in keys.items():
             await self.forget(slot, gone)
 
@@ -183,7 +186,10 @@ class FakeSlotIndex(SlotIndex):
         return self.through
 
     async def set_cursor(self, minute: str) -> None:
-        self.through = minute
+        self.through = max(minute, self.through or minute)
+
+    async def sweep(self, cursor: str, *, hours_at_once: int = 6) -> int:
+        return 0
 
     async def ensure_cursor(self, now: datetime, *, margin: timedelta) -> str:
         if self.through is None:
