@@ -18,7 +18,8 @@ One pass (`scan_once`), run by the platform's beat through Celery (tasks.py `run
    10,000 events one by one, confirmed, take the broker here longer than the whole pass
    may. Handled entries are removed from the late slots (every pass reads those) and from
    the minutes within the margin (the next pass reads them again); the other time slots
-   are left as they are, behind the cursor, and swept a day later.
+   are left as they are, behind the cursor, and swept a day later by a task of their
+   own (`run_sweep`, tasks.py), so that no pass pays for deleting them.
 4. The cursor moves to the last minute all of whose entries are handled.
 
 Running it twice, or two at once, publishes each level of each case once: the claim is
@@ -303,7 +304,6 @@ async def scan_once(
     if through > cursor:
         await slots.set_cursor(through)
     result.through = max(through, cursor)
-    await slots.sweep(result.through)
     return result
 
 
@@ -359,3 +359,17 @@ async def run_scan(
         },
     )
     return result
+
+
+async def run_sweep(settings: RoutingSettings, *, hours_at_once: int = 6) -> int:
+    """Delete the slots a day behind the scan's cursor (adapters/sla_slots.py `sweep`):
+    what `routing.sla_sweep` runs; the hours swept."""
+    client = mongo_client(settings.mongo_url, timeout_seconds=settings.database_timeout_seconds)
+    try:
+        slots = SlotIndex(client[settings.database])
+        cursor = await slots.cursor()
+        swept = await slots.sweep(cursor, hours_at_once=hours_at_once) if cursor else 0
+    finally:
+        await client.close()
+    log.info("sla slots swept", extra={"hours": swept, "cursor": cursor})
+    return swept

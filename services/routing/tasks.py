@@ -1,5 +1,6 @@
 """Routing's Celery tasks (`huiyin-worker routing`): the SLA scan, which the platform's beat
-sends every HUIYIN_SLA_SCAN_SECONDS (shared/celery_beat.py).
+sends every HUIYIN_SLA_SCAN_SECONDS (shared/celery_beat.py), and the sweep of the scan's
+slots a day behind its cursor, every HUIYIN_SLA_SWEEP_SECONDS.
 
 The scan is idempotent (each level of each case is reached once, recorded in the same write
 as its event), so a run sent again, redelivered after a worker died or overlapping another
@@ -27,6 +28,13 @@ class RoutingTaskSettings(RoutingSettings):
         "period is dropped, the next one does its work",
     )
 
+    sla_sweep_seconds: float = Field(
+        default=600.0,
+        gt=0,
+        description="how often the beat sends the sweep of the scan's old slots (six hours "
+        "of slots a run at most)",
+    )
+
 
 # Celery finds an app and its tasks by module (`huiyin-worker routing`): built from the
 # environment at import, connecting to nothing until the worker starts.
@@ -48,6 +56,15 @@ def sla_scan() -> None:
         send(app, "routing.sla_scan")
 
 
+@task(app, name="routing.sla_sweep")
+def sla_sweep() -> None:
+    """Delete the scan's slots a day behind its cursor (services/routing/sla_scan.py
+    `run_sweep`); idempotent, so a run sent twice deletes nothing twice."""
+    from services.routing.sla_scan import run_sweep
+
+    asyncio.run(run_sweep(settings))
+
+
 def beat_schedule() -> dict[str, dict[str, Any]]:
     """What the platform's beat sends for routing."""
     return {
@@ -56,5 +73,10 @@ def beat_schedule() -> dict[str, dict[str, Any]]:
             "schedule": every(settings.sla_scan_seconds),
             # Stale once the next run is due: a backlog of scans is one scan's work.
             "options": {"expires": settings.sla_scan_seconds},
-        }
+        },
+        "routing.sla_sweep": {
+            "task": "routing.sla_sweep",
+            "schedule": every(settings.sla_sweep_seconds),
+            "options": {"expires": settings.sla_sweep_seconds},
+        },
     }

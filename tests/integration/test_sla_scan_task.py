@@ -58,6 +58,26 @@ async def test_the_beat_sends_the_scan_every_period_and_the_worker_runs_it(
     assert await scans(celery, worker, "failed") == 0
 
 
+async def test_the_worker_runs_the_sweep_of_old_slots(
+    routing_only: Platform, celery: CeleryProcesses
+) -> None:
+    worker = await routing_worker(celery, routing_only)
+    celery.app("routing").send_task("routing.sla_sweep")
+
+    async def swept() -> bool:
+        return (
+            await asyncio.to_thread(
+                celery.metric,
+                worker,
+                "huiyin_worker_tasks_succeeded_total",
+                task="routing.sla_sweep",
+            )
+            >= 1
+        )
+
+    await eventually(swept, timeout=30, interval=0.2, what="the sweep run by the worker")
+
+
 async def test_a_scan_cut_off_by_a_killed_worker_runs_again_and_tells_each_level_once(
     routing_only: Platform, celery: CeleryProcesses
 ) -> None:
