@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from services.reporting.adapters.complaint_facts import ComplaintFacts
+from services.reporting.adapters.report_counters import ReportCounters
 from services.reporting.api.routes import router
 from services.reporting.consumers import handlers
 from services.reporting.metrics import ComplaintMetrics, OverdueRefresher
@@ -19,9 +20,10 @@ def create_app(settings: ReportingSettings | None = None) -> FastAPI:
     settings = settings or ReportingSettings()
     runtime = ServiceRuntime(settings, metrics=ServiceMetrics("reporting"))
     facts = ComplaintFacts(runtime.db)
+    counters = ReportCounters(runtime.db)
     metrics = ComplaintMetrics(runtime.metrics)
-    refresher = OverdueRefresher(metrics, facts, seconds=settings.overdue_refresh_seconds)
-    runtime.consume(handlers(facts=facts, metrics=metrics))
+    refresher = OverdueRefresher(metrics, counters, seconds=settings.overdue_refresh_seconds)
+    runtime.consume(handlers(facts=facts, counters=counters, metrics=metrics))
     app = build_app(
         title="回音 Huiyin · reporting",
         description="Read models, reports and the complaint metrics for Prometheus.",
@@ -31,6 +33,7 @@ def create_app(settings: ReportingSettings | None = None) -> FastAPI:
         on_stop=[refresher.stop],
     )
     app.state.facts = facts
+    app.state.counters = counters
     app.state.complaint_metrics = metrics
     app.state.keyring = ApiKeyring(settings.api_keys)
     return app

@@ -1,16 +1,19 @@
 """The ops team's complaint metrics, exported from this one process only.
 
-Overdue counts are gauges refreshed from the read model, so they are right after a
-restart and never summed wrongly across workers. Hospital ids are a bounded label set.
+Overdue counts are gauges refreshed from one counter document (`_id` "overdue", moved by
+the events that make a case overdue or end it: adapters/report_counters.py), so a refresh
+reads one document whatever the history's length, is right after a restart and is never
+summed wrongly across workers. Label values are bounded: hospital ids, category codes,
+priorities, ladder levels.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import UTC, datetime
 
-from services.reporting.adapters.complaint_facts import ComplaintFacts
+from services.reporting.adapters.report_counters import ReportCounters
+from services.reporting.domain.classification import overdue_open_by_hospital
 from shared.metrics import RESPONSE_TIME_BUCKETS, ServiceMetrics
 
 log = logging.getLogger(__name__)
@@ -20,8 +23,9 @@ class ComplaintMetrics:
     def __init__(self, metrics: ServiceMetrics) -> None:
         self.response_seconds = metrics.histogram(
             "huiyin_response_seconds",
-            "Time from receipt to the reply to the complainant",
-            "hospital_id",
+            "Time from receipt to the first reply to the complainant",
+            "category",
+            "priority",
             buckets=RESPONSE_TIME_BUCKETS,
         )
         self.overdue_open = metrics.gauge(
@@ -52,8 +56,8 @@ class ComplaintMetrics:
         )
         self._known: set[str] = set()
 
-    async def refresh_overdue(self, facts: ComplaintFacts) -> None:
-        counts = await facts.overdue_by_hospital(datetime.now(UTC))
+    async def refresh_overdue(self, counters: ReportCounters) -> None:
+        counts = overdue_open_by_hospital(await counters.overdue())
         for hospital_id in self._known | set(counts):
             self.overdue_open.labels(hospital_id).set(counts.get(hospital_id, 0))
         self._known |= set(counts)
@@ -68,8 +72,10 @@ STOP_SECONDS = 5.0
 
 
 class OverdueRefresher:
-    def __init__(self, metrics: ComplaintMetrics, facts: ComplaintFacts, *, seconds: float) -> None:
-        self._metrics, self._facts, self._seconds = metrics, facts, seconds
+    def __init__(
+        self, metrics: ComplaintMetrics, counters: ReportCounters, *, seconds: float
+    ) -> None:
+        self._metrics, self._counters, self._seconds = metrics, counters, seconds
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -85,7 +91,7 @@ class OverdueRefresher:
     async def _loop(self) -> None:
         while True:
             try:
-                await self._metrics.refresh_overdue(self._facts)
+                await self._metrics.refresh_overdue(self._counters)
             except Exception:
                 log.warning("overdue refresh failed", exc_info=True)
             await asyncio.sleep(self._seconds)

@@ -89,7 +89,7 @@ async def test_complaint_is_routed_mailed_replied_and_counted(
         assert summary["by_category"] == {"nursing": 1}
         assert summary["hospitals"][0]["hospital_id"] == "hz-001"
         metrics = (await reporting.get("/metrics")).text
-    assert 'huiyin_response_seconds_count{hospital_id="hz-001"} 1.0' in metrics
+    assert 'huiyin_response_seconds_count{category="nursing",priority="' in metrics
     assert 'huiyin_overdue_open_complaints{hospital_id="hz-001"} 0.0' in metrics
     assert "huiyin_events_consumed_total" in metrics
 

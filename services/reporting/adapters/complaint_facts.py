@@ -13,6 +13,7 @@ event of that complaint). A read model publishes nothing: its records have no re
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
 
@@ -21,8 +22,8 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
 from services.reporting.domain.facts import TALLIES, FactChange, newer_groups
-from services.reporting.domain.status import is_running, rank
-from shared.records import Decision, Records
+from services.reporting.domain.status import rank
+from shared.records import Changed, Decision, Records
 
 
 def new_facts(complaint_id: str, hospital_id: str) -> dict[str, Any]:
@@ -70,10 +71,6 @@ class ComplaintFacts:
         await c.create_index(
             [("received_at", ASCENDING), ("hospital_id", ASCENDING)], name="window"
         )
-        await c.create_index(
-            [("status_rank", ASCENDING), ("due_at", ASCENDING), ("hospital_id", ASCENDING)],
-            name="overdue",
-        )
 
     async def apply(
         self,
@@ -83,10 +80,11 @@ class ComplaintFacts:
         event_id: str,
         version: str,
         change: FactChange,
-    ) -> bool:
-        """Apply one event's facts; False if this event was applied before. A complaint's
-        first event finds no facts: they are created (`new_facts`; another process may
-        create them first), then changed like any other."""
+    ) -> Changed | None:
+        """Apply one event's facts: the facts before and after, or None if this event was
+        applied before. A complaint's first event finds no facts: they are created
+        (`new_facts`; another process may create them first), then changed like any other
+        (its `before` is then the bare `new_facts`, which counts nowhere)."""
 
         def decide(current: dict[str, Any]) -> Decision | None:
             if event_id in current.get("applied", []):
@@ -105,7 +103,12 @@ class ComplaintFacts:
         if changed is None:
             await self.records.insert(new_facts(complaint_id, hospital_id))
             changed = await self.records.change(complaint_id, decide)
-        return changed is not None and changed.changed
+        return changed if changed is not None and changed.changed else None
+
+    async def scan(self, *, batch_size: int = 1000) -> AsyncIterator[dict[str, Any]]:
+        """Every complaint's facts: a full scan, for the offline rebuild only."""
+        async for facts in self.collection.find({}, batch_size=batch_size):
+            yield facts
 
     async def get(self, complaint_id: str) -> dict[str, Any] | None:
         return await self.collection.find_one({"_id": complaint_id})
@@ -137,23 +140,3 @@ class ComplaintFacts:
             ]
         )
         return [row async for row in rows]
-
-    async def overdue_by_hospital(self, now: datetime) -> dict[str, int]:
-        """Running complaints past their deadline (paused and finished ones are not)."""
-        rows = await self.collection.aggregate(
-            [
-                {"$match": {"due_at": {"$lt": now}}},
-                {
-                    "$group": {
-                        "_id": {"hospital_id": "$hospital_id", "status_rank": "$status_rank"},
-                        "n": {"$sum": 1},
-                    }
-                },
-            ]
-        )
-        counts: dict[str, int] = {}
-        async for row in rows:
-            if is_running(row["_id"].get("status_rank")):
-                hospital = row["_id"]["hospital_id"]
-                counts[hospital] = counts.get(hospital, 0) + row["n"]
-        return counts

@@ -1,15 +1,34 @@
-"""Reports API. Dates are China-time calendar days; `to` is inclusive."""
+"""Reports API. Dates are China-time calendar days and months; `to` is inclusive."""
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
 from datetime import date, datetime, time, timedelta
-from typing import Annotated
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Header, Query, Response
 
-from services.reporting.api.deps import FactsDep
-from services.reporting.api.schemas import HospitalSummary, Summary
+from services.reporting.api import exports
+from services.reporting.api.deps import CountersDep, FactsDep
+from services.reporting.api.schemas import (
+    CategoryTotal,
+    Column,
+    HospitalSummary,
+    MonthlyTable,
+    Summary,
+    TableRow,
+)
+from services.reporting.domain.classification import (
+    ROW_LABELS,
+    Table,
+    bureau_table,
+    categories_in,
+    category_id,
+    column_label,
+    hospital_id_of,
+    hospital_table,
+)
 from services.reporting.domain.summary import Tally
 from shared.auth import CurrentPrincipal
 from shared.contracts import CHINA
@@ -62,3 +81,148 @@ async def summary(
     for tally in per_hospital.values():
         region.merge(tally)
     return Summary(start=start, end=end, hospitals=hospitals, **region.counts())
+
+
+MAX_MONTHS = 36
+MONTH = r"^(20[0-9]{2})-(0[1-9]|1[0-2])$"
+
+
+def _month_index(text: str) -> int:
+    year, month = text.split("-")
+    return int(year) * 12 + int(month) - 1
+
+
+def _months(start: str | None, end: str | None) -> list[str]:
+    """The months asked for as YYYYMM, oldest first; by default the last full month."""
+    today = datetime.now(CHINA).date()
+    last_full = today.year * 12 + today.month - 2
+    first = _month_index(start) if start else None
+    last = _month_index(end) if end else None
+    if first is None and last is None:
+        first = last = last_full
+    first = last if first is None else first
+    last = first if last is None else last
+    assert first is not None and last is not None
+    if last < first:
+        raise invalid("to", "is before from", location="query")
+    if last - first + 1 > MAX_MONTHS:
+        raise invalid("to", f"more than {MAX_MONTHS} months after from", location="query")
+    return [f"{index // 12:04d}{index % 12 + 1:02d}" for index in range(first, last + 1)]
+
+
+def _format(requested: str | None, accept: str | None) -> str:
+    if requested:
+        return requested
+    accept = accept or ""
+    for name, media_type in exports.MEDIA_TYPES.items():
+        if media_type in accept:
+            return name
+    return "json"
+
+
+def _as_model(
+    table: Table, months: list[str], *, hospital_id: str | None, unit: str
+) -> MonthlyTable:
+    codes = table.columns()
+
+    def counts(values: dict[str, int]) -> dict[str, int]:
+        return {code: values.get(code, 0) for code in codes}
+
+    def category_label(code: str) -> str:
+        return table.category_labels.get(code) or ROW_LABELS.get(code, code)
+
+    rows: list[TableRow] = []
+    subtotals: dict[str, dict[str, int]] = {}
+    for category, unit_code, values in table.nonzero_rows():
+        label = table.unit_labels.get(unit_code) or ROW_LABELS.get(unit_code, unit_code)
+        rows.append(
+            TableRow(
+                category=category,
+                category_label=category_label(category),
+                unit=unit_code,
+                unit_label=label,
+                counts=counts(values),
+            )
+        )
+        subtotal = subtotals.setdefault(category, {})
+        for code, n in values.items():
+            subtotal[code] = subtotal.get(code, 0) + n
+    total: dict[str, int] = {}
+    for values in subtotals.values():
+        for code, n in values.items():
+            total[code] = total.get(code, 0) + n
+    return MonthlyTable(
+        start=f"{months[0][:4]}-{months[0][4:]}",
+        end=f"{months[-1][:4]}-{months[-1][4:]}",
+        hospital_id=hospital_id,
+        unit=unit,
+        columns=[Column(code=code, label=column_label(code)) for code in codes],
+        rows=rows,
+        categories=[
+            CategoryTotal(category=code, category_label=category_label(code), counts=counts(n))
+            for code, n in sorted(subtotals.items())
+        ],
+        total=counts(total),
+    )
+
+
+@router.get(
+    "/monthly",
+    responses={
+        **error_responses(403),
+        200: {
+            "description": "The table as JSON, CSV (UTF-8 with BOM) or XLSX",
+            "content": {exports.CSV: {}, exports.XLSX: {}},
+        },
+    },
+    summary="Monthly classification table (投诉分类统计表), exportable as CSV or XLSX",
+    response_model=MonthlyTable,
+    response_model_by_alias=True,
+)
+async def monthly(
+    principal: CurrentPrincipal,
+    counters: CountersDep,
+    start: Annotated[
+        str | None, Query(alias="from", pattern=MONTH, description="first month, YYYY-MM")
+    ] = None,
+    end: Annotated[
+        str | None, Query(alias="to", pattern=MONTH, description="last month, YYYY-MM")
+    ] = None,
+    hospital_id: str | None = Query(default=None, max_length=64),
+    format: Annotated[Literal["json", "csv", "xlsx"] | None, Query()] = None,  # noqa: A002
+    accept: Annotated[str | None, Header()] = None,
+) -> Response | MonthlyTable:
+    """The bureau sees rows category × hospital of every hospital; a hospital (or the
+    bureau naming `hospital_id`) rows category × department of that hospital. Reads the
+    categories document and, per month, the category documents (bureau) or the hospital's
+    document, each by `_id` (domain/classification.py), whatever the history's length."""
+    scope = principal.hospital_scope(hospital_id)
+    months = _months(start, end)
+    if scope is None:
+        codes, labels = categories_in(await counters.categories())
+        documents = await counters.read(
+            [category_id(month, code) for month in months for code in codes]
+        )
+        model = _as_model(
+            bureau_table(documents, labels), months, hospital_id=None, unit="hospital"
+        )
+    else:
+        categories, documents = await asyncio.gather(
+            counters.categories(), counters.read([hospital_id_of(m, scope) for m in months])
+        )
+        model = _as_model(
+            hospital_table(documents, categories_in(categories)[1]),
+            months,
+            hospital_id=scope,
+            unit="department",
+        )
+    chosen = _format(format, accept)
+    if chosen == "json":
+        return model
+    body = exports.as_csv(model) if chosen == "csv" else exports.as_xlsx(model)
+    name = exports.filename(model, chosen)
+    return Response(
+        body,
+        media_type=exports.MEDIA_TYPES[chosen],
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )

@@ -28,3 +28,38 @@ class Summary(Counts):
     start: date
     end: date
     hospitals: list[HospitalSummary]
+
+
+class Column(BaseModel):
+    code: str = Field(description="stable English code: received, not_accepted.<reason>, ...")
+    label: str = Field(description="the Chinese header")
+
+
+class TableRow(BaseModel):
+    category: str
+    category_label: str
+    unit: str = Field(description="a hospital id (the bureau's table) or a department code")
+    unit_label: str
+    counts: dict[str, int] = Field(description="every column's code and its count")
+
+
+class CategoryTotal(BaseModel):
+    category: str
+    category_label: str
+    counts: dict[str, int]
+
+
+class MonthlyTable(BaseModel):
+    """The classification table (投诉分类统计表) of complaints received in the months
+    `from`..`to` (China time), as their cases stand now."""
+
+    start: str = Field(alias="from", description="first month, YYYY-MM")
+    end: str = Field(alias="to", description="last month, YYYY-MM (inclusive)")
+    hospital_id: str | None = Field(description="the hospital whose departments are the rows")
+    unit: str = Field(description="hospital (rows category × hospital) or department")
+    columns: list[Column]
+    rows: list[TableRow]
+    categories: list[CategoryTotal] = Field(description="subtotals per category")
+    total: dict[str, int]
+
+    model_config = {"populate_by_name": True}

@@ -11,7 +11,11 @@ combines with what is already known:
 - `highest` facts only grow (`$max`): reopen_count, flagged.
 - `tallies` count repeated steps (extensions, escalations) as sets of event ids, so a
   redelivered event counts once.
-- `fields` are the same whichever event carries them (received_at, the first reply).
+- `fields` are the same whichever event carries them (received_at, the first reply, the
+  Chinese label of a category or department code: `labels.<c|d>.<code>`).
+- `members` collect values in a set: the escalation levels reached, and every reply
+  deadline given with when it was given (`deadlines`), so the deadline in force at the
+  first reply is known whatever order the events came in (domain/classification.py).
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ from shared.contracts import (
     ComplaintTransferred,
     DeadlineChanged,
     EventPayload,
+    LadderLevel,
     SupplementRequested,
 )
 
@@ -90,6 +95,29 @@ def newer_groups(
     }
 
 
+def field_key(code: str) -> str:
+    """A code as one MongoDB field name: `.` would split the path, a leading `$` is an
+    operator. Reversible (`code_of`)."""
+    return code.replace("%", "%25").replace(".", "%2E").replace("$", "%24")
+
+
+def code_of(key: str) -> str:
+    return key.replace("%24", "$").replace("%2E", ".").replace("%25", "%")
+
+
+def _labels(event: AssignedWork) -> dict[str, str]:
+    """The Chinese labels the decision carries, by code: the reports' row headers."""
+    return {
+        f"labels.c.{field_key(event.category)}": event.category_label,
+        f"labels.d.{field_key(event.department)}": event.department_label,
+    }
+
+
+def _given(deadline: dict[str, Any], occurred_at: datetime) -> dict[str, Any]:
+    """One deadline as given at a moment, for the `deadlines` set."""
+    return {"at": version_of(occurred_at), "due_at": deadline["due_at"]}
+
+
 def _assignment(event: AssignedWork) -> dict[str, Any]:
     """What the reports count of routing's decision (shared/contracts AssignedWork), from
     complaint.routed or complaint.assigned alike."""
@@ -117,12 +145,16 @@ def change_for(event: EventPayload, *, occurred_at: datetime) -> FactChange:
     if isinstance(event, ComplaintRouted):
         # Routing decides before acceptance; the category counts from then on. Its
         # deadline is not the case's until the case is assigned.
-        return FactChange(latest={ASSIGNMENT: _assignment(event) | {"case_type": event.case_type}})
+        return FactChange(
+            fields=_labels(event),
+            latest={ASSIGNMENT: _assignment(event) | {"case_type": event.case_type}},
+        )
     if isinstance(event, ComplaintAssigned):
         return FactChange(
-            fields={"received_at": event.received_at},
+            fields={"received_at": event.received_at, **_labels(event)},
             status="assigned",
             latest={ASSIGNMENT: _assignment(event), DEADLINE: _deadline(event)},
+            members={"deadlines": _given(_deadline(event), occurred_at)},
         )
     if isinstance(event, ComplaintReplied):
         first = (
@@ -175,12 +207,17 @@ def change_for(event: EventPayload, *, occurred_at: datetime) -> FactChange:
             highest={"reopen_count": event.reopen_count, "flagged": event.flagged},
         )
     if isinstance(event, ComplaintExtended):
+        deadline = {"due_at": event.due_at, "deadline_pending_year": None}
         return FactChange(
-            latest={DEADLINE: {"due_at": event.due_at, "deadline_pending_year": None}},
+            latest={DEADLINE: deadline},
             tallies=("extensions",),
+            members={"deadlines": _given(deadline, occurred_at)},
         )
     if isinstance(event, DeadlineChanged):
-        return FactChange(latest={DEADLINE: _deadline(event)})
+        return FactChange(
+            latest={DEADLINE: _deadline(event)},
+            members={"deadlines": _given(_deadline(event), occurred_at)},
+        )
     if isinstance(event, ComplaintEscalated):
         return FactChange(
             latest={ESCALATION: {"last_escalation": event.level}},
@@ -188,5 +225,12 @@ def change_for(event: EventPayload, *, occurred_at: datetime) -> FactChange:
             members={"escalation_levels": event.level},
         )
     if isinstance(event, ComplaintOverdue):
-        return FactChange(fields={"overdue_flagged_at": occurred_at})
+        # The latest reply deadline routing found passed unanswered: overdue while it is
+        # still the deadline in force (an extension or a re-review gives a later one).
+        passed = (
+            {"overdue_due_at": event.due_at}
+            if event.level == LadderLevel.REPLY_DUE and event.due_at is not None
+            else {}
+        )
+        return FactChange(fields={"overdue_flagged_at": occurred_at}, highest=passed)
     return FactChange()

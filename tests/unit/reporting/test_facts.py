@@ -284,7 +284,7 @@ def test_the_table_takes_every_event_of_the_contracts() -> None:
     # Reporting counts everything: a contract type it did not receive would be missing
     # from the reports without a trace.
     stub: Any = object()
-    assert set(handlers(facts=stub, metrics=stub)) == set(EVENT_TYPES)
+    assert set(handlers(facts=stub, counters=stub, metrics=stub)) == set(EVENT_TYPES)
 
 
 @pytest.mark.parametrize("event_type", sorted(subscriptions("reporting")))
@@ -306,4 +306,6 @@ async def test_an_only_counted_event_writes_no_facts_and_moves_no_counter(
     event: EventPayload,
 ) -> None:
     untouchable: Any = Untouchable()
-    await record(sample.envelope(event), event, facts=untouchable, metrics=untouchable)
+    await record(
+        sample.envelope(event), event, facts=untouchable, counters=untouchable, metrics=untouchable
+    )

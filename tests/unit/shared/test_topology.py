@@ -102,7 +102,7 @@ def _handler_table(service: str) -> set[str]:
         return set(handlers(ports=stub, settings=stub, ladder=stub))
     from services.reporting.consumers import handlers
 
-    return set(handlers(facts=stub, metrics=stub))
+    return set(handlers(facts=stub, counters=stub, metrics=stub))
 
 
 @pytest.mark.parametrize("service", sorted(SERVICES))

@@ -1,0 +1,73 @@
+"""The report counters (computed pattern): documents of numbers per month and category,
+per month and hospital, and the overdue gauge's, laid out in domain/classification.py.
+
+Each complaint's fact change moves them by the difference of its contribution before and
+after: one `update_one` per counter document, addressed by `_id` alone, `upsert=True`.
+Concurrent `$inc`s of one document are not safe on the embedded server, so writes of one
+counter document are serialised in this process (reporting runs one consumer process).
+
+The window: the fact document is written first (with the event id in `applied`), then the
+counters. No multi-document transactions exist on FerretDB, so a crash between the two
+loses that difference (the redelivered event finds itself applied and moves nothing), and
+a crash among the counter writes leaves part of it. `python -m services.reporting.rebuild`
+repairs either: it recomputes every counter document from the facts and replaces them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+from collections.abc import Mapping
+from typing import Any
+
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
+
+from services.reporting.domain.classification import (
+    CATEGORIES_ID,
+    OVERDUE_ID,
+    contribution_of,
+    counter_moves,
+)
+
+COLLECTION = "report_counters"
+
+
+class ReportCounters:
+    def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
+        self.collection: AsyncCollection[dict[str, Any]] = db[COLLECTION]
+        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+
+    async def move(
+        self, *, before: Mapping[str, Any] | None, after: Mapping[str, Any] | None
+    ) -> int:
+        """Move the counters from one complaint's facts `before` a change to `after` it;
+        the number of documents written."""
+        updates = counter_moves(
+            contribution_of(before) if before else None,
+            contribution_of(after) if after else None,
+        )
+        await asyncio.gather(*(self._write(doc_id, update) for doc_id, update in updates.items()))
+        return len(updates)
+
+    async def _write(self, doc_id: str, update: dict[str, Any]) -> None:
+        lock = self._locks.get(doc_id)
+        if lock is None:
+            lock = self._locks[doc_id] = asyncio.Lock()
+        async with lock:
+            await self.collection.update_one({"_id": doc_id}, update, upsert=True)
+
+    async def get(self, doc_id: str) -> dict[str, Any] | None:
+        return await self.collection.find_one({"_id": doc_id})
+
+    async def read(self, doc_ids: list[str]) -> list[dict[str, Any]]:
+        """These documents, each read by `_id` alone, concurrently (an `$in` is a full scan
+        on the embedded server); missing ones are left out."""
+        found = await asyncio.gather(*(self.get(doc_id) for doc_id in doc_ids))
+        return [document for document in found if document is not None]
+
+    async def categories(self) -> dict[str, Any] | None:
+        return await self.get(CATEGORIES_ID)
+
+    async def overdue(self) -> dict[str, Any] | None:
+        return await self.get(OVERDUE_ID)

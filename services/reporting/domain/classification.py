@@ -1,0 +1,391 @@
+"""The monthly classification table (投诉分类统计表) as counters: what one complaint's facts
+add to it, and how a change of those facts moves the counters. Pure: facts in, numbers and
+MongoDB updates out.
+
+A complaint counts once, under the month it was received (China time), its hospital, its
+category and its lead department, in columns that are 0 or 1 (`COLUMNS`). When its facts
+change, the counters take the difference of its contribution before and after
+(`counter_moves`), so a re-route moves it from one department's row to another's and a
+reopened case leaves the closed columns it had.
+
+Counter documents, each addressed by `_id` alone (ARCHITECTURE.md "Storage"):
+
+- `<YYYYMM>/c/<category>`: `h.<hospital>.<column>`, the bureau's rows of that category;
+- `<YYYYMM>/h/<hospital>`: `c.<category>.<column>` and
+  `d.<department>.<category>.<column>`, that hospital's rows, and `dl.<department>` labels;
+- `categories`: `c.<category>` (the categories any month counts) and `l.<category>` labels;
+- `overdue`: `h.<hospital>`, the overdue complaints still being handled (the ops gauge).
+
+Columns, for the complaint as its facts show it now:
+
+- received: every complaint; accepted: accepted (at registration, or on supplement), even
+  if later transferred; not_accepted.<reason>; transferred; resolved_on_spot.
+- replied_on_time / replied_late: the first reply against the deadline in force when it was
+  given (the latest deadline given before it: an extension counts, a later re-review does
+  not). A deadline still waiting for its year's calendar cannot have passed: on time.
+- open: still in the hospital's hands (received, awaiting a supplement, accepted, assigned,
+  under re-review). overdue: replied late, or still running past the deadline in force
+  (routing flagged that deadline overdue and no extension or re-review replaced it).
+- substantiated / partly / unsubstantiated and satisfied / basically / dissatisfied: a
+  closed complaint's finding and return visit (a reopened one has none until closed again).
+- escalated.<level>: each escalation level the case reached.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from services.reporting.domain.facts import code_of, field_key, version_of
+from services.reporting.domain.status import RUNNING, status_of
+from shared.contracts import CHINA, LadderLevel
+
+UNROUTED, UNASSIGNED = "unrouted", "unassigned"
+
+# Not-accepted reasons as intake defines them (services/intake/domain/outcomes.py), with
+# the short headers of the table. A reason not listed still counts, headed by its code.
+NOT_ACCEPTED_REASONS: dict[str, str] = {
+    "in_court_or_mediation": "已起诉或申请调解",
+    "handled_by_authority_or_petition": "已由卫健或信访部门处理",
+    "no_clear_target_or_facts": "无明确对象或事实",
+    "police_or_criminal": "属公安管辖或涉嫌犯罪",
+    "outside_remit": "不属本院职责",
+}
+ESCALATION_LEVELS = (LadderLevel.COMPLAINT_OFFICE, LadderLevel.LEADERSHIP, LadderLevel.BUREAU)
+
+# Every column of the table, in its order, with its Chinese header.
+COLUMNS: dict[str, str] = {
+    "received": "登记",
+    "accepted": "受理",
+    **{
+        f"not_accepted.{code}": f"不予受理（{label}）"
+        for code, label in NOT_ACCEPTED_REASONS.items()
+    },
+    "transferred": "转办",
+    "resolved_on_spot": "当场解决",
+    "replied_on_time": "按时答复",
+    "replied_late": "逾期答复",
+    "open": "尚在办理",
+    "overdue": "已逾期",
+    "substantiated": "属实",
+    "partly": "部分属实",
+    "unsubstantiated": "不属实",
+    "satisfied": "满意",
+    "basically": "基本满意",
+    "dissatisfied": "不满意",
+    **{f"escalated.{level}": f"升级（{level.label}）" for level in ESCALATION_LEVELS},
+}
+ROW_LABELS = {UNROUTED: "未分类", UNASSIGNED: "未分派"}
+FINDINGS = {
+    "substantiated": "substantiated",
+    "partly_substantiated": "partly",
+    "unsubstantiated": "unsubstantiated",
+}
+SATISFACTION = {
+    "satisfied": "satisfied",
+    "basically_satisfied": "basically",
+    "dissatisfied": "dissatisfied",
+}
+HANDLED = frozenset({"accepted", "assigned", "reopened", "replied", "closed"})
+OPEN = RUNNING | {"needs_supplement"}
+OVERDUE_ID, CATEGORIES_ID = "overdue", "categories"
+
+
+def column_label(code: str) -> str:
+    if code in COLUMNS:
+        return COLUMNS[code]
+    group, _, detail = code.partition(".")
+    return {"not_accepted": f"不予受理（{detail}）", "escalated": f"升级（{detail}）"}.get(
+        group, code
+    )
+
+
+def column_order(codes: Iterable[str]) -> list[str]:
+    """The table's columns: every known one, then any other code seen, in code order."""
+    return [*COLUMNS, *sorted(set(codes) - set(COLUMNS))]
+
+
+@dataclass(frozen=True)
+class Contribution:
+    """What one complaint adds to the table: where it counts and its columns that are 1."""
+
+    month: str  # YYYYMM of receipt, China time
+    hospital: str
+    category: str
+    department: str
+    columns: frozenset[str]
+    overdue_open: bool = False
+    category_label: str | None = None
+    department_label: str | None = None
+
+
+def month_of(moment: datetime) -> str:
+    return f"{_aware(moment).astimezone(CHINA):%Y%m}"
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def deadline_at_reply(facts: Mapping[str, Any], replied_at: datetime) -> datetime | None:
+    """The reply deadline in force when the first reply was given: the latest deadline
+    given before it; failing that the first one given; failing that the current one
+    (facts recorded before deadlines were kept)."""
+    given = sorted(facts.get("deadlines") or [], key=lambda entry: entry["at"])
+    if not given:
+        due: datetime | None = facts.get("due_at")
+        return due
+    reply = version_of(_aware(replied_at))
+    before = [entry for entry in given if entry["at"] <= reply]
+    entry = before[-1] if before else given[0]
+    in_force: datetime | None = entry.get("due_at")
+    return in_force
+
+
+def _overdue_now(facts: Mapping[str, Any]) -> bool:
+    passed, due = facts.get("overdue_due_at"), facts.get("due_at")
+    return passed is not None and due is not None and _aware(passed) >= _aware(due)
+
+
+def contribution_of(facts: Mapping[str, Any]) -> Contribution | None:
+    """The complaint's place and columns in the table; None until its receipt is known."""
+    received_at = facts.get("received_at")
+    if received_at is None:
+        return None
+    status = status_of(facts.get("status_rank"))
+    columns = {"received"}
+    if facts.get("accepted_at") or facts.get("supplemented_at") or status in HANDLED:
+        columns.add("accepted")
+    if status == "not_accepted":
+        columns.add(f"not_accepted.{facts.get('not_accepted_reason') or 'unknown'}")
+    if status in ("transferred", "resolved_on_spot"):
+        columns.add(status)
+    replied_at = facts.get("replied_at")
+    late = False
+    if replied_at is not None:
+        due = deadline_at_reply(facts, replied_at)
+        late = due is not None and _aware(replied_at) > _aware(due)
+        columns.add("replied_late" if late else "replied_on_time")
+    if status in OPEN:
+        columns.add("open")
+    overdue_open = status in RUNNING and _overdue_now(facts)
+    if late or overdue_open:
+        columns.add("overdue")
+    if status == "closed":
+        if facts.get("finding") in FINDINGS:
+            columns.add(FINDINGS[facts["finding"]])
+        if facts.get("satisfaction") in SATISFACTION:
+            columns.add(SATISFACTION[facts["satisfaction"]])
+    columns |= {f"escalated.{level}" for level in facts.get("escalation_levels") or []}
+    category = facts.get("category") or UNROUTED
+    department = facts.get("department") or UNASSIGNED
+    labels = facts.get("labels") or {}
+    return Contribution(
+        month=month_of(received_at),
+        hospital=facts["hospital_id"],
+        category=category,
+        department=department,
+        columns=frozenset(columns),
+        overdue_open=overdue_open,
+        category_label=(labels.get("c") or {}).get(field_key(category)),
+        department_label=(labels.get("d") or {}).get(field_key(department)),
+    )
+
+
+def _path(column: str) -> str:
+    return ".".join(field_key(part) for part in column.split(".", 1))
+
+
+def category_id(month: str, category: str) -> str:
+    return f"{month}/c/{field_key(category)}"
+
+
+def hospital_id_of(month: str, hospital: str) -> str:
+    return f"{month}/h/{field_key(hospital)}"
+
+
+def _increments(c: Contribution, sign: int) -> dict[str, dict[str, int]]:
+    cat, hosp, dept = field_key(c.category), field_key(c.hospital), field_key(c.department)
+    by_doc: dict[str, dict[str, int]] = defaultdict(dict)
+    for column in c.columns:
+        path = _path(column)
+        by_doc[category_id(c.month, c.category)][f"h.{hosp}.{path}"] = sign
+        hospital_doc = by_doc[hospital_id_of(c.month, c.hospital)]
+        hospital_doc[f"c.{cat}.{path}"] = sign
+        hospital_doc[f"d.{dept}.{cat}.{path}"] = sign
+    if c.overdue_open:
+        by_doc[OVERDUE_ID][f"h.{hosp}"] = sign
+    return by_doc
+
+
+def _labels(c: Contribution) -> dict[str, dict[str, Any]]:
+    cat = field_key(c.category)
+    sets: dict[str, dict[str, Any]] = {CATEGORIES_ID: {f"c.{cat}": 1}}
+    if c.category_label:
+        sets[CATEGORIES_ID][f"l.{cat}"] = c.category_label
+    if c.department_label:
+        sets[hospital_id_of(c.month, c.hospital)] = {
+            f"dl.{field_key(c.department)}": c.department_label
+        }
+    return sets
+
+
+def _place(c: Contribution | None) -> tuple[Any, ...] | None:
+    if c is None:
+        return None
+    return (c.month, c.hospital, c.category, c.department, c.category_label, c.department_label)
+
+
+def counter_moves(
+    before: Contribution | None, after: Contribution | None
+) -> dict[str, dict[str, Any]]:
+    """The update of each counter document (by `_id`) that turns `before` into `after`:
+    `$inc` of the differences, and `$set` of the row's labels and of the category list when
+    the complaint's place or labels changed. Documents with nothing to change are absent."""
+    incs: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for contribution, sign in ((before, -1), (after, 1)):
+        if contribution is None:
+            continue
+        for doc_id, paths in _increments(contribution, sign).items():
+            for path, n in paths.items():
+                incs[doc_id][path] += n
+    updates: dict[str, dict[str, Any]] = {}
+    for doc_id, paths in incs.items():
+        moved = {path: n for path, n in paths.items() if n}
+        if moved:
+            updates[doc_id] = {"$inc": moved}
+    if after is not None and _place(after) != _place(before):
+        for doc_id, values in _labels(after).items():
+            updates.setdefault(doc_id, {})["$set"] = values
+    return updates
+
+
+# --- counter documents in memory (the rebuild, and tests) --------------------------------
+
+
+def apply_update(document: dict[str, Any], update: Mapping[str, Mapping[str, Any]]) -> None:
+    """What MongoDB does with an update of `$inc` and `$set` on dotted paths."""
+    for operator, paths in update.items():
+        for path, value in paths.items():
+            *parents, leaf = path.split(".")
+            node = document
+            for part in parents:
+                node = node.setdefault(part, {})
+            if operator == "$inc":
+                node[leaf] = node.get(leaf, 0) + value
+            elif operator == "$set":
+                node[leaf] = value
+            else:
+                raise ValueError(f"{operator}: not a counter update")
+
+
+def counter_documents(facts: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Every counter document, computed afresh from every complaint's facts."""
+    documents: dict[str, dict[str, Any]] = {}
+    for one in facts:
+        for doc_id, update in counter_moves(None, contribution_of(one)).items():
+            apply_update(documents.setdefault(doc_id, {"_id": doc_id}), update)
+    return documents
+
+
+LABELS = ("dl", "l")
+
+
+def figures(document: Mapping[str, Any]) -> dict[str, Any]:
+    """A counter document's numbers: without the zeros a move leaves behind and without
+    labels, so the live document and the rebuilt one compare equal. (The live categories
+    list and labels may also name a category or department no complaint counts in any
+    more, e.g. `unrouted` before routing's decision: a row header with no row, which the
+    rebuild drops.)"""
+
+    def prune(node: Any) -> Any:
+        if isinstance(node, Mapping):
+            pruned = {key: prune(value) for key, value in node.items()}
+            return {key: value for key, value in pruned.items() if value not in (0, {})}
+        return node
+
+    if document.get("_id") == CATEGORIES_ID:  # a list of row headers: no figures
+        return {"_id": CATEGORIES_ID}
+    kept: dict[str, Any] = prune({k: v for k, v in document.items() if k not in LABELS})
+    return kept
+
+
+# --- reading the table -----------------------------------------------------------------
+
+
+def flatten(node: Mapping[str, Any], prefix: str = "") -> dict[str, int]:
+    """`{"not_accepted": {"outside_remit": 1}}` → `{"not_accepted.outside_remit": 1}`."""
+    flat: dict[str, int] = {}
+    for key, value in node.items():
+        code = f"{prefix}{code_of(key)}"
+        if isinstance(value, Mapping):
+            flat.update(flatten(value, f"{code}."))
+        elif isinstance(value, int | float):
+            flat[code] = flat.get(code, 0) + int(value)
+    return flat
+
+
+@dataclass
+class Table:
+    """Rows keyed by (category, unit): a unit is a hospital (the bureau's table) or a
+    department (one hospital's)."""
+
+    rows: dict[tuple[str, str], dict[str, int]] = field(default_factory=dict)
+    category_labels: dict[str, str] = field(default_factory=dict)
+    unit_labels: dict[str, str] = field(default_factory=dict)
+
+    def add(self, category: str, unit: str, counts: Mapping[str, int]) -> None:
+        row = self.rows.setdefault((category, unit), {})
+        for column, n in counts.items():
+            row[column] = row.get(column, 0) + n
+
+    def nonzero_rows(self) -> list[tuple[str, str, dict[str, int]]]:
+        return [
+            (category, unit, {column: n for column, n in counts.items() if n})
+            for (category, unit), counts in sorted(self.rows.items())
+            if any(counts.values())
+        ]
+
+    def columns(self) -> list[str]:
+        return column_order(column for _, _, counts in self.nonzero_rows() for column in counts)
+
+
+def categories_in(document: Mapping[str, Any] | None) -> tuple[list[str], dict[str, str]]:
+    """The categories document: which categories any month counts, and their labels."""
+    document = document or {}
+    codes = sorted(code_of(key) for key in document.get("c") or {})
+    labels = {code_of(key): label for key, label in (document.get("l") or {}).items()}
+    return codes, labels
+
+
+def bureau_table(
+    category_documents: Iterable[Mapping[str, Any]], category_labels: Mapping[str, str]
+) -> Table:
+    """Rows category × hospital from the months' category documents."""
+    table = Table(category_labels=dict(category_labels))
+    for document in category_documents:
+        category = code_of(document["_id"].split("/", 2)[2])
+        for hospital, counts in (document.get("h") or {}).items():
+            table.add(category, code_of(hospital), flatten(counts))
+    return table
+
+
+def hospital_table(
+    hospital_documents: Iterable[Mapping[str, Any]], category_labels: Mapping[str, str]
+) -> Table:
+    """Rows category × department of one hospital from its months' documents."""
+    table = Table(category_labels=dict(category_labels))
+    for document in hospital_documents:
+        for department, by_category in (document.get("d") or {}).items():
+            for category, counts in by_category.items():
+                table.add(code_of(category), code_of(department), flatten(counts))
+        for department, label in (document.get("dl") or {}).items():
+            table.unit_labels[code_of(department)] = label
+    return table
+
+
+def overdue_open_by_hospital(document: Mapping[str, Any] | None) -> dict[str, int]:
+    return {code_of(hospital): int(n) for hospital, n in ((document or {}).get("h") or {}).items()}
