@@ -129,6 +129,10 @@ class EventConsumer:
         self._tracer = trace.get_tracer(f"huiyin.{service}")
         self._subscription: Subscription | None = None
         self._parking: AbstractExchange | None = None
+        # Every handled type counts from 0 at start, so a consumer that never consumes
+        # shows as a flat series (the alert HuiyinConsumerStalled), not as no series.
+        for event_type in self._handlers:
+            metrics.events_consumed.labels(service, event_type)
 
     async def start(self) -> None:
         park_channel = await self._connection.channel(
@@ -270,6 +274,9 @@ class EventConsumer:
         return await self._to_parking(to_message(envelope, extra_headers=_park_headers(reason)))
 
     def _count_parked(self, reason: str, event_type: str, message_id: str | None) -> None:
+        # A bounded label: an unreadable message's type is whatever its sender wrote.
+        if event_type not in EVENT_TYPES and event_type != BATCH_MESSAGE_TYPE:
+            event_type = "unknown"
         self._metrics.events_failed.labels(self._service, event_type).inc()
         self._metrics.events_parked.labels(self._service).inc()
         log.error(

@@ -71,6 +71,13 @@ class ServiceMetrics:
         self.events_published = self.counter(
             "huiyin_events_published", "Events confirmed by the broker", "service"
         )
+        # Kept by the service's outbox relays (shared/outbox.py `OutboxRelay.pending`).
+        self.outbox_pending = self.gauge(
+            "huiyin_outbox_pending",
+            "Events written to the service's outbox and not yet confirmed by the broker, as "
+            "its relays know them (a lower bound past one sweep batch)",
+            "service",
+        )
 
     def counter(self, name: str, documentation: str, *labels: str) -> Counter:
         return Counter(name, documentation, labels, registry=self.registry)

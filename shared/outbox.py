@@ -9,6 +9,13 @@ Two paths feed the relay: `notify()` right after a write (low latency), and a sw
 documents whose outbox has been pending for a while (crash recovery, broker outages).
 The outbox is a map keyed by event id because FerretDB's $pull only removes exact-equal
 elements and has no positional operators.
+
+The relay also knows, without a query of its own, how many events wait (`pending`, the
+gauge huiyin_outbox_pending): those notified and not yet answered, those the broker did
+not confirm on the fast path (until a sweep has seen them), and those the last sweep found
+stale and could not publish. A sweep reads at most `batch_size` documents, so past that
+the count is a lower bound; every process of a service sweeps the same collection, so
+its processes' counts overlap (aggregate them with max).
 """
 
 from __future__ import annotations
@@ -59,6 +66,14 @@ async def ensure_outbox_index(collection: AsyncCollection[dict[str, Any]]) -> No
     await collection.create_index(PENDING_INDEX, name="outbox_pending")
 
 
+class Unconfirmed(RuntimeError):
+    """Some events of a batch were not confirmed by the broker; they stay in the outbox."""
+
+    def __init__(self, count: int, total: int) -> None:
+        super().__init__(f"{count} of {total} events not confirmed")
+        self.count = count
+
+
 class OutboxRelay:
     """Publishes one collection's outbox. Built with the service (bootstrap), so the
     records that queue events can hold it from the start; it publishes once `start`
@@ -82,6 +97,17 @@ class OutboxRelay:
         self._queue: asyncio.Queue[tuple[Any, Envelope]] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
         self.published = 0
+        self._in_flight = 0
+        # The fast path's events the broker did not confirm, by when: a later sweep finds
+        # them in the documents once they are stale, and counts them from then on.
+        self._refused: list[tuple[datetime, int]] = []
+        self._left_by_sweep = 0
+
+    @property
+    def pending(self) -> int:
+        """Events waiting to be published, as far as this relay knows (module docstring)."""
+        refused = sum(count for _, count in self._refused)
+        return self._queue.qsize() + self._in_flight + refused + self._left_by_sweep
 
     def notify(self, document_id: Any, envelopes: Iterable[Envelope]) -> None:
         for envelope in envelopes:
@@ -114,10 +140,15 @@ class OutboxRelay:
             batch = [first]
             while not self._queue.empty() and len(batch) < self._batch_size:
                 batch.append(self._queue.get_nowait())
+            self._in_flight = len(batch)
             try:
                 await self.publish(batch)
-            except Exception:  # the sweep retries whatever stayed in the outbox
+            except Exception as error:  # the sweep retries whatever stayed in the outbox
+                left = error.count if isinstance(error, Unconfirmed) else len(batch)
+                self._refused.append((datetime.now(UTC), left))
                 log.warning("outbox fast path failed; sweep will retry", exc_info=True)
+            finally:
+                self._in_flight = 0
 
     async def _sweep(self) -> None:
         while True:
@@ -145,11 +176,22 @@ class OutboxRelay:
             found += 1
             entries = [Envelope.from_document(e) for e in (document.get("outbox") or {}).values()]
             batch.extend((document["_id"], e) for e in sorted(entries, key=lambda e: e.occurred_at))
-        if batch:
-            await self.publish(batch)
+        try:
+            if batch:
+                await self.publish(batch)
+        except Exception as error:
+            self._swept(cutoff, left=error.count if isinstance(error, Unconfirmed) else len(batch))
+            raise
+        self._swept(cutoff, left=0)
         if found:
             await self._clear_flags()
         return found
+
+    def _swept(self, cutoff: datetime, *, left: int) -> None:
+        """What a sweep left unpublished now stands for every stale event: the fast path's
+        refusals written before `cutoff` were among those it read (or are gone)."""
+        self._left_by_sweep = left
+        self._refused = [(at, count) for at, count in self._refused if at > cutoff]
 
     async def publish(self, batch: list[tuple[Any, Envelope]]) -> None:
         """Publish concurrently, then clear exactly the entries the broker confirmed."""
@@ -172,9 +214,7 @@ class OutboxRelay:
             )
             self.published += len(confirmed)
         if failures:
-            raise RuntimeError(
-                f"{len(failures)} of {len(batch)} events not confirmed"
-            ) from failures[0]
+            raise Unconfirmed(len(failures), len(batch)) from failures[0]
 
     async def _clear_flags(self) -> None:
         """Lower the pending flag of documents whose outbox is empty again. Only the sweep

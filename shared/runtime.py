@@ -81,6 +81,10 @@ class ServiceRuntime:
             collection, sweep_seconds=s.outbox_sweep_seconds, stale_seconds=s.outbox_stale_seconds
         )
         self.relays.append(relay)
+        # huiyin_outbox_pending: what this service's relays know to be waiting.
+        self.metrics.outbox_pending.labels(self.metrics.service).set_function(
+            lambda: sum(each.pending for each in self.relays)
+        )
         return relay
 
     async def start(self, *, connect_timeout: float = 60) -> None:

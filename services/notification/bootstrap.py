@@ -39,7 +39,16 @@ def create_app(settings: NotificationSettings | None = None) -> FastAPI:
         publish_timeout=settings.publish_timeout_seconds,
     )
     in_flight = DeliveriesInFlight()
-    ports = DeliveryPorts(deliveries, mailer, retries, in_flight)
+    ended = runtime.metrics.counter(
+        "huiyin_notice_deliveries",
+        "E-mail notices the service delivered that ended, by channel and outcome (sent or "
+        "failed); the ladder's deliveries count on the worker (huiyin_ladder_deliveries)",
+        "channel",
+        "outcome",
+    )
+    for outcome in ("sent", "failed"):  # from 0, so the first failure is an increase
+        ended.labels("email", outcome)
+    ports = DeliveryPorts(deliveries, mailer, retries, in_flight, ended)
 
     async def declare_retry_queues() -> None:
         await retries.start(runtime.amqp)

@@ -34,6 +34,7 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any, Protocol, TypeVar
 
+from prometheus_client import Counter
 from pymongo.errors import PyMongoError
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
@@ -105,6 +106,13 @@ class DeliveryPorts:
     mailer: SmtpMailer
     retries: RetryScheduler
     in_flight: DeliveriesInFlight
+    # huiyin_notice_deliveries_total {channel, outcome}: e-mails that ended, sent or failed.
+    ended: Counter | None = None
+
+
+def _count_ended(ports: DeliveryPorts, status: DeliveryStatus) -> None:
+    if ports.ended is not None:
+        ports.ended.labels("email", status.value).inc()
 
 
 def delivery_id_of(envelope: Envelope, message: Message) -> str:
@@ -207,6 +215,7 @@ async def attempt_delivery(
             event=sent,
         )
     )
+    _count_ended(ports, DeliveryStatus.SENT)
     return None
 
 
@@ -271,6 +280,7 @@ async def _record_failure(
             event=failed,
         )
     )
+    _count_ended(ports, DeliveryStatus.FAILED)
     return None
 
 
