@@ -34,7 +34,7 @@ def handlers(
             await ladder.dispatch(envelope, payload)
             return
         if isinstance(payload, SETTLING):  # no longer overdue under anyone
-            await ladder.digests.settled(envelope.complaint_id)
+            await ladder.digests.settled(envelope)
         await service.notify(
             envelope,
             payload,

@@ -348,6 +348,17 @@ async def test_the_morning_digest_lists_what_is_still_overdue_under_a_supervisor
         await publish(ladder.platform, sample.envelope(step, complaint_id))
     # The first one is answered before morning: off the digest.
     await publish(ladder.platform, sample.envelope(sample.replied(), "c-digest-1"))
+    # The third is escalated, then answered, but the answer is handled first (events come
+    # in any order): it stays off the digest.
+    late = sample.escalated(
+        level="bureau",
+        case_number="HZ-001-202611-00013",
+        recipients=[supervisor],
+        due_at=sample.DUE,
+    )
+    escalated_first = sample.envelope(late, "c-digest-3")
+    await publish(ladder.platform, sample.envelope(sample.replied(), "c-digest-3"))
+    await publish(ladder.platform, escalated_first)
 
     async def listed() -> bool:
         database = ladder.platform.settings["notification"].database
@@ -374,6 +385,7 @@ async def test_the_morning_digest_lists_what_is_still_overdue_under_a_supervisor
     assert len(digests) == 1 and digests[0]["To"] == supervisor.email
     body = body_of(digests[0])
     assert "HZ-001-202611-00012" in body and "HZ-001-202611-00011" not in body
+    assert "HZ-001-202611-00013" not in body
     assert "卫健委督办" in body and sample.COMPLAINANT_EMAIL not in body
 
 

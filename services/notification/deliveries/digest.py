@@ -6,7 +6,8 @@ Kept current by events, read by `_id` (ARCHITECTURE.md "Storage"):
 - `digest/<staff id>`: the cases escalated to that person and not yet answered, each with
   what the digest shows (case number, department, deadline, level; never the complainant);
 - `digest_case/<complaint id>`: whose digests list the case, so that the reply (or a
-  decision not to accept it, or a transfer) takes it off them;
+  decision not to accept it, or a transfer) takes it off them, and when it was last
+  settled, so that an escalation handled after the reply that answered it lists nothing;
 - `digest_people`: everyone with a digest document, the task's bounded list to read.
 
 The task (tasks.py `morning_digest`, sent by the beat every few minutes) sends once the
@@ -22,12 +23,13 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
+from pymongo import ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
 from services.notification.adapters.deliveries import DELIVERIES
-from services.notification.deliveries.records import new_delivery
+from services.notification.deliveries.records import aware, new_delivery
 from services.notification.domain.contacts import Address
 from services.notification.domain.messages import Message, RecipientRole, greeted, mask_address
 from shared.contracts import CHINA, DeliveryChannel, Envelope, LadderLevel, LadderStep
@@ -68,6 +70,12 @@ class DigestBook:
             "at": envelope.occurred_at,
         }
         people = [p for p in step.recipients if p.email]
+        if not people:
+            return
+        # The digests first, then the case's list of people: a settling event handled
+        # meanwhile (the consumer handles several messages at once, and events may come
+        # in any order) either finds these people there and takes the case off, or has
+        # left its time on the list, which this reads back and undoes its own writes by.
         for person in people:
             await self.collection.update_one(
                 {"_id": f"digest/{person.staff_id}"},
@@ -81,26 +89,40 @@ class DigestBook:
                 },
                 upsert=True,
             )
-        if people:
-            staff = [p.staff_id for p in people]
-            await self.collection.update_one(
-                {"_id": f"digest_case/{envelope.complaint_id}"},
-                {"$addToSet": {"people": {"$each": staff}}},
-                upsert=True,
-            )
-            await self.collection.update_one(
-                {"_id": PEOPLE}, {"$addToSet": {"people": {"$each": staff}}}, upsert=True
-            )
+        staff = [p.staff_id for p in people]
+        listed = await self.collection.find_one_and_update(
+            {"_id": f"digest_case/{envelope.complaint_id}"},
+            {"$addToSet": {"people": {"$each": staff}}},
+            upsert=True,
+            return_document=ReturnDocument.AFTER,
+        )
+        settled_at = (listed or {}).get("settled_at")
+        occurred = envelope.occurred_at
+        occurred = occurred.replace(microsecond=occurred.microsecond // 1000 * 1000)  # as BSON
+        if settled_at is not None and aware(settled_at) >= occurred:
+            await self._take_off(envelope.complaint_id, staff)  # answered before this
+            return
+        await self.collection.update_one(
+            {"_id": PEOPLE}, {"$addToSet": {"people": {"$each": staff}}}, upsert=True
+        )
 
-    async def settled(self, complaint_id: str) -> None:
-        """The case is answered (or not accepted, or transferred): off every digest."""
-        listed = await self.collection.find_one({"_id": f"digest_case/{complaint_id}"})
-        for staff_id in (listed or {}).get("people", []):
+    async def settled(self, envelope: Envelope) -> None:
+        """The case is answered (or not accepted, or transferred): off every digest. Its
+        time stays on the case's list, so an escalation that happened before it and is
+        handled after it lists nothing (a later one, of a reopened case, lists again)."""
+        listed = await self.collection.find_one_and_update(
+            {"_id": f"digest_case/{envelope.complaint_id}"},
+            {"$max": {"settled_at": envelope.occurred_at}},
+            upsert=True,
+            return_document=ReturnDocument.AFTER,
+        )
+        await self._take_off(envelope.complaint_id, (listed or {}).get("people", []))
+
+    async def _take_off(self, complaint_id: str, staff: list[str]) -> None:
+        for staff_id in staff:
             await self.collection.update_one(
                 {"_id": f"digest/{staff_id}"}, {"$unset": {f"cases.{complaint_id}": ""}}
             )
-        if listed:
-            await self.collection.delete_one({"_id": f"digest_case/{complaint_id}"})
 
 
 @dataclass(frozen=True)
