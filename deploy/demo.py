@@ -470,6 +470,10 @@ def print_where_to_look(
         f"    curl -H 'Authorization: Bearer {keys['bureau']}' "
         f"'{urls['reporting']}/v1/reports/summary'"
     )
+    print(
+        f"    report page (投诉统计报表): {urls['reporting']}/reports#key={keys['bureau']}"
+        "   # the key stays in the browser"
+    )
     print(f"    curl '{urls['intake']}/v1/track/{receipts[0]['tracking_code']}'")
     hz1 = f"-H 'Authorization: Bearer {keys['hz-001']}'"
     case = f"{urls['intake']}/v1/complaints/{receipts[0]['id']}"

@@ -58,6 +58,7 @@ R = TypeVar("R")
 TASK_MODULES: dict[str, str] = {
     "routing": "services.routing.tasks",
     "notification": "services.notification.tasks",
+    "reporting": "services.reporting.tasks",
 }
 
 

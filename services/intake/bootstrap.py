@@ -58,6 +58,7 @@ def create_app(settings: IntakeSettings | None = None) -> FastAPI:
         directory=StaffDirectory(runtime.db),
         identity=identity,
         received_window=timedelta(days=settings.received_at_max_age_days),
+        match_key=settings.match_key.get_secret_value(),
     )
     runtime.consume(handlers(ports=ports))
 

@@ -9,6 +9,7 @@ from datetime import timedelta
 from services.intake.adapters.complaints import ComplaintRepository
 from services.intake.adapters.staff_directory import StaffDirectory
 from services.intake.domain.confidentiality import IdentityCipher
+from shared.matching import DEV_MATCH_KEY
 from shared.records import Records
 
 
@@ -19,3 +20,4 @@ class IntakePorts:
     directory: StaffDirectory
     identity: IdentityCipher
     received_window: timedelta = timedelta(days=366)  # oldest received_at a registration takes
+    match_key: str = DEV_MATCH_KEY  # the complainant's match key's secret (shared/matching.py)

@@ -29,6 +29,7 @@ from services.intake.events import lifecycle_event
 from services.intake.ports import IntakePorts
 from shared import dates
 from shared.contracts import ComplaintAccepted, ComplaintReceived, EventPayload
+from shared.matching import complainant_key
 from shared.staff_assertion import StaffAssertion
 
 
@@ -86,6 +87,9 @@ async def register(
         now=now,
         identity=ports.identity,
         proven_by=proven_by,
+        complainant_key=None
+        if command.anonymous
+        else complainant_key(ports.match_key, command.complainant),
     )
     stored = await ports.complaints.insert(complaint, events)
     if stored is not None:
@@ -161,9 +165,11 @@ def new_complaint(
     now: datetime,
     identity: IdentityCipher,
     proven_by: StaffAssertion | None,
+    complainant_key: str | None = None,
 ) -> tuple[dict[str, Any], list[EventPayload]]:
     """The complaint as first stored, with its first timeline entries, and the events its
-    registration causes (pure: the names in it were checked, the number counted)."""
+    registration causes (pure: the names in it were checked, the number counted).
+    `complainant_key`: the keyed hash reporting matches recurring complainants by."""
     clear = command.complainant
     complaint: dict[str, Any] = {
         "_id": complaint_id,
@@ -212,6 +218,7 @@ def new_complaint(
             direct=command.direct,
             group=command.group,
             case_type=complaint["case_type"],
+            complainant_key=complainant_key,
         )
     ]
     if command.accepted:

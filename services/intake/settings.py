@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from pydantic import Field, SecretStr, model_validator
 
+from shared.matching import DEV_MATCH_KEY
 from shared.settings import ServiceSettings
 
 
@@ -42,8 +43,16 @@ class IntakeSettings(ServiceSettings):
         default=60.0, gt=0, description="how often used assertion ids past expiry are removed"
     )
 
+    match_key: SecretStr = Field(
+        default=SecretStr(DEV_MATCH_KEY),
+        description="HUIYIN_MATCH_KEY: the secret of the complainant's match key "
+        "(shared/matching.py), the same as reporting's; the default is for development only",
+    )
+
     @model_validator(mode="after")
     def _keys_in_production(self) -> IntakeSettings:
         if self.env == "production" and not self.api_keys.strip():
             raise ValueError("HUIYIN_API_KEYS must be set in production")
+        if self.env == "production" and self.match_key.get_secret_value() == DEV_MATCH_KEY:
+            raise ValueError("HUIYIN_MATCH_KEY must be set in production")
         return self

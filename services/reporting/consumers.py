@@ -12,11 +12,18 @@ from services.reporting.adapters.complaint_facts import ComplaintFacts
 from services.reporting.adapters.report_counters import ReportCounters
 from services.reporting.metrics import ComplaintMetrics
 from shared.consumer import Handler
+from shared.matching import DEV_MATCH_KEY
 from shared.topology import handler_table, subscriptions
 
 
 def handlers(
-    *, facts: ComplaintFacts, counters: ReportCounters, metrics: ComplaintMetrics
+    *,
+    facts: ComplaintFacts,
+    counters: ReportCounters,
+    metrics: ComplaintMetrics,
+    match_key: str = DEV_MATCH_KEY,
 ) -> dict[str, Handler]:
-    record: Handler = partial(service.record, facts=facts, counters=counters, metrics=metrics)
+    record: Handler = partial(
+        service.record, facts=facts, counters=counters, metrics=metrics, match_key=match_key
+    )
     return handler_table("reporting", dict.fromkeys(subscriptions("reporting"), record))

@@ -18,6 +18,7 @@ from shared.contracts import (
     Envelope,
     EventPayload,
 )
+from shared.matching import DEV_MATCH_KEY
 
 
 async def record(
@@ -27,12 +28,13 @@ async def record(
     facts: ComplaintFacts,
     counters: ReportCounters,
     metrics: ComplaintMetrics,
+    match_key: str = DEV_MATCH_KEY,
 ) -> None:
     """Every event reporting receives: its facts (domain/facts.py), if it has any, then
     the report counters by the difference it made (adapters/report_counters.py, which
     states the window between the two writes), then its metrics. One that records nothing
     is counted by the consumer's own metrics only (huiyin_events_consumed_total)."""
-    change = change_for(event, occurred_at=envelope.occurred_at)
+    change = change_for(event, occurred_at=envelope.occurred_at, match_key=match_key)
     if change.records_nothing:
         return
     changed = await facts.apply(

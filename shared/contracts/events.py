@@ -67,6 +67,9 @@ class ComplaintReceived(EventPayload):
     direct: bool = False
     group: bool = False
     case_type: CaseType | None = None  # the office's own judgement; routing decides otherwise
+    # The complainant's keyed hash (shared/matching.py), never the identity: reporting counts
+    # recurring complainants by it. Optional, so v1 stays v1: older messages have none.
+    complainant_key: str | None = Field(default=None, max_length=64)
 
 
 class DepartmentRef(BaseModel):

@@ -1,14 +1,16 @@
-"""The classification table as a file: CSV (UTF-8 with a byte-order mark, so Excel reads
-the Chinese headers) and XLSX, both with Chinese headers and the same rows: each category's
-rows, its subtotal (小计), and the total (合计) last."""
+"""The reports as files: CSV (UTF-8 with a byte-order mark, so Excel reads the Chinese
+headers) and XLSX. The classification table has the same rows in both: each category's
+rows, its subtotal (小计), and the total (合计) last. The other reports give their lines to
+`attachment` (api/analysis.py)."""
 
 from __future__ import annotations
 
 import csv
 import io
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 
+from fastapi import Response
 from openpyxl import Workbook
 
 from services.reporting.api.schemas import MonthlyTable
@@ -38,20 +40,42 @@ def filename(table: MonthlyTable, extension: str) -> str:
 
 
 def as_csv(table: MonthlyTable) -> bytes:
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerows(_lines(table))
-    return out.getvalue().encode("utf-8-sig")
+    return lines_as_csv(_lines(table))
 
 
 def as_xlsx(table: MonthlyTable) -> bytes:
+    return lines_as_xlsx(_lines(table), title="投诉分类统计表", freeze="C2")
+
+
+Cell = str | int | float | None
+
+
+def lines_as_csv(lines: Iterable[Sequence[Cell]]) -> bytes:
+    """Any report's lines (header first) as CSV, UTF-8 with a byte-order mark."""
+    out = io.StringIO()
+    csv.writer(out).writerows(lines)
+    return out.getvalue().encode("utf-8-sig")
+
+
+def lines_as_xlsx(lines: Iterable[Sequence[Cell]], *, title: str, freeze: str = "A2") -> bytes:
     book = Workbook()
     sheet = book.active
     assert sheet is not None  # a new workbook has one sheet
-    sheet.title = "投诉分类统计表"
-    for line in _lines(table):
-        sheet.append(line)
-    sheet.freeze_panes = "C2"
+    sheet.title = title
+    for line in lines:
+        sheet.append(list(line))
+    sheet.freeze_panes = freeze
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()
+
+
+def attachment(lines: Iterable[Sequence[Cell]], *, chosen: str, name: str, title: str) -> Response:
+    """The lines as the chosen file (csv or xlsx), to download as `name`.<extension>."""
+    body = lines_as_csv(lines) if chosen == "csv" else lines_as_xlsx(lines, title=title)
+    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", name)
+    return Response(
+        body,
+        media_type=MEDIA_TYPES[chosen],
+        headers={"Content-Disposition": f'attachment; filename="{safe}.{chosen}"'},
+    )

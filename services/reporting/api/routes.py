@@ -26,6 +26,7 @@ from services.reporting.domain.classification import (
     categories_in,
     category_id,
     column_label,
+    covering_periods,
     hospital_id_of,
     hospital_table,
 )
@@ -195,20 +196,22 @@ async def monthly(
     """The bureau sees rows category × hospital of every hospital; a hospital (or the
     bureau naming `hospital_id`) rows category × department of that hospital. Reads the
     categories document and, per month, the category documents (bureau) or the hospital's
-    document, each by `_id` (domain/classification.py), whatever the history's length."""
+    document, each by `_id` (domain/classification.py), whatever the history's length; a
+    whole calendar quarter or year in the range is read from its rollup document."""
     scope = principal.hospital_scope(hospital_id)
     months = _months(start, end)
+    periods = covering_periods(months)
     if scope is None:
         codes, labels = categories_in(await counters.categories())
         documents = await counters.read(
-            [category_id(month, code) for month in months for code in codes]
+            [category_id(period, code) for period in periods for code in codes]
         )
         model = _as_model(
             bureau_table(documents, labels), months, hospital_id=None, unit="hospital"
         )
     else:
         categories, documents = await asyncio.gather(
-            counters.categories(), counters.read([hospital_id_of(m, scope) for m in months])
+            counters.categories(), counters.read([hospital_id_of(p, scope) for p in periods])
         )
         model = _as_model(
             hospital_table(documents, categories_in(categories)[1]),

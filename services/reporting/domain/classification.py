@@ -16,6 +16,21 @@ Counter documents, each addressed by `_id` alone (ARCHITECTURE.md "Storage"):
 - `categories`: `c.<category>` (the categories any month counts) and `l.<category>` labels;
 - `overdue`: `h.<hospital>`, the overdue complaints still being handled (the ops gauge).
 
+Rollups: the same moves go to the complaint's quarter (`<YYYYQn>/...`) and year
+(`<YYYY>/...`) documents of both kinds, so a quarter's or a year's table reads as few
+documents as a month's (`covering_periods`). The analyses' documents (domain/analysis.py):
+
+- `<period>/t` and `<period>/t/<hospital>`: response-time histograms of first replies
+  (domain/response_times.py) by hospital, category, department, priority (the bureau's)
+  and by category, department, priority (the hospital's);
+- `<YYYYQn>/b`: the bureau's quarter by category `c.<category>.<column>`, by department
+  across hospitals `d.<department>.<column>`, and `hd.<hospital>.<department>` received;
+- `<YYYYQn>/r/<hospital>`: recurrence, `s.<staff key>.<complaint>` and
+  `p.<complainant key>.<complaint>` (keyed hashes, shared/matching.py), `n.<complaint>` the
+  case numbers;
+- `<YYYYQn>/k`: the case library, `h.<hospital>.<complaint>.<reason>`, `n.<complaint>`;
+- `<YYYY>/s`: the scorecard, `h.<hospital>.<department>.<received|substantiated|partly>`.
+
 Columns, for the complaint as its facts show it now:
 
 - received: every complaint; accepted: accepted (at registration, or on supplement), even
@@ -40,7 +55,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from services.reporting.domain.facts import code_of, field_key, version_of
+from services.reporting.domain.response_times import Response, increments, response_of
 from services.reporting.domain.status import RUNNING, status_of
+from services.reporting.domain.working_days import working_days_between
 from shared.contracts import CHINA, LadderLevel
 
 UNROUTED, UNASSIGNED = "unrouted", "unassigned"
@@ -92,6 +109,14 @@ SATISFACTION = {
 HANDLED = frozenset({"accepted", "assigned", "reopened", "replied", "closed"})
 OPEN = RUNNING | {"needs_supplement"}
 OVERDUE_ID, CATEGORIES_ID = "overdue", "categories"
+# Why a case goes into the case library (案例库), by code.
+LIBRARY_REASONS: dict[str, str] = {
+    "major": "重大投诉",
+    "reopened": "重新核实",
+    "escalated_bureau": "升级至卫健委",
+}
+MAJOR_CASE_TYPES = frozenset({"adverse_event"})
+SCORED = ("received", "substantiated", "partly")  # the scorecard's columns
 
 
 def column_label(code: str) -> str:
@@ -120,6 +145,12 @@ class Contribution:
     overdue_open: bool = False
     category_label: str | None = None
     department_label: str | None = None
+    complaint_id: str | None = None
+    case_number: str | None = None
+    response: Response | None = None  # the first reply, for the response-time statistics
+    staff_key: str | None = None  # keyed hash of the person complained about
+    complainant_key: str | None = None  # keyed hash of the complainant (from intake)
+    library: frozenset[str] = frozenset()  # LIBRARY_REASONS it qualifies by
 
 
 def month_of(moment: datetime) -> str:
@@ -179,7 +210,16 @@ def contribution_of(facts: Mapping[str, Any]) -> Contribution | None:
             columns.add(FINDINGS[facts["finding"]])
         if facts.get("satisfaction") in SATISFACTION:
             columns.add(SATISFACTION[facts["satisfaction"]])
-    columns |= {f"escalated.{level}" for level in facts.get("escalation_levels") or []}
+    levels = facts.get("escalation_levels") or []
+    columns |= {f"escalated.{level}" for level in levels}
+    response = None
+    if replied_at is not None and facts.get("response_seconds") is not None:
+        response = response_of(
+            response_seconds=float(facts["response_seconds"]),
+            working_days=working_days_between(_aware(received_at), _aware(replied_at)),
+            priority=facts.get("priority") or "unknown",
+            on_time=not late,
+        )
     category = facts.get("category") or UNROUTED
     department = facts.get("department") or UNASSIGNED
     labels = facts.get("labels") or {}
@@ -192,7 +232,60 @@ def contribution_of(facts: Mapping[str, Any]) -> Contribution | None:
         overdue_open=overdue_open,
         category_label=(labels.get("c") or {}).get(field_key(category)),
         department_label=(labels.get("d") or {}).get(field_key(department)),
+        complaint_id=facts.get("_id"),
+        case_number=facts.get("case_number"),
+        response=response,
+        staff_key=facts.get("target_staff_key"),
+        complainant_key=facts.get("complainant_key"),
+        library=library_reasons(facts, levels),
     )
+
+
+def library_reasons(facts: Mapping[str, Any], levels: Iterable[str]) -> frozenset[str]:
+    """Major: a group complaint (群体), an urgent one (may endanger a patient) or an adverse
+    event; reopened: disputed at least once; escalated to the bureau's supervisors."""
+    reasons = set()
+    if (
+        facts.get("group")
+        or facts.get("priority") == "urgent"
+        or facts.get("case_type") in MAJOR_CASE_TYPES
+    ):
+        reasons.add("major")
+    if (facts.get("reopen_count") or 0) >= 1:
+        reasons.add("reopened")
+    if LadderLevel.BUREAU in set(levels):
+        reasons.add("escalated_bureau")
+    return frozenset(reasons)
+
+
+def quarter_of(month: str) -> str:
+    """`202602` → `2026Q1`."""
+    return f"{month[:4]}Q{(int(month[4:]) - 1) // 3 + 1}"
+
+
+def periods_of(month: str) -> tuple[str, str, str]:
+    """The month and the quarter and year it rolls up into."""
+    return month, quarter_of(month), month[:4]
+
+
+def covering_periods(months: list[str]) -> list[str]:
+    """Consecutive months (YYYYMM, oldest first) as the fewest counter periods: each whole
+    calendar year as its year, each whole quarter left as its quarter, the rest as months.
+    Their documents add up to the same table (every move goes to all three)."""
+    periods: list[str] = []
+    i = 0
+    while i < len(months):
+        year, month = months[i][:4], int(months[i][4:])
+        if month == 1 and months[i + 11 : i + 12] == [f"{year}12"]:
+            periods.append(year)
+            i += 12
+        elif (month - 1) % 3 == 0 and months[i + 2 : i + 3] == [f"{year}{month + 2:02d}"]:
+            periods.append(quarter_of(months[i]))
+            i += 3
+        else:
+            periods.append(months[i])
+            i += 1
+    return periods
 
 
 def _path(column: str) -> str:
@@ -207,36 +300,104 @@ def hospital_id_of(month: str, hospital: str) -> str:
     return f"{month}/h/{field_key(hospital)}"
 
 
+def times_id(period: str, hospital: str | None = None) -> str:
+    return f"{period}/t" if hospital is None else f"{period}/t/{field_key(hospital)}"
+
+
+def bureau_quarter_id(quarter: str) -> str:
+    return f"{quarter}/b"
+
+
+def recurrence_id(quarter: str, hospital: str) -> str:
+    return f"{quarter}/r/{field_key(hospital)}"
+
+
+def library_id(quarter: str) -> str:
+    return f"{quarter}/k"
+
+
+def scorecard_id(year: str) -> str:
+    return f"{year}/s"
+
+
 def _increments(c: Contribution, sign: int) -> dict[str, dict[str, int]]:
     cat, hosp, dept = field_key(c.category), field_key(c.hospital), field_key(c.department)
+    periods = periods_of(c.month)
+    quarter, year = periods[1], periods[2]
     by_doc: dict[str, dict[str, int]] = defaultdict(dict)
     for column in c.columns:
         path = _path(column)
-        by_doc[category_id(c.month, c.category)][f"h.{hosp}.{path}"] = sign
-        hospital_doc = by_doc[hospital_id_of(c.month, c.hospital)]
-        hospital_doc[f"c.{cat}.{path}"] = sign
-        hospital_doc[f"d.{dept}.{cat}.{path}"] = sign
+        for period in periods:
+            by_doc[category_id(period, c.category)][f"h.{hosp}.{path}"] = sign
+            hospital_doc = by_doc[hospital_id_of(period, c.hospital)]
+            hospital_doc[f"c.{cat}.{path}"] = sign
+            hospital_doc[f"d.{dept}.{cat}.{path}"] = sign
+        bureau = by_doc[bureau_quarter_id(quarter)]
+        bureau[f"c.{cat}.{path}"] = sign
+        bureau[f"d.{dept}.{path}"] = sign
+        if column == "received":  # recurring departments, hospital by hospital
+            bureau[f"hd.{hosp}.{dept}"] = sign
+        if column in SCORED:
+            by_doc[scorecard_id(year)][f"h.{hosp}.{dept}.{path}"] = sign
+    if c.response is not None:
+        prio = field_key(c.response.priority)
+        for period in periods:
+            region, own = by_doc[times_id(period)], by_doc[times_id(period, c.hospital)]
+            for path in increments(c.response):
+                for group in (f"h.{hosp}", f"c.{cat}", f"d.{dept}", f"p.{prio}"):
+                    region[f"{group}.{path}"] = sign
+                for group in (f"c.{cat}", f"d.{dept}", f"p.{prio}"):
+                    own[f"{group}.{path}"] = sign
+    if c.complaint_id is not None:
+        cid = field_key(c.complaint_id)
+        if c.staff_key:
+            by_doc[recurrence_id(quarter, c.hospital)][f"s.{c.staff_key}.{cid}"] = sign
+        if c.complainant_key:
+            by_doc[recurrence_id(quarter, c.hospital)][f"p.{c.complainant_key}.{cid}"] = sign
+        for reason in c.library:
+            by_doc[library_id(quarter)][f"h.{hosp}.{cid}.{reason}"] = sign
     if c.overdue_open:
         by_doc[OVERDUE_ID][f"h.{hosp}"] = sign
     return by_doc
 
 
 def _labels(c: Contribution) -> dict[str, dict[str, Any]]:
-    cat = field_key(c.category)
-    sets: dict[str, dict[str, Any]] = {CATEGORIES_ID: {f"c.{cat}": 1}}
+    cat, hosp, dept = field_key(c.category), field_key(c.hospital), field_key(c.department)
+    _, quarter, year = periods_of(c.month)
+    sets: dict[str, dict[str, Any]] = {CATEGORIES_ID: {f"c.{cat}": 1, f"h.{hosp}": 1}}
     if c.category_label:
         sets[CATEGORIES_ID][f"l.{cat}"] = c.category_label
     if c.department_label:
-        sets[hospital_id_of(c.month, c.hospital)] = {
-            f"dl.{field_key(c.department)}": c.department_label
-        }
+        for period in periods_of(c.month):
+            sets[hospital_id_of(period, c.hospital)] = {f"dl.{dept}": c.department_label}
+        sets[bureau_quarter_id(quarter)] = {f"dl.{dept}": c.department_label}
+        sets[scorecard_id(year)] = {f"dl.{hosp}.{dept}": c.department_label}
+    if c.complaint_id is not None and c.case_number:
+        number = {f"n.{field_key(c.complaint_id)}": c.case_number}
+        if c.staff_key or c.complainant_key:
+            sets[recurrence_id(quarter, c.hospital)] = dict(number)
+        if c.library:
+            sets[library_id(quarter)] = dict(number)
     return sets
 
 
 def _place(c: Contribution | None) -> tuple[Any, ...] | None:
+    """What the `$set`s of `_labels` depend on: they are written again when it changes."""
     if c is None:
         return None
-    return (c.month, c.hospital, c.category, c.department, c.category_label, c.department_label)
+    return (
+        c.month,
+        c.hospital,
+        c.category,
+        c.department,
+        c.category_label,
+        c.department_label,
+        c.complaint_id,
+        c.case_number,
+        c.staff_key,
+        c.complainant_key,
+        c.library,
+    )
 
 
 def counter_moves(
@@ -291,7 +452,7 @@ def counter_documents(facts: Iterable[Mapping[str, Any]]) -> dict[str, dict[str,
     return documents
 
 
-LABELS = ("dl", "l")
+LABELS = ("dl", "l", "n")
 
 
 def figures(document: Mapping[str, Any]) -> dict[str, Any]:

@@ -12,7 +12,9 @@ combines with what is already known:
 - `tallies` count repeated steps (extensions, escalations) as sets of event ids, so a
   redelivered event counts once.
 - `fields` are the same whichever event carries them (received_at, the first reply, the
-  Chinese label of a category or department code: `labels.<c|d>.<code>`).
+  Chinese label of a category or department code: `labels.<c|d>.<code>`). The person
+  complained about is kept only as a keyed hash (`target_staff_key`, shared/matching.py),
+  the complainant only as the hash intake computed (`complainant_key`).
 - `members` collect values in a set: the escalation levels reached, and every reply
   deadline given with when it was given (`deadlines`), so the deadline in force at the
   first reply is known whatever order the events came in (domain/classification.py).
@@ -45,6 +47,7 @@ from shared.contracts import (
     LadderLevel,
     SupplementRequested,
 )
+from shared.matching import DEV_MATCH_KEY, staff_key
 
 # Latest-wins groups and the fields each one owns.
 DEADLINE, ASSIGNMENT, CLOSURE, ESCALATION, REPLY = (
@@ -135,13 +138,25 @@ def _deadline(event: ComplaintAssigned | DeadlineChanged) -> dict[str, Any]:
     return {"due_at": event.due_at, "deadline_pending_year": event.deadline_pending_year}
 
 
-def change_for(event: EventPayload, *, occurred_at: datetime) -> FactChange:
-    """The facts one event records; an event type reporting only counts changes nothing."""
+def change_for(
+    event: EventPayload, *, occurred_at: datetime, match_key: str = DEV_MATCH_KEY
+) -> FactChange:
+    """The facts one event records; an event type reporting only counts changes nothing.
+    `match_key`: the secret of the keyed hash of the person complained about."""
     if isinstance(event, ComplaintReceived):
-        return FactChange(
-            fields={"received_at": event.received_at, "channel": event.channel, "kind": event.kind},
-            status="received",
-        )
+        received: dict[str, Any] = {
+            "received_at": event.received_at,
+            "channel": event.channel,
+            "kind": event.kind,
+            "case_number": event.case_number,
+            "group": event.group,
+            "direct": event.direct,
+        }
+        if event.target_staff_id:
+            received["target_staff_key"] = staff_key(match_key, event.target_staff_id)
+        if event.complainant_key:
+            received["complainant_key"] = event.complainant_key
+        return FactChange(fields=received, status="received")
     if isinstance(event, ComplaintRouted):
         # Routing decides before acceptance; the category counts from then on. Its
         # deadline is not the case's until the case is assigned.
@@ -151,7 +166,11 @@ def change_for(event: EventPayload, *, occurred_at: datetime) -> FactChange:
         )
     if isinstance(event, ComplaintAssigned):
         return FactChange(
-            fields={"received_at": event.received_at, **_labels(event)},
+            fields={
+                "received_at": event.received_at,
+                "case_number": event.case_number,
+                **_labels(event),
+            },
             status="assigned",
             latest={ASSIGNMENT: _assignment(event), DEADLINE: _deadline(event)},
             members={"deadlines": _given(_deadline(event), occurred_at)},
