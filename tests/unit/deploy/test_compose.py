@@ -93,3 +93,13 @@ def test_prometheus_scrapes_every_worker(compose: dict[str, Any], promtool: str)
         check=False,
     )
     assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def test_intake_and_reporting_match_complainants_with_one_key(compose: dict[str, Any]) -> None:
+    """Reporting finds recurring complainants by intake's keyed hashes (shared/matching.py):
+    both take the one secret from .env, which says how to make it."""
+    keys = {compose[s]["environment"]["HUIYIN_MATCH_KEY"] for s in ("intake", "reporting")}
+    assert len(keys) == 1 and next(iter(keys)).startswith("${HUIYIN_MATCH_KEY:?")
+    assert "HUIYIN_MATCH_KEY=" in (REPO / ".env.example").read_text()
+    region = compose["reporting"]["environment"]["HUIYIN_REGION_FILE"]
+    assert (REPO / region.removeprefix("/app/")).is_file()
