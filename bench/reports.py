@@ -8,8 +8,9 @@ What is seeded, and why this way:
 - What the reports read is reporting's counter documents (computed pattern,
   services/reporting/domain/classification.py), so those are seeded, exactly as the live
   consumer leaves them: each complaint's contribution (`contribution_of`) added with
-  `counter_moves(None, …)` and `apply_update`, the functions `counter_documents` and the
-  rebuild use, so a change of the counter layout changes the seeding with it. The fact
+  `counter_moves(None, …)` and `apply_update`, then the recurring groups derived from a
+  quarter's recurrence buckets (`recurring_documents`): what `counter_documents` and the
+  rebuild do, so a change of the counter layout changes the seeding with it. The fact
   documents themselves are not stored: the tables never read one (which is the point), and
   1,000,000 of them through FerretDB would take some ten minutes more.
 - Streaming: the history comes month by month, and the documents of a period (month
@@ -71,6 +72,7 @@ from services.reporting.domain.classification import (
     contribution_of,
     counter_moves,
     covering_periods,
+    recurring_documents,
 )
 from shared.auth import hash_key
 from shared.bulk_writes import STATEMENTS_PER_COMMAND
@@ -165,7 +167,8 @@ def counter_batches(facts: Iterable[Mapping[str, Any]]) -> Iterator[list[dict[st
                 now = contribution.month
                 done = [d for d in documents if (last_month_of(d) or now) < now]
                 written.update(done)
-                yield [documents.pop(doc_id) for doc_id in done]
+                batch = [documents.pop(doc_id) for doc_id in done]
+                yield [*batch, *recurring_documents(batch).values()]
             month = contribution.month
         for doc_id, update in counter_moves(None, contribution).items():
             if doc_id in written:
@@ -173,7 +176,7 @@ def counter_batches(facts: Iterable[Mapping[str, Any]]) -> Iterator[list[dict[st
                     f"{doc_id}: a complaint of {month} counts in a period already written"
                 )
             apply_update(documents.setdefault(doc_id, {"_id": doc_id}), update)
-    yield list(documents.values())
+    yield [*documents.values(), *recurring_documents(documents.values()).values()]
 
 
 async def insert_in_commands(

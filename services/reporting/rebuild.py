@@ -4,10 +4,11 @@ facts and replace the live counter documents (HUIYIN_* settings, as the service 
 An offline repair of the window adapters/report_counters.py describes (a crash between a
 fact write and its counter `$inc`): it scans every fact document once, builds the counter
 documents afresh in memory (domain/classification.py `counter_documents`, the same
-contribution the live consumer adds), then replaces each live document by `_id` and removes
-the ones no complaint counts in any more. Idempotent: a second run changes nothing. Run it
-with the reporting consumer stopped: an event applied during the run may be counted twice
-or not at all (run it again after such an event).
+contribution the live consumer adds, and the recurring groups derived from them), then
+replaces each live document by `_id` and removes the ones no complaint counts in any more.
+Idempotent: a second run changes nothing. Run it with the reporting consumer stopped: an
+event applied during the run may be counted twice or not at all (run it again after such
+an event).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from services.reporting.domain.classification import (
     contribution_of,
     counter_moves,
     figures,
+    recurring_documents,
 )
 from services.reporting.settings import ReportingSettings
 from shared.mongo_clients import mongo_client
@@ -57,6 +59,7 @@ async def rebuild(db: AsyncDatabase[dict[str, Any]]) -> Rebuilt:
         scanned += 1
         for doc_id, update in counter_moves(None, contribution_of(one)).items():
             apply_update(fresh.setdefault(doc_id, {"_id": doc_id}), update)
+    fresh.update(recurring_documents(fresh.values()))
     live = {doc["_id"]: doc async for doc in counters.collection.find({})}
     changed = 0
     for doc_id, document in fresh.items():

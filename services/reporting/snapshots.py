@@ -58,7 +58,7 @@ async def live_table(
 ) -> MonthlyTable:
     """What GET /v1/reports/monthly answers the bureau for `month` (naming `hospital_id`):
     the route's own function, called as FastAPI would call it."""
-    table = await monthly(
+    answer = await monthly(
         principal=Principal(BUREAU),
         counters=counters,
         start=month,
@@ -67,9 +67,9 @@ async def live_table(
         format="json",
         accept=None,
     )
-    if not isinstance(table, MonthlyTable):  # format=json answers the model itself
-        raise TypeError(f"GET /v1/reports/monthly answered {type(table).__name__}")
-    return table
+    if answer.media_type != "application/json":  # format=json answers the table as JSON
+        raise TypeError(f"GET /v1/reports/monthly answered {answer.media_type}")
+    return MonthlyTable.model_validate_json(bytes(answer.body))
 
 
 def empty_table(month: str, hospital_id: str) -> MonthlyTable:

@@ -366,8 +366,9 @@ async def test_the_monthly_table_of_a_fixed_data_set(reporting_only: Platform) -
     rebuilt = {doc["_id"]: figures(doc) async for doc in counters.find({})}
     assert without_empty(rebuilt) == without_empty(live)
     # 2 months, 2026Q1 and 2026 × (3 categories + 2 hospitals), overdue; 2026Q1/b, 2026/s,
-    # 2026Q1/k (j3, f5 reopened) and 4 periods × 3 response-time documents (domain/analysis.py)
-    assert len(without_empty(live)) == 4 * 5 + 1 + 3 + 4 * 3
+    # the case library's 2026Q1/k and its cases 2026Q1/k/hz-001 (j3 reopened) and /hz-002
+    # (f5), and 4 periods × 3 response-time documents (domain/analysis.py)
+    assert len(without_empty(live)) == 4 * 5 + 1 + 2 + 3 + 4 * 3
     assert "0 of them with different figures" in rebuild_command(platform)  # idempotent
 
 

@@ -2,8 +2,10 @@
 the real broker and MongoDB-wire server: test_monthly_report.py's 15 complaints of 2026Q1,
 with recurring complainants and a recurring person complained about (keyed hashes only), a
 group complaint and a case escalated to the bureau, plus one complaint in 2025Q4 and one
-in 2025Q1 to compare with; every figure computed here by hand. A quarter read through its
-rollup equals the sum of its months; the rebuild gives the same new documents."""
+in 2025Q1 to compare with; every figure computed here by hand. The bureau's analysis counts
+each hospital's recurring groups and library cases; one hospital's lists them. A quarter
+read through its rollup equals the sum of its months; the rebuild gives the same new
+documents (the recurring groups derived from the recurrence buckets among them)."""
 
 from __future__ import annotations
 
@@ -111,32 +113,34 @@ async def test_quarterly_scorecard_and_response_times(reporting_with_region: Pla
         assert categories["conduct"]["label"] == "行风与服务态度"
         assert q["top_categories"] == ["fees", "nursing", "conduct"]
         assert q["top_departments"] == ["finance", "nursing", "discipline"]
+        # By hospital (the bureau's): totals compared, the top 5.
+        hospitals = {row["code"]: row["figures"]["received"] for row in q["hospitals"]}
+        assert hospitals == {"hz-001": compared(9, 1, 1), "hz-002": compared(6, 0, 0)}
+        assert q["top_hospitals"] == ["hz-001", "hz-002"]
+        # The bureau's recurring groups are counted, hospital by hospital; their complaints,
+        # the recurring departments and the cases are listed for one hospital (below).
+        staff_key = recurring_staff_key(q)
         recurring = {(g["kind"], g["hospital_id"], g["key"]): g for g in q["recurring"]}
-        assert set(recurring) == {
-            ("complainant", "hz-001", (PHONE or "")[:8]),
-            ("staff", "hz-001", recurring_staff_key(q)),
-            ("department", "hz-001", "finance"),
-            ("department", "hz-001", "nursing"),
+        assert {key: g["count"] for key, g in recurring.items()} == {
+            ("complainant", "hz-001", (PHONE or "")[:8]): 3,
+            ("staff", "hz-001", staff_key): 3,
         }
         phone = recurring[("complainant", "hz-001", (PHONE or "")[:8])]
-        assert phone["count"] == 3 and phone["kind_label"] == "同一投诉人"
-        assert {c["case_number"] for c in phone["complaints"]} == {
-            numbers["j1"],
-            numbers["j2"],
-            numbers["j5"],
-        }
-        assert recurring[("department", "hz-001", "finance")]["count"] == 4
+        assert phone["kind_label"] == "同一投诉人" and phone["complaints"] == []
         assert "13800001111" not in response.text and STAFF not in response.text
-        library = {(c["complaint_id"], tuple(c["reasons"])) for c in q["case_library"]}
-        assert library == {
-            ("j3", ("reopened",)),
-            ("j5", ("escalated_bureau",)),
-            ("k1", ("major",)),
-            ("f5", ("reopened",)),
-        }
-        assert {c["case_number"] for c in q["case_library"]} == {
-            numbers[c] for c in ("j3", "j5", "k1", "f5")
-        }
+        assert q["case_library"] == []
+        assert q["library_counts"] == [
+            {"hospital_id": "hz-001", "counts": {"reopened": 1, "escalated_bureau": 1}, "total": 2},
+            {"hospital_id": "hz-002", "counts": {"major": 1, "reopened": 1}, "total": 2},
+        ]
+        named = (
+            await bureau.get(
+                "/v1/reports/quarterly", params={"quarter": "2026Q1", "hospital_id": "hz-002"}
+            )
+        ).json()
+        library = {(c["complaint_id"], tuple(c["reasons"])) for c in named["case_library"]}
+        assert library == {("k1", ("major",)), ("f5", ("reopened",))}
+        assert {c["case_number"] for c in named["case_library"]} == {numbers["k1"], numbers["f5"]}
 
         as_csv = await bureau.get(
             "/v1/reports/quarterly", params={"quarter": "2026Q1", "format": "csv"}
@@ -193,7 +197,24 @@ async def test_quarterly_scorecard_and_response_times(reporting_with_region: Pla
         assert departments["finance"]["figures"]["received"] == compared(4, 1, 1)
         assert departments["finance"]["label"] == "财务科"
         assert {c["complaint_id"] for c in own["case_library"]} == {"j3", "j5"}
-        assert {g["kind"] for g in own["recurring"]} == {"complainant", "staff", "department"}
+        assert {c["case_number"] for c in own["case_library"]} == {numbers["j3"], numbers["j5"]}
+        own_groups = {(g["kind"], g["key"]): g for g in own["recurring"]}
+        assert set(own_groups) == {
+            ("complainant", (PHONE or "")[:8]),
+            ("staff", staff_key),
+            ("department", "finance"),
+            ("department", "nursing"),
+        }
+        phone = own_groups[("complainant", (PHONE or "")[:8])]
+        assert phone["count"] == 3 and phone["kind_label"] == "同一投诉人"
+        assert {c["case_number"] for c in phone["complaints"]} == {
+            numbers["j1"],
+            numbers["j2"],
+            numbers["j5"],
+        }
+        staff = own_groups[("staff", staff_key)]
+        assert {c["complaint_id"] for c in staff["complaints"]} == {"j1", "j2", "j6"}
+        assert own_groups[("department", "finance")]["count"] == 4
         other = await hospital.get(
             "/v1/reports/quarterly", params={"quarter": "2026Q1", "hospital_id": "hz-002"}
         )
@@ -254,7 +275,9 @@ async def test_quarterly_scorecard_and_response_times(reporting_with_region: Pla
     # The rebuild recomputes the same documents, the new ones included.
     counters = platform.services["reporting"].app.state.counters.collection
     live = {doc["_id"]: figures(doc) async for doc in counters.find({})}
-    assert {"2026Q1/b", "2026/s", "2026Q1/t", "2026Q1/r/hz-001", "2026Q1/k"} <= set(live)
+    assert {"2026Q1/b", "2026/s", "2026Q1/t", "2026Q1/k", "2026Q1/k/hz-001"} <= set(live)
+    assert {"2026Q1/rb", "2026Q1/rr/hz-001"} <= set(live)
+    assert any(doc_id.startswith("2026Q1/r/hz-001/") for doc_id in live)  # the buckets
     assert "0 of them with different figures" in rebuild_command(platform)
     rebuilt = {doc["_id"]: figures(doc) async for doc in counters.find({})}
     assert without_empty(rebuilt) == without_empty(live)
@@ -263,7 +286,6 @@ async def test_quarterly_scorecard_and_response_times(reporting_with_region: Pla
 def recurring_staff_key(analysis: dict[str, Any]) -> str:
     [staff] = [g for g in analysis["recurring"] if g["kind"] == "staff"]
     assert staff["count"] == 3 and staff["hospital_id"] == "hz-001"
-    assert {c["complaint_id"] for c in staff["complaints"]} == {"j1", "j2", "j6"}
     key: str = staff["key"]
     return key
 

@@ -5,6 +5,9 @@ Each complaint's fact change moves them by the difference of its contribution be
 after: one `update_one` per counter document, addressed by `_id` alone, `upsert=True`.
 Concurrent `$inc`s of one document are not safe on the embedded server, so writes of one
 counter document are serialised in this process (reporting runs one consumer process).
+A recurrence bucket is updated with `find_one_and_update` returning it (it is small), and
+the recurring groups derived from it (`recurring_moves`) are written before its lock is
+let go, so two moves of one group reach `<Q>/rb` and `<Q>/rr/<hospital>` in their order.
 
 The window: the fact document is written first (with the event id in `applied`), then the
 counters. No multi-document transactions exist on FerretDB, so a crash between the two
@@ -20,6 +23,7 @@ import weakref
 from collections.abc import Mapping
 from typing import Any
 
+from pymongo import ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
@@ -28,6 +32,8 @@ from services.reporting.domain.classification import (
     OVERDUE_ID,
     contribution_of,
     counter_moves,
+    is_recurrence_id,
+    recurring_moves,
 )
 
 COLLECTION = "report_counters"
@@ -50,12 +56,26 @@ class ReportCounters:
         await asyncio.gather(*(self._write(doc_id, update) for doc_id, update in updates.items()))
         return len(updates)
 
-    async def _write(self, doc_id: str, update: dict[str, Any]) -> None:
+    def _lock(self, doc_id: str) -> asyncio.Lock:
         lock = self._locks.get(doc_id)
         if lock is None:
             lock = self._locks[doc_id] = asyncio.Lock()
-        async with lock:
+        return lock
+
+    async def _write(self, doc_id: str, update: dict[str, Any]) -> None:
+        if is_recurrence_id(doc_id):
+            await self._write_recurrence(doc_id, update)
+            return
+        async with self._lock(doc_id):
             await self.collection.update_one({"_id": doc_id}, update, upsert=True)
+
+    async def _write_recurrence(self, doc_id: str, update: dict[str, Any]) -> None:
+        async with self._lock(doc_id):
+            document = await self.collection.find_one_and_update(
+                {"_id": doc_id}, update, upsert=True, return_document=ReturnDocument.AFTER
+            )
+            for derived_id, derived in recurring_moves(doc_id, document or {}, update).items():
+                await self._write(derived_id, derived)
 
     async def get(self, doc_id: str) -> dict[str, Any] | None:
         return await self.collection.find_one({"_id": doc_id})

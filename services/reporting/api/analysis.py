@@ -14,16 +14,10 @@ from fastapi import APIRouter, Header, Query, Request, Response
 from services.reporting.adapters.report_counters import ReportCounters
 from services.reporting.api import exports
 from services.reporting.api.deps import CountersDep
-from services.reporting.api.routes import MONTH, _format, _months
+from services.reporting.api.routes import MONTH, _format, _months, json_response
 from services.reporting.api.schemas import (
-    CaseLibraryEntry,
-    Column,
-    Compared,
-    ComparedRow,
-    LibraryCaseRef,
     QuantileValue,
     QuarterlyAnalysis,
-    RecurringGroup,
     ResponseTimes,
     Scorecard,
     ScorecardRow,
@@ -37,7 +31,7 @@ from services.reporting.domain.classification import (
     covering_periods,
     hospital_id_of,
     library_id,
-    recurrence_id,
+    recurring_id,
     scorecard_id,
     times_id,
 )
@@ -65,15 +59,12 @@ def _last_full_quarter() -> str:
     return f"{index // 4}Q{index % 4 + 1}"
 
 
-def _compared(figures: dict[str, dict[str, int]]) -> dict[str, Compared]:
-    return {code: Compared(**values) for code, values in figures.items()}
-
-
 def _rows(
     compared: dict[str, dict[str, dict[str, int]]], labels: dict[str, str]
-) -> list[ComparedRow]:
+) -> list[dict[str, Any]]:
+    """ComparedRow as plain data."""
     return [
-        ComparedRow(code=code, label=analysis.label_of(code, labels), figures=_compared(figures))
+        {"code": code, "label": analysis.label_of(code, labels), "figures": figures}
         for code, figures in compared.items()
     ]
 
@@ -96,159 +87,179 @@ async def quarterly(
     hospital_id: str | None = Query(default=None, max_length=64),
     format: Format = None,  # noqa: A002
     accept: Annotated[str | None, Header()] = None,
-) -> Response | QuarterlyAnalysis:
+) -> Response:
     """Complaints received in the quarter, the previous one and the same one last year, by
-    category and department, with the top 5; recurring staff members, complainants (by
-    their keyed hashes) and departments (3 or more complaints in the quarter); the case
-    library (major, reopened, escalated to the bureau). Reads: the categories document, the
-    three quarters' `<Q>/b` (bureau) or `<Q>/h/<hospital>` documents, the quarter's case
-    library `<Q>/k`, and its recurrence documents `<Q>/r/<hospital>` (one per hospital the
-    categories document lists for the bureau, one for a hospital)."""
+    category and department (and by hospital, the bureau's), with the top 5; recurring
+    staff members, complainants (by their keyed hashes) and departments (3 or more
+    complaints in the quarter); the case library (major, reopened, escalated to the
+    bureau). The bureau's answer counts each hospital's recurring groups and library
+    cases; one hospital's (`hospital_id=`) lists their complaints, its recurring
+    departments and its cases. Reads six documents whatever the region's size: the
+    categories document, the three quarters' `<Q>/b` (bureau) or `<Q>/h/<hospital>`,
+    and the quarter's recurring groups and case library, the bureau's (`<Q>/rb`, `<Q>/k`)
+    or the hospital's (`<Q>/rr/<hospital>`, `<Q>/k/<hospital>`). The JSON is written
+    from plain data (the response model documents it)."""
     scope = principal.hospital_scope(hospital_id)
     this = quarter or _last_full_quarter()
     compared = (this, analysis.previous_quarter(this), analysis.same_quarter_last_year(this))
-    categories = await counters.categories()
-    hospitals = [scope] if scope else hospitals_in(categories)
     ids = [bureau_quarter_id(q) if scope is None else hospital_id_of(q, scope) for q in compared]
-    found = await asyncio.gather(
+    categories, *quarters, recurring, library = await asyncio.gather(
+        counters.categories(),
         *(counters.get(doc_id) for doc_id in ids),
-        counters.get(library_id(this)),
-        *(counters.get(recurrence_id(this, hospital)) for hospital in hospitals),
+        counters.get(recurring_id(this, scope)),
+        counters.get(library_id(this, scope)),
     )
-    quarters, library, recurrence = found[:3], found[3], found[4:]
-    read = analysis.bureau_quarter if scope is None else analysis.hospital_quarter
-    a, b, c = (read(document) for document in quarters)
-    category_labels = categories_in(categories)[1]
-    department_labels = {**c.department_labels, **b.department_labels, **a.department_labels}
-    by_category = analysis.compared_rows((a, b, c), "categories")
-    by_department = analysis.compared_rows((a, b, c), "departments")
-    received = (
-        analysis.hospital_departments_received(quarters[0])
-        if scope is None
-        else {scope: {dept: n.get("received", 0) for dept, n in a.departments.items()}}
-    )
-    model = QuarterlyAnalysis(
-        quarter=this,
-        previous=compared[1],
-        last_year=compared[2],
-        hospital_id=scope,
-        columns=[
-            Column(code=code, label=label) for code, label in analysis.QUARTER_COLUMNS.items()
-        ],
-        total=_compared(analysis.comparison(a.total(), b.total(), c.total())),
-        categories=_rows(by_category, category_labels),
-        departments=_rows(by_department, department_labels),
-        top_categories=analysis.top(a.categories),
-        top_departments=analysis.top(a.departments),
-        recurring=[
-            *recurring_groups(hospitals, recurrence),
-            *(
-                RecurringGroup(
-                    kind="department",
-                    kind_label=analysis.RECURRENCE_KINDS["department"],
-                    hospital_id=hospital,
-                    key=dept,
-                    label=analysis.label_of(dept, department_labels),
-                    count=n,
-                )
-                for hospital, dept, n in analysis.department_recurrences(received)
-            ),
-        ],
-        case_library=[
-            CaseLibraryEntry(
-                hospital_id=case.hospital_id,
-                complaint_id=case.complaint_id,
-                case_number=case.case_number,
-                reasons=list(case.reasons),
-                reason_labels=[LIBRARY_REASONS[r] for r in case.reasons],
-            )
-            for case in analysis.library_cases(library, scope)
-        ],
+    answer = quarterly_answer(
+        compared=compared,
+        scope=scope,
+        categories=categories,
+        quarters=quarters,
+        recurring=recurring,
+        library=library,
     )
     chosen = _format(format, accept)
     if chosen == "json":
-        return model
-    scope_name = scope or "bureau"
+        return json_response(answer)
     return exports.attachment(
-        quarterly_lines(model),
+        quarterly_lines(answer),
         chosen=chosen,
-        name=f"quarterly-{scope_name}-{this}",
+        name=f"quarterly-{scope or 'bureau'}-{this}",
         title="季度分析",
     )
 
 
-def hospitals_in(categories: dict[str, Any] | None) -> list[str]:
-    return sorted(code_of(key) for key in ((categories or {}).get("h") or {}))
-
-
-def recurring_groups(
-    hospitals: list[str], documents: tuple[dict[str, Any] | None, ...] | list[Any]
-) -> list[RecurringGroup]:
-    groups = []
-    for hospital, document in zip(hospitals, documents, strict=True):
-        for found in analysis.recurrences(hospital, document):
-            groups.append(
-                RecurringGroup(
-                    kind=found.kind,
-                    kind_label=analysis.RECURRENCE_KINDS[found.kind],
-                    hospital_id=hospital,
-                    key=found.key,
-                    count=found.count,
-                    complaints=[
-                        LibraryCaseRef(complaint_id=cid, case_number=number)
-                        for cid, number in found.complaints
+def quarterly_answer(
+    *,
+    compared: tuple[str, str, str],
+    scope: str | None,
+    categories: dict[str, Any] | None,
+    quarters: list[dict[str, Any] | None],
+    recurring: dict[str, Any] | None,
+    library: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """The analysis as QuarterlyAnalysis's plain data, from the documents `quarterly`
+    reads."""
+    read = analysis.bureau_quarter if scope is None else analysis.hospital_quarter
+    a, b, c = (read(document) for document in quarters)
+    category_labels = categories_in(categories)[1]
+    department_labels = {**c.department_labels, **b.department_labels, **a.department_labels}
+    if scope is None:
+        groups = analysis.bureau_recurrences(recurring)
+        departments: list[tuple[str, str, int]] = []
+        cases: list[analysis.LibraryCase] = []
+        counts = analysis.library_counts(library)
+    else:
+        groups = analysis.recurrences(scope, recurring)
+        received = {dept: n.get("received", 0) for dept, n in a.departments.items()}
+        departments = analysis.department_recurrences({scope: received})
+        cases = analysis.library_cases(scope, library)
+        counts = {scope: _reasons(cases)} if cases else {}
+    return {
+        "quarter": compared[0],
+        "previous": compared[1],
+        "last_year": compared[2],
+        "hospital_id": scope,
+        "columns": [
+            {"code": code, "label": label} for code, label in analysis.QUARTER_COLUMNS.items()
+        ],
+        "total": analysis.comparison(a.total(), b.total(), c.total()),
+        "categories": _rows(analysis.compared_rows((a, b, c), "categories"), category_labels),
+        "departments": _rows(analysis.compared_rows((a, b, c), "departments"), department_labels),
+        "hospitals": _rows(analysis.compared_rows((a, b, c), "hospitals"), {}),
+        "top_categories": analysis.top(a.categories),
+        "top_departments": analysis.top(a.departments),
+        "top_hospitals": analysis.top(a.hospitals),
+        "recurring": [
+            *(
+                {
+                    "kind": group.kind,
+                    "kind_label": analysis.RECURRENCE_KINDS[group.kind],
+                    "hospital_id": group.hospital_id,
+                    "key": group.key,
+                    "label": None,
+                    "count": group.count,
+                    "complaints": [
+                        {"complaint_id": cid, "case_number": number}
+                        for cid, number in group.complaints
                     ],
-                )
-            )
-    return groups
+                }
+                for group in groups
+            ),
+            *(
+                {
+                    "kind": "department",
+                    "kind_label": analysis.RECURRENCE_KINDS["department"],
+                    "hospital_id": hospital,
+                    "key": dept,
+                    "label": analysis.label_of(dept, department_labels),
+                    "count": n,
+                    "complaints": [],
+                }
+                for hospital, dept, n in departments
+            ),
+        ],
+        "case_library": [
+            {
+                "complaint_id": case.complaint_id,
+                "case_number": case.case_number,
+                "hospital_id": case.hospital_id,
+                "reasons": list(case.reasons),
+                "reason_labels": [LIBRARY_REASONS[r] for r in case.reasons],
+            }
+            for case in cases
+        ],
+        "library_counts": [
+            {"hospital_id": hospital, "counts": by_reason, "total": total}
+            for hospital, (by_reason, total) in counts.items()
+        ],
+    }
 
 
-def quarterly_lines(model: QuarterlyAnalysis) -> list[list[Any]]:
-    """One sheet: the comparison table (total, categories, departments), then the
-    recurring complaints and the case library, each under its own header line."""
+def _reasons(cases: list[analysis.LibraryCase]) -> tuple[dict[str, int], int]:
+    by_reason = {
+        reason: n
+        for reason in LIBRARY_REASONS
+        if (n := sum(reason in case.reasons for case in cases))
+    }
+    return by_reason, len(cases)
+
+
+def quarterly_lines(answer: dict[str, Any]) -> list[list[Any]]:
+    """One sheet: the comparison table (total, categories, departments, hospitals), then
+    the recurring complaints and the case library, each under its own header line."""
     header = ["分组", "名称"]
-    for column in model.columns:
+    for column in answer["columns"]:
+        label = column["label"]
         header += [
-            f"{column.label}（本季度）",
-            f"{column.label}（上季度）",
-            f"{column.label}（去年同期）",
-            f"{column.label}（环比变化）",
-            f"{column.label}（同比变化）",
+            f"{label}（本季度）",
+            f"{label}（上季度）",
+            f"{label}（去年同期）",
+            f"{label}（环比变化）",
+            f"{label}（同比变化）",
         ]
-    codes = [column.code for column in model.columns]
+    codes = [column["code"] for column in answer["columns"]]
+    parts = ("this", "previous", "last_year", "vs_previous", "vs_last_year")
 
-    def figures(values: dict[str, Compared]) -> list[int]:
-        return [
-            n
-            for code in codes
-            for n in (
-                values[code].this,
-                values[code].previous,
-                values[code].last_year,
-                values[code].vs_previous,
-                values[code].vs_last_year,
-            )
-        ]
+    def figures(values: dict[str, dict[str, int]]) -> list[int]:
+        return [values[code][part] for code in codes for part in parts]
 
-    lines: list[list[Any]] = [header, ["合计", "", *figures(model.total)]]
-    lines += [["类别", row.label, *figures(row.figures)] for row in model.categories]
-    lines += [["科室", row.label, *figures(row.figures)] for row in model.departments]
+    lines: list[list[Any]] = [header, ["合计", "", *figures(answer["total"])]]
+    for group, name in (("categories", "类别"), ("departments", "科室"), ("hospitals", "医院")):
+        lines += [[name, row["label"], *figures(row["figures"])] for row in answer[group]]
     lines += [[], ["重复投诉", "医院", "标识", "次数", "案件编号"]]
-    for group in model.recurring:
-        numbers = "、".join(c.case_number or c.complaint_id for c in group.complaints)
-        lines.append(
-            [group.kind_label, group.hospital_id, group.label or group.key, group.count, numbers]
-        )
+    for group in answer["recurring"]:
+        numbers = "、".join(c["case_number"] or c["complaint_id"] for c in group["complaints"])
+        key = group["label"] or group["key"]
+        lines.append([group["kind_label"], group["hospital_id"], key, group["count"], numbers])
     lines += [[], ["案例库", "医院", "案件编号", "入选原因"]]
-    for case in model.case_library:
-        lines.append(
-            [
-                "",
-                case.hospital_id,
-                case.case_number or case.complaint_id,
-                "、".join(case.reason_labels),
-            ]
-        )
+    for case in answer["case_library"]:
+        number = case["case_number"] or case["complaint_id"]
+        lines.append(["", case["hospital_id"], number, "、".join(case["reason_labels"])])
+    if answer["hospital_id"] is None:
+        lines += [[], ["案例库（按医院）", "医院", *LIBRARY_REASONS.values(), "合计"]]
+        for row in answer["library_counts"]:
+            by_reason = [row["counts"].get(reason, 0) for reason in LIBRARY_REASONS]
+            lines.append(["", row["hospital_id"], *by_reason, row["total"]])
     return lines
 
 

@@ -3,21 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections import defaultdict
 from datetime import date, datetime, time, timedelta
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Query, Response
 
 from services.reporting.api import exports
 from services.reporting.api.deps import CountersDep, FactsDep
 from services.reporting.api.schemas import (
-    CategoryTotal,
-    Column,
     HospitalSummary,
     MonthlyTable,
     Summary,
-    TableRow,
 )
 from services.reporting.domain.classification import (
     ROW_LABELS,
@@ -121,9 +119,17 @@ def _format(requested: str | None, accept: str | None) -> str:
     return "json"
 
 
-def _as_model(
+def json_response(answer: Any) -> Response:
+    """An answer built as plain data, as JSON: a large report is not validated and dumped
+    through its pydantic model again (the route's response model still documents it)."""
+    body = json.dumps(answer, ensure_ascii=False, separators=(",", ":"))
+    return Response(body.encode(), media_type="application/json")
+
+
+def table_answer(
     table: Table, months: list[str], *, hospital_id: str | None, unit: str
-) -> MonthlyTable:
+) -> dict[str, Any]:
+    """The table as MonthlyTable's plain data (by alias: `from`, `to`)."""
     codes = table.columns()
 
     def counts(values: dict[str, int]) -> dict[str, int]:
@@ -132,18 +138,18 @@ def _as_model(
     def category_label(code: str) -> str:
         return table.category_labels.get(code) or ROW_LABELS.get(code, code)
 
-    rows: list[TableRow] = []
+    rows: list[dict[str, Any]] = []
     subtotals: dict[str, dict[str, int]] = {}
     for category, unit_code, values in table.nonzero_rows():
         label = table.unit_labels.get(unit_code) or ROW_LABELS.get(unit_code, unit_code)
         rows.append(
-            TableRow(
-                category=category,
-                category_label=category_label(category),
-                unit=unit_code,
-                unit_label=label,
-                counts=counts(values),
-            )
+            {
+                "category": category,
+                "category_label": category_label(category),
+                "unit": unit_code,
+                "unit_label": label,
+                "counts": counts(values),
+            }
         )
         subtotal = subtotals.setdefault(category, {})
         for code, n in values.items():
@@ -152,19 +158,19 @@ def _as_model(
     for values in subtotals.values():
         for code, n in values.items():
             total[code] = total.get(code, 0) + n
-    return MonthlyTable(
-        start=f"{months[0][:4]}-{months[0][4:]}",
-        end=f"{months[-1][:4]}-{months[-1][4:]}",
-        hospital_id=hospital_id,
-        unit=unit,
-        columns=[Column(code=code, label=column_label(code)) for code in codes],
-        rows=rows,
-        categories=[
-            CategoryTotal(category=code, category_label=category_label(code), counts=counts(n))
+    return {
+        "from": f"{months[0][:4]}-{months[0][4:]}",
+        "to": f"{months[-1][:4]}-{months[-1][4:]}",
+        "hospital_id": hospital_id,
+        "unit": unit,
+        "columns": [{"code": code, "label": column_label(code)} for code in codes],
+        "rows": rows,
+        "categories": [
+            {"category": code, "category_label": category_label(code), "counts": counts(n)}
             for code, n in sorted(subtotals.items())
         ],
-        total=counts(total),
-    )
+        "total": counts(total),
+    }
 
 
 @router.get(
@@ -192,7 +198,7 @@ async def monthly(
     hospital_id: str | None = Query(default=None, max_length=64),
     format: Annotated[Literal["json", "csv", "xlsx"] | None, Query()] = None,  # noqa: A002
     accept: Annotated[str | None, Header()] = None,
-) -> Response | MonthlyTable:
+) -> Response:
     """The bureau sees rows category × hospital of every hospital; a hospital (or the
     bureau naming `hospital_id`) rows category × department of that hospital. Reads the
     categories document and, per month, the category documents (bureau) or the hospital's
@@ -206,22 +212,17 @@ async def monthly(
         documents = await counters.read(
             [category_id(period, code) for period in periods for code in codes]
         )
-        model = _as_model(
-            bureau_table(documents, labels), months, hospital_id=None, unit="hospital"
-        )
+        table, unit = bureau_table(documents, labels), "hospital"
     else:
         categories, documents = await asyncio.gather(
             counters.categories(), counters.read([hospital_id_of(p, scope) for p in periods])
         )
-        model = _as_model(
-            hospital_table(documents, categories_in(categories)[1]),
-            months,
-            hospital_id=scope,
-            unit="department",
-        )
+        table, unit = hospital_table(documents, categories_in(categories)[1]), "department"
+    answer = table_answer(table, months, hospital_id=scope, unit=unit)
     chosen = _format(format, accept)
     if chosen == "json":
-        return model
+        return json_response(answer)
+    model = MonthlyTable.model_validate(answer)
     body = exports.as_csv(model) if chosen == "csv" else exports.as_xlsx(model)
     name = exports.filename(model, chosen)
     return Response(

@@ -106,9 +106,19 @@ class CaseLibraryEntry(LibraryCaseRef):
     reason_labels: list[str]
 
 
+class LibraryCount(BaseModel):
+    hospital_id: str
+    counts: dict[str, int] = Field(description="cases by reason code (major, ...)")
+    total: int = Field(description="cases (one with two reasons counts once)")
+
+
 class QuarterlyAnalysis(BaseModel):
     """Complaints received in the quarter (China time) as their cases stand now, against
-    the previous quarter and the same quarter last year."""
+    the previous quarter and the same quarter last year. The bureau's answer is by
+    category, department (across hospitals) and hospital, with each hospital's recurring
+    staff members and complainants and case library counted; one hospital's (its own, or
+    the bureau naming `hospital_id`) also lists their complaints, its recurring
+    departments and its cases."""
 
     quarter: str
     previous: str
@@ -120,10 +130,20 @@ class QuarterlyAnalysis(BaseModel):
     departments: list[ComparedRow] = Field(
         description="a hospital's departments; for the bureau, department codes across hospitals"
     )
+    hospitals: list[ComparedRow] = Field(
+        default_factory=list, description="the bureau's: each hospital's totals"
+    )
     top_categories: list[str] = Field(description="the 5 with most received this quarter")
     top_departments: list[str]
-    recurring: list[RecurringGroup]
-    case_library: list[CaseLibraryEntry]
+    top_hospitals: list[str] = Field(default_factory=list, description="the bureau's")
+    recurring: list[RecurringGroup] = Field(
+        description="3 or more complaints in the quarter; the complaints and recurring "
+        "departments are listed for one hospital"
+    )
+    case_library: list[CaseLibraryEntry] = Field(description="one hospital's cases")
+    library_counts: list[LibraryCount] = Field(
+        default_factory=list, description="the case library's cases by hospital"
+    )
 
 
 class ScorecardRow(BaseModel):

@@ -10,7 +10,14 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from services.reporting.domain.classification import LIBRARY_REASONS, ROW_LABELS, flatten
+from services.reporting.domain.classification import (
+    COLUMNS,
+    COMPARED,
+    LIBRARY_REASONS,
+    RECURRENCE_THRESHOLD,
+    ROW_LABELS,
+    flatten,
+)
 from services.reporting.domain.facts import code_of
 from services.reporting.domain.response_times import (
     DAY_EDGES,
@@ -22,16 +29,8 @@ from services.reporting.domain.response_times import (
 )
 
 # The figures the quarterly analysis compares, with their Chinese labels.
-QUARTER_COLUMNS: dict[str, str] = {
-    "received": "登记",
-    "accepted": "受理",
-    "overdue": "已逾期",
-    "substantiated": "属实",
-    "partly": "部分属实",
-    "dissatisfied": "不满意",
-}
+QUARTER_COLUMNS: dict[str, str] = {code: COLUMNS[code] for code in COMPARED}
 TOP = 5
-RECURRENCE_THRESHOLD = 3  # the same staff member, department or complainant this often
 RECURRENCE_KINDS = {
     "staff": "同一被投诉人员",
     "complainant": "同一投诉人",
@@ -66,6 +65,7 @@ class QuarterFigures:
     categories: dict[str, dict[str, int]] = field(default_factory=dict)
     departments: dict[str, dict[str, int]] = field(default_factory=dict)
     department_labels: dict[str, str] = field(default_factory=dict)
+    hospitals: dict[str, dict[str, int]] = field(default_factory=dict)  # the bureau's
 
     def total(self) -> dict[str, int]:
         return _sum(self.categories.values())
@@ -90,6 +90,7 @@ def bureau_quarter(document: Mapping[str, Any] | None) -> QuarterFigures:
         categories={code_of(k): flatten(v) for k, v in (document.get("c") or {}).items()},
         departments={code_of(k): flatten(v) for k, v in (document.get("d") or {}).items()},
         department_labels=_labels(document),
+        hospitals={code_of(k): flatten(v) for k, v in (document.get("h") or {}).items()},
     )
 
 
@@ -158,24 +159,40 @@ class Recurrence:
     count: int
 
 
+GROUP_KINDS = {"s": "staff", "p": "complainant"}
+
+
 def recurrences(
     hospital: str,
     document: Mapping[str, Any] | None,
     *,
     threshold: int = RECURRENCE_THRESHOLD,
 ) -> list[Recurrence]:
-    """The staff members and complainants of one hospital's quarter (`<YYYYQn>/r/<h>`)
-    counted in `threshold` complaints or more, by their keyed hashes only."""
+    """The staff members and complainants of one hospital's quarter counted in `threshold`
+    complaints or more, by their keyed hashes only, with their complaints: from its
+    recurring groups `<Q>/rr/<hospital>` (or a recurrence bucket: same layout)."""
     document = document or {}
     numbers = {code_of(k): v for k, v in (document.get("n") or {}).items()}
     found: list[Recurrence] = []
-    for kind, group in (("staff", "s"), ("complainant", "p")):
+    for group, kind in GROUP_KINDS.items():
         for key, complaints in (document.get(group) or {}).items():
             ids = sorted(code_of(c) for c, n in complaints.items() if n > 0)
             if len(ids) >= threshold:
                 listed = tuple((cid, numbers.get(cid)) for cid in ids)
                 found.append(Recurrence(kind, hospital, key[:PSEUDONYM], listed, len(ids)))
     return sorted(found, key=lambda r: (r.kind, -r.count, r.key))
+
+
+def bureau_recurrences(document: Mapping[str, Any] | None) -> list[Recurrence]:
+    """Every hospital's recurring staff members and complainants with their counts (the
+    complaints are listed hospital by hospital): from the bureau's `<Q>/rb`."""
+    found: list[Recurrence] = []
+    for hospital, groups in ((document or {}).get("h") or {}).items():
+        for group, kind in GROUP_KINDS.items():
+            for key, count in (groups.get(group) or {}).items():
+                if count > 0:
+                    found.append(Recurrence(kind, code_of(hospital), key[:PSEUDONYM], (), count))
+    return sorted(found, key=lambda r: (r.hospital_id, r.kind, -r.count, r.key))
 
 
 def department_recurrences(
@@ -190,14 +207,6 @@ def department_recurrences(
     )
 
 
-def hospital_departments_received(document: Mapping[str, Any] | None) -> dict[str, dict[str, int]]:
-    """`hd.<hospital>.<department>` of the bureau's quarter document."""
-    return {
-        code_of(hospital): {code_of(dept): int(n) for dept, n in by_dept.items() if n}
-        for hospital, by_dept in ((document or {}).get("hd") or {}).items()
-    }
-
-
 @dataclass(frozen=True)
 class LibraryCase:
     hospital_id: str
@@ -206,22 +215,28 @@ class LibraryCase:
     reasons: tuple[str, ...]
 
 
-def library_cases(document: Mapping[str, Any] | None, hospital: str | None) -> list[LibraryCase]:
-    """The quarter's case library (`<YYYYQn>/k`): every case that qualifies, by hospital and
-    case number; only `hospital`'s when given."""
+def library_cases(hospital: str, document: Mapping[str, Any] | None) -> list[LibraryCase]:
+    """One hospital's cases of the quarter's case library (`<Q>/k/<hospital>`): every case
+    that qualifies, by case number."""
     document = document or {}
     numbers = {code_of(k): v for k, v in (document.get("n") or {}).items()}
     cases = []
-    for hosp, by_complaint in (document.get("h") or {}).items():
-        if hospital is not None and code_of(hosp) != hospital:
-            continue
-        for cid, reasons in by_complaint.items():
-            kept = tuple(r for r in LIBRARY_REASONS if (reasons or {}).get(r, 0) > 0)
-            if kept:
-                cases.append(
-                    LibraryCase(code_of(hosp), code_of(cid), numbers.get(code_of(cid)), kept)
-                )
-    return sorted(cases, key=lambda c: (c.hospital_id, c.case_number or "", c.complaint_id))
+    for cid, reasons in (document.get("c") or {}).items():
+        kept = tuple(r for r in LIBRARY_REASONS if (reasons or {}).get(r, 0) > 0)
+        if kept:
+            cases.append(LibraryCase(hospital, code_of(cid), numbers.get(code_of(cid)), kept))
+    return sorted(cases, key=lambda c: (c.case_number or "", c.complaint_id))
+
+
+def library_counts(document: Mapping[str, Any] | None) -> dict[str, tuple[dict[str, int], int]]:
+    """The case library by hospital (`<Q>/k`): its cases by reason, none with zero, and
+    how many cases (one with two reasons counts once)."""
+    counts = {}
+    for hospital, by_reason in ((document or {}).get("h") or {}).items():
+        kept = {r: int(by_reason[r]) for r in LIBRARY_REASONS if by_reason.get(r, 0) > 0}
+        if kept:
+            counts[code_of(hospital)] = (kept, int(by_reason.get("total", 0)))
+    return dict(sorted(counts.items()))
 
 
 # --- the department scorecard -------------------------------------------------------------

@@ -10,7 +10,8 @@ reopened case leaves the closed columns it had.
 
 Counter documents, each addressed by `_id` alone (ARCHITECTURE.md "Storage"):
 
-- `<YYYYMM>/c/<category>`: `h.<hospital>.<column>`, the bureau's rows of that category;
+- `<YYYYMM>/c/<category>`: `h.<hospital>.w<n>`, the bureau's rows of that category, three
+  columns packed in each field (`unpacked`);
 - `<YYYYMM>/h/<hospital>`: `c.<category>.<column>` and
   `d.<department>.<category>.<column>`, that hospital's rows, and `dl.<department>` labels;
 - `categories`: `c.<category>` (the categories any month counts) and `l.<category>` labels;
@@ -24,11 +25,18 @@ documents as a month's (`covering_periods`). The analyses' documents (domain/ana
   (domain/response_times.py) by hospital, category, department, priority (the bureau's)
   and by category, department, priority (the hospital's);
 - `<YYYYQn>/b`: the bureau's quarter by category `c.<category>.<column>`, by department
-  across hospitals `d.<department>.<column>`, and `hd.<hospital>.<department>` received;
-- `<YYYYQn>/r/<hospital>`: recurrence, `s.<staff key>.<complaint>` and
-  `p.<complainant key>.<complaint>` (keyed hashes, shared/matching.py), `n.<complaint>` the
-  case numbers;
-- `<YYYYQn>/k`: the case library, `h.<hospital>.<complaint>.<reason>`, `n.<complaint>`;
+  across hospitals `d.<department>.<column>`, and by hospital `h.<hospital>.<column>` (the
+  `COMPARED` columns only);
+- `<YYYYQn>/r/<hospital>/<b>`: recurrence, `s.<staff key>.<complaint>` and
+  `p.<complainant key>.<complaint>` (keyed hashes, shared/matching.py) of the keys whose
+  first hex digit is `<b>` (16 buckets: each stays small enough to read back after every
+  `$inc`), `n.<complaint>` the case numbers;
+- derived from those, only the groups that reached `RECURRENCE_THRESHOLD`
+  (`recurring_moves` keeps them current, `recurring_documents` recomputes them):
+  `<YYYYQn>/rb`, the bureau's, `h.<hospital>.<s|p>.<key>` their counts, and
+  `<YYYYQn>/rr/<hospital>`, a hospital's, `<s|p>.<key>.<complaint>` and `n.<complaint>`;
+- `<YYYYQn>/k`: the case library's counts, `h.<hospital>.<reason>` and `.total`, and
+  `<YYYYQn>/k/<hospital>` its cases, `c.<complaint>.<reason>`, `n.<complaint>`;
 - `<YYYY>/s`: the scorecard, `h.<hospital>.<department>.<received|substantiated|partly>`.
 
 Columns, for the complaint as its facts show it now:
@@ -117,6 +125,10 @@ LIBRARY_REASONS: dict[str, str] = {
 }
 MAJOR_CASE_TYPES = frozenset({"adverse_event"})
 SCORED = ("received", "substantiated", "partly")  # the scorecard's columns
+# The columns the quarterly analysis compares; the bureau's quarter keeps them by hospital.
+COMPARED = ("received", "accepted", "overdue", "substantiated", "partly", "dissatisfied")
+RECURRENCE_THRESHOLD = 3  # the same staff member, department or complainant this often
+RECURRENCE_GROUPS = ("s", "p")  # staff members, complainants (by keyed hash)
 
 
 def column_label(code: str) -> str:
@@ -292,6 +304,48 @@ def _path(column: str) -> str:
     return ".".join(field_key(part) for part in column.split(".", 1))
 
 
+# The bureau's rows (category documents) are the most read: 2,400 rows of a month and
+# more of a quarter in a 200-hospital region, and the embedded server spends its time per
+# field it reads, not per byte. So each hospital's row there packs three known columns
+# into one integer field `w<n>`: column i of COLUMNS counts in digit i % 3 of field
+# w<i // 3>, base 2**21 (`$inc` by 2**(21·digit) moves one column alone). Digits are read
+# balanced (−2**20 … 2**20 − 1), so even a count left negative by a partial write reads
+# as itself. A column not in COLUMNS (an unknown reason) keeps its own field.
+DIGIT_BITS, DIGITS = 21, 3
+PACKED: dict[str, int] = {column: i for i, column in enumerate(COLUMNS)}
+
+
+def _word_path(column: str, path: str) -> str:
+    index = PACKED.get(column)
+    return path if index is None else f"w{index // DIGITS}"
+
+
+def _unit(column: str) -> int:
+    index = PACKED.get(column)
+    return 1 if index is None else 1 << (DIGIT_BITS * (index % DIGITS))
+
+
+def unpacked(row: Mapping[str, Any]) -> dict[str, int]:
+    """A hospital's row of a category document as counts by column code."""
+    counts: dict[str, int] = {}
+    plain: dict[str, Any] = {}
+    half, base = 1 << (DIGIT_BITS - 1), 1 << DIGIT_BITS
+    columns = list(PACKED)
+    for key, value in row.items():
+        if key[:1] == "w" and key[1:].isdigit() and isinstance(value, int):
+            rest, first = int(value), int(key[1:]) * DIGITS
+            for index in range(first, min(first + DIGITS, len(columns))):
+                digit = (rest + half) % base - half
+                rest = (rest - digit) >> DIGIT_BITS
+                if digit:
+                    counts[columns[index]] = counts.get(columns[index], 0) + digit
+        else:
+            plain[key] = value
+    for code, n in flatten(plain).items():
+        counts[code] = counts.get(code, 0) + n
+    return counts
+
+
 def category_id(month: str, category: str) -> str:
     return f"{month}/c/{field_key(category)}"
 
@@ -308,12 +362,19 @@ def bureau_quarter_id(quarter: str) -> str:
     return f"{quarter}/b"
 
 
-def recurrence_id(quarter: str, hospital: str) -> str:
-    return f"{quarter}/r/{field_key(hospital)}"
+def recurrence_id(quarter: str, hospital: str, key: str) -> str:
+    """The bucket of `key` (a keyed hash, hex): its first digit."""
+    return f"{quarter}/r/{field_key(hospital)}/{key[:1]}"
 
 
-def library_id(quarter: str) -> str:
-    return f"{quarter}/k"
+def recurring_id(quarter: str, hospital: str | None = None) -> str:
+    """The recurring groups: the bureau's counts, or one hospital's complaints."""
+    return f"{quarter}/rb" if hospital is None else f"{quarter}/rr/{field_key(hospital)}"
+
+
+def library_id(quarter: str, hospital: str | None = None) -> str:
+    """The case library: the bureau's counts, or one hospital's cases."""
+    return f"{quarter}/k" if hospital is None else f"{quarter}/k/{field_key(hospital)}"
 
 
 def scorecard_id(year: str) -> str:
@@ -327,16 +388,18 @@ def _increments(c: Contribution, sign: int) -> dict[str, dict[str, int]]:
     by_doc: dict[str, dict[str, int]] = defaultdict(dict)
     for column in c.columns:
         path = _path(column)
+        packed = f"h.{hosp}.{_word_path(column, path)}"
         for period in periods:
-            by_doc[category_id(period, c.category)][f"h.{hosp}.{path}"] = sign
+            category_doc = by_doc[category_id(period, c.category)]
+            category_doc[packed] = category_doc.get(packed, 0) + sign * _unit(column)
             hospital_doc = by_doc[hospital_id_of(period, c.hospital)]
             hospital_doc[f"c.{cat}.{path}"] = sign
             hospital_doc[f"d.{dept}.{cat}.{path}"] = sign
         bureau = by_doc[bureau_quarter_id(quarter)]
         bureau[f"c.{cat}.{path}"] = sign
         bureau[f"d.{dept}.{path}"] = sign
-        if column == "received":  # recurring departments, hospital by hospital
-            bureau[f"hd.{hosp}.{dept}"] = sign
+        if column in COMPARED:
+            bureau[f"h.{hosp}.{path}"] = sign
         if column in SCORED:
             by_doc[scorecard_id(year)][f"h.{hosp}.{dept}.{path}"] = sign
     if c.response is not None:
@@ -350,15 +413,20 @@ def _increments(c: Contribution, sign: int) -> dict[str, dict[str, int]]:
                     own[f"{group}.{path}"] = sign
     if c.complaint_id is not None:
         cid = field_key(c.complaint_id)
-        if c.staff_key:
-            by_doc[recurrence_id(quarter, c.hospital)][f"s.{c.staff_key}.{cid}"] = sign
-        if c.complainant_key:
-            by_doc[recurrence_id(quarter, c.hospital)][f"p.{c.complainant_key}.{cid}"] = sign
+        for group, key in _keys(c):
+            by_doc[recurrence_id(quarter, c.hospital, key)][f"{group}.{key}.{cid}"] = sign
         for reason in c.library:
-            by_doc[library_id(quarter)][f"h.{hosp}.{cid}.{reason}"] = sign
+            by_doc[library_id(quarter)][f"h.{hosp}.{reason}"] = sign
+            by_doc[library_id(quarter)][f"h.{hosp}.total"] = sign
+            by_doc[library_id(quarter, c.hospital)][f"c.{cid}.{reason}"] = sign
     if c.overdue_open:
         by_doc[OVERDUE_ID][f"h.{hosp}"] = sign
     return by_doc
+
+
+def _keys(c: Contribution) -> list[tuple[str, str]]:
+    """The recurrence groups the complaint counts in: (`s` or `p`, its keyed hash)."""
+    return [(g, k) for g, k in (("s", c.staff_key), ("p", c.complainant_key)) if k]
 
 
 def _labels(c: Contribution) -> dict[str, dict[str, Any]]:
@@ -374,10 +442,10 @@ def _labels(c: Contribution) -> dict[str, dict[str, Any]]:
         sets[scorecard_id(year)] = {f"dl.{hosp}.{dept}": c.department_label}
     if c.complaint_id is not None and c.case_number:
         number = {f"n.{field_key(c.complaint_id)}": c.case_number}
-        if c.staff_key or c.complainant_key:
-            sets[recurrence_id(quarter, c.hospital)] = dict(number)
+        for _, key in _keys(c):
+            sets[recurrence_id(quarter, c.hospital, key)] = dict(number)
         if c.library:
-            sets[library_id(quarter)] = dict(number)
+            sets[library_id(quarter, c.hospital)] = dict(number)
     return sets
 
 
@@ -439,17 +507,116 @@ def apply_update(document: dict[str, Any], update: Mapping[str, Mapping[str, Any
                 node[leaf] = node.get(leaf, 0) + value
             elif operator == "$set":
                 node[leaf] = value
+            elif operator == "$unset":
+                node.pop(leaf, None)
             else:
                 raise ValueError(f"{operator}: not a counter update")
 
 
+def apply_moves(
+    documents: dict[str, dict[str, Any]], updates: Mapping[str, Mapping[str, Any]]
+) -> None:
+    """What adapters/report_counters.py does with `counter_moves`, in memory: each update,
+    and after a recurrence bucket's the `recurring_moves` it leads to."""
+    for doc_id, update in updates.items():
+        document = documents.setdefault(doc_id, {"_id": doc_id})
+        apply_update(document, update)
+        if is_recurrence_id(doc_id):
+            for derived_id, derived in recurring_moves(doc_id, document, update).items():
+                apply_update(documents.setdefault(derived_id, {"_id": derived_id}), derived)
+
+
 def counter_documents(facts: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Every counter document, computed afresh from every complaint's facts."""
+    """Every counter document, computed afresh from every complaint's facts: the counters,
+    then the recurring groups derived from them (`recurring_documents`)."""
     documents: dict[str, dict[str, Any]] = {}
     for one in facts:
         for doc_id, update in counter_moves(None, contribution_of(one)).items():
             apply_update(documents.setdefault(doc_id, {"_id": doc_id}), update)
+    documents.update(recurring_documents(documents.values()))
     return documents
+
+
+# --- the recurring groups: derived from the recurrence buckets -----------------------------
+
+
+def is_recurrence_id(doc_id: str) -> bool:
+    parts = doc_id.split("/")
+    return len(parts) == 4 and parts[1] == "r"
+
+
+def _recurring(document: Mapping[str, Any], group: str, key: str) -> list[str]:
+    """The complaints (field keys) of one group of a bucket, as they count now."""
+    complaints = (document.get(group) or {}).get(key) or {}
+    return sorted(cid for cid, n in complaints.items() if n > 0)
+
+
+def _recurring_sets(
+    hospital: str, document: Mapping[str, Any], group: str, key: str, complaints: list[str]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The `$set`s of a group that reached the threshold: the bureau's count, the
+    hospital's complaints and their case numbers."""
+    numbers = document.get("n") or {}
+    own: dict[str, Any] = {f"{group}.{key}": dict.fromkeys(complaints, 1)}
+    own |= {f"n.{cid}": numbers[cid] for cid in complaints if cid in numbers}
+    return {f"h.{hospital}.{group}.{key}": len(complaints)}, own
+
+
+def recurring_moves(
+    doc_id: str, document: Mapping[str, Any], update: Mapping[str, Mapping[str, Any]]
+) -> dict[str, dict[str, Any]]:
+    """The updates of `<Q>/rb` and `<Q>/rr/<hospital>` after `update` made the recurrence
+    bucket `doc_id` read `document`: each group it touched is written there while it
+    counts `RECURRENCE_THRESHOLD` complaints or more, and removed when it falls below.
+    Each complaint counts 0 or 1 in a group, so the count before is the count after less
+    the update's `$inc`s of that group."""
+    quarter, _, hospital, _ = doc_id.split("/")
+    touched: dict[tuple[str, str], int] = defaultdict(int)
+    for path, n in (update.get("$inc") or {}).items():
+        group, key, _ = path.split(".", 2)
+        touched[(group, key)] += n
+    for path in update.get("$set") or {}:  # a case number: the groups it is listed in
+        cid = path.removeprefix("n.")
+        for group in RECURRENCE_GROUPS:
+            for key, complaints in (document.get(group) or {}).items():
+                if (complaints or {}).get(cid, 0) > 0:
+                    touched[(group, key)] += 0
+    bureau: dict[str, dict[str, Any]] = {}
+    own: dict[str, dict[str, Any]] = {}
+    for (group, key), moved in sorted(touched.items()):
+        complaints = _recurring(document, group, key)
+        if len(complaints) >= RECURRENCE_THRESHOLD:
+            counts, listed = _recurring_sets(hospital, document, group, key, complaints)
+            bureau.setdefault("$set", {}).update(counts)
+            own.setdefault("$set", {}).update(listed)
+        elif len(complaints) - moved >= RECURRENCE_THRESHOLD:
+            bureau.setdefault("$unset", {})[f"h.{hospital}.{group}.{key}"] = ""
+            own.setdefault("$unset", {})[f"{group}.{key}"] = ""
+    moves = {f"{quarter}/rb": bureau, f"{quarter}/rr/{hospital}": own}
+    return {derived_id: update for derived_id, update in moves.items() if update}
+
+
+def recurring_documents(documents: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """`<Q>/rb` and `<Q>/rr/<hospital>` computed afresh from the recurrence buckets among
+    `documents`: what `recurring_moves` leaves them, whatever the order of the moves."""
+    derived: dict[str, dict[str, Any]] = {}
+    for document in documents:
+        doc_id = document["_id"]
+        if not is_recurrence_id(doc_id):
+            continue
+        quarter, _, hospital, _ = doc_id.split("/")
+        for group in RECURRENCE_GROUPS:
+            for key in sorted(document.get(group) or {}):
+                complaints = _recurring(document, group, key)
+                if len(complaints) < RECURRENCE_THRESHOLD:
+                    continue
+                counts, listed = _recurring_sets(hospital, document, group, key, complaints)
+                for target, sets in (
+                    (f"{quarter}/rb", counts),
+                    (f"{quarter}/rr/{hospital}", listed),
+                ):
+                    apply_update(derived.setdefault(target, {"_id": target}), {"$set": sets})
+    return derived
 
 
 LABELS = ("dl", "l", "n")
@@ -530,7 +697,7 @@ def bureau_table(
     for document in category_documents:
         category = code_of(document["_id"].split("/", 2)[2])
         for hospital, counts in (document.get("h") or {}).items():
-            table.add(category, code_of(hospital), flatten(counts))
+            table.add(category, code_of(hospital), unpacked(counts))
     return table
 
 

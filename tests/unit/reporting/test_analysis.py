@@ -4,6 +4,7 @@ hashes, the case library and the scorecard's thresholds. Pure; no servers."""
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -15,6 +16,7 @@ from services.reporting.domain import analysis
 from services.reporting.domain.classification import (
     COLUMNS,
     Contribution,
+    apply_moves,
     apply_update,
     contribution_of,
     counter_moves,
@@ -22,6 +24,7 @@ from services.reporting.domain.classification import (
     figures,
     periods_of,
     quarter_of,
+    recurring_documents,
 )
 from services.reporting.domain.facts import change_for
 from services.reporting.domain.response_times import (
@@ -219,6 +222,87 @@ def test_a_complainant_counted_three_times_recurs_twice_does_not() -> None:
     assert found.complaints == (("c1", "HZ-1"), ("c2", "HZ-2"), ("c3", "HZ-3"))
 
 
+KEYS = ["a" * 32, "a1" + "0" * 30, "b" * 32]  # two share a bucket (first hex digit)
+keyed = st.builds(
+    Contribution,
+    month=st.sampled_from(["202610", "202611"]),
+    hospital=st.sampled_from(["hz-001", "hz-002"]),
+    category=st.just("fees"),
+    department=st.just("finance"),
+    columns=st.just(frozenset({"received"})),
+    case_number=st.sampled_from([None, "HZ-1"]),
+    staff_key=st.none() | st.sampled_from(KEYS),
+    complainant_key=st.none() | st.sampled_from(KEYS),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 5), st.none() | keyed), max_size=25))
+def test_recurring_groups_moved_in_any_order_equal_the_ones_derived_afresh(
+    steps: list[tuple[int, Contribution | None]],
+) -> None:
+    """Complaints counted, re-keyed and withdrawn in any order: the bureau's and each
+    hospital's recurring groups, kept by `recurring_moves`, are what `recurring_documents`
+    derives from the final counters."""
+    moved: dict[str, dict[str, Any]] = {}
+    now: dict[int, Contribution | None] = {}
+    for n, contribution in steps:
+        after = None if contribution is None else replace(contribution, complaint_id=f"c{n}")
+        apply_moves(moved, counter_moves(now.get(n), after))
+        now[n] = after
+    fresh: dict[str, dict[str, Any]] = {}
+    for contribution in now.values():
+        apply_moves(fresh, counter_moves(None, contribution))
+    fresh = {k: v for k, v in fresh.items() if not k.endswith(("/rb",)) and "/rr/" not in k}
+    fresh.update(recurring_documents(fresh.values()))
+
+    def kept(documents: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        return {k: figures(v) for k, v in documents.items() if figures(v) != {"_id": k}}
+
+    assert kept(moved) == kept(fresh)
+    assert {k for k in kept(moved) if k.endswith("/rb") or "/rr/" in k} == {
+        k for k in fresh if k.endswith("/rb") or "/rr/" in k
+    }
+
+
+def test_a_group_reaching_three_is_listed_for_the_bureau_and_its_hospital() -> None:
+    key = "a" * 32
+    three = [
+        Contribution(
+            "202611",
+            "hz-001",
+            "fees",
+            "finance",
+            frozenset({"received"}),
+            complaint_id=f"c{n}",
+            case_number=f"HZ-{n}",
+            complainant_key=key,
+            staff_key="b" * 32 if n < 2 else None,  # two only: does not recur
+        )
+        for n in range(3)
+    ]
+    documents: dict[str, dict[str, Any]] = {}
+    for contribution in three[:2]:
+        apply_moves(documents, counter_moves(None, contribution))
+    assert "2026Q4/rb" not in documents  # two complaints: not yet
+    apply_moves(documents, counter_moves(None, three[2]))
+    assert documents["2026Q4/rb"] == {"_id": "2026Q4/rb", "h": {"hz-001": {"p": {key: 3}}}}
+    [bureau] = analysis.bureau_recurrences(documents["2026Q4/rb"])
+    assert (bureau.kind, bureau.hospital_id, bureau.key, bureau.count) == (
+        "complainant",
+        "hz-001",
+        key[:8],
+        3,
+    )
+    assert bureau.complaints == ()  # listed hospital by hospital
+    [own] = analysis.recurrences("hz-001", documents["2026Q4/rr/hz-001"])
+    assert own.complaints == (("c0", "HZ-0"), ("c1", "HZ-1"), ("c2", "HZ-2"))
+    # The third withdrawn (e.g. the key was wrong): the group is gone from both.
+    apply_moves(documents, counter_moves(three[2], replace(three[2], complainant_key=None)))
+    assert analysis.bureau_recurrences(documents["2026Q4/rb"]) == []
+    assert analysis.recurrences("hz-001", documents["2026Q4/rr/hz-001"]) == []
+
+
 def test_departments_with_three_complaints_recur() -> None:
     received = {"hz-001": {"finance": 3, "nursing": 2, "unassigned": 4}}
     assert analysis.department_recurrences(received) == [("hz-001", "finance", 3)]
@@ -235,16 +319,23 @@ def test_the_case_library_takes_major_reopened_and_bureau_cases() -> None:
     both = contribution_of(facts_after([*HANDLED, (40, reopened), (41, bureau)]))
     assert both is not None and both.library == {"reopened", "escalated_bureau"}
     moves = counter_moves(None, both)
-    assert moves["2026Q4/k"]["$inc"] == {
-        "h.hz-001.c-1.reopened": 1,
-        "h.hz-001.c-1.escalated_bureau": 1,
+    assert moves["2026Q4/k/hz-001"]["$inc"] == {
+        "c.c-1.reopened": 1,
+        "c.c-1.escalated_bureau": 1,
     }
-    assert moves["2026Q4/k"]["$set"] == {"n.c-1": sample.CASE_NUMBER}
-    cases = analysis.library_cases(documents_of([both])["2026Q4/k"], "hz-001")
-    assert [(c.complaint_id, c.reasons) for c in cases] == [
-        ("c-1", ("reopened", "escalated_bureau"))
+    assert moves["2026Q4/k/hz-001"]["$set"] == {"n.c-1": sample.CASE_NUMBER}
+    # The bureau's document only counts them: one case, by reason.
+    assert moves["2026Q4/k"] == {
+        "$inc": {"h.hz-001.reopened": 1, "h.hz-001.escalated_bureau": 1, "h.hz-001.total": 1}
+    }
+    documents = documents_of([both])
+    cases = analysis.library_cases("hz-001", documents["2026Q4/k/hz-001"])
+    assert [(c.complaint_id, c.case_number, c.reasons) for c in cases] == [
+        ("c-1", sample.CASE_NUMBER, ("reopened", "escalated_bureau"))
     ]
-    assert analysis.library_cases(documents_of([both])["2026Q4/k"], "hz-002") == []
+    assert analysis.library_counts(documents["2026Q4/k"]) == {
+        "hz-001": ({"reopened": 1, "escalated_bureau": 1}, 1)
+    }
 
 
 # --- the scorecard ------------------------------------------------------------------------
