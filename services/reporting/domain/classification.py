@@ -62,6 +62,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from bson.int64 import Int64
+
 from services.reporting.domain.facts import code_of, field_key, version_of
 from services.reporting.domain.response_times import Response, increments, response_of
 from services.reporting.domain.status import RUNNING, status_of
@@ -310,7 +312,11 @@ def _path(column: str) -> str:
 # into one integer field `w<n>`: column i of COLUMNS counts in digit i % 3 of field
 # w<i // 3>, base 2**21 (`$inc` by 2**(21·digit) moves one column alone). Digits are read
 # balanced (−2**20 … 2**20 − 1), so even a count left negative by a partial write reads
-# as itself. A column not in COLUMNS (an unknown reason) keeps its own field.
+# as itself. A column not in COLUMNS (an unknown reason) keeps its own field. Packed fields
+# are 64-bit integers from their first write (`Int64`, kept by `apply_update`): FerretDB
+# wraps a 32-bit field that `$inc` takes past 2**31 instead of widening it as MongoDB
+# does, which 1,024 counts of the second digit would. COLUMNS' order is the storage
+# format of these fields: a new column goes at its end (a test pins the order).
 DIGIT_BITS, DIGITS = 21, 3
 PACKED: dict[str, int] = {column: i for i, column in enumerate(COLUMNS)}
 
@@ -468,6 +474,12 @@ def _place(c: Contribution | None) -> tuple[Any, ...] | None:
     )
 
 
+def _stored(path: str, n: int) -> int:
+    """A packed field's increment as a 64-bit integer (see PACKED), others as they are."""
+    leaf = path.rsplit(".", 1)[-1]
+    return Int64(n) if leaf[:1] == "w" and leaf[1:].isdigit() else n
+
+
 def counter_moves(
     before: Contribution | None, after: Contribution | None
 ) -> dict[str, dict[str, Any]]:
@@ -483,7 +495,7 @@ def counter_moves(
                 incs[doc_id][path] += n
     updates: dict[str, dict[str, Any]] = {}
     for doc_id, paths in incs.items():
-        moved = {path: n for path, n in paths.items() if n}
+        moved = {path: _stored(path, n) for path, n in paths.items() if n}
         if moved:
             updates[doc_id] = {"$inc": moved}
     if after is not None and _place(after) != _place(before):
@@ -504,7 +516,8 @@ def apply_update(document: dict[str, Any], update: Mapping[str, Mapping[str, Any
             for part in parents:
                 node = node.setdefault(part, {})
             if operator == "$inc":
-                node[leaf] = node.get(leaf, 0) + value
+                total = node.get(leaf, 0) + value
+                node[leaf] = Int64(total) if isinstance(value, Int64) else total
             elif operator == "$set":
                 node[leaf] = value
             elif operator == "$unset":

@@ -484,3 +484,34 @@ def test_the_history_ends_in_one_row_of_the_bureau_and_the_hospital_table() -> N
     assert bureau == [("nursing", "hz-001", expected)]
     hospital = hospital_table([rebuilt["202611/h/hz-001"]], {}).nonzero_rows()
     assert hospital == [("nursing", "nursing", expected)]
+
+
+def test_the_order_of_the_columns_is_the_storage_format_of_the_packed_fields() -> None:
+    """Column i counts in digit i % 3 of field w<i // 3> of the bureau's rows: a column
+    inserted anywhere but at the end would read every stored count under another name."""
+    from services.reporting.domain.classification import PACKED
+
+    assert list(PACKED)[:22] == [
+        "received",
+        "accepted",
+        "not_accepted.in_court_or_mediation",
+        "not_accepted.handled_by_authority_or_petition",
+        "not_accepted.no_clear_target_or_facts",
+        "not_accepted.police_or_criminal",
+        "not_accepted.outside_remit",
+        "transferred",
+        "resolved_on_spot",
+        "replied_on_time",
+        "replied_late",
+        "open",
+        "overdue",
+        "substantiated",
+        "partly",
+        "unsubstantiated",
+        "satisfied",
+        "basically",
+        "dissatisfied",
+        "escalated.complaint_office",
+        "escalated.leadership",
+        "escalated.bureau",
+    ]
