@@ -3,7 +3,7 @@
 
 Intake computes the complainant's (`complainant_key`, carried by complaint.received) where
 the identity is known; reporting computes the person complained about's from the staff id
-and counts recurrences by these keys alone (services/reporting/domain/recurrence.py). The
+and counts recurrences by these keys alone (services/reporting/domain/analysis.py). The
 key (HUIYIN_MATCH_KEY, the same in intake and reporting) makes the hash useless to anyone
 without it: a phone number has too few digits for an unkeyed hash to hide it. Changing
 the key starts every match afresh (earlier keys never match new ones).
