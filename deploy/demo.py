@@ -386,10 +386,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         counts = asyncio.run(load_region(REGION_FILE, RoutingSettings(mongo_url=infra.mongo_url)))
         for name, port in ports.items():
+            own = {"HUIYIN_HTTP_PORT": str(port)}
+            if name == "reporting":  # the scorecard's departments, those without complaints too
+                own["HUIYIN_REGION_FILE"] = str(REGION_FILE)
             processes[name] = start_service(
-                name,
-                env=base_env | {"HUIYIN_HTTP_PORT": str(port)},
-                log=STATE / "logs" / f"{name}.log",
+                name, env=base_env | own, log=STATE / "logs" / f"{name}.log"
             )
         wait_ready(urls, processes)
         worker_ports = start_celery(infra, base_env, processes)
