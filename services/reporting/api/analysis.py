@@ -7,14 +7,22 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request, Response
 
 from services.reporting.adapters.report_counters import ReportCounters
 from services.reporting.api import exports
 from services.reporting.api.deps import CountersDep
-from services.reporting.api.routes import MONTH, _format, _months, json_response
+from services.reporting.api.routes import (
+    FILE_RESPONSES,
+    FirstMonth,
+    Format,
+    LastMonth,
+    _format,
+    _months,
+    json_response,
+)
 from services.reporting.api.schemas import (
     QuantileValue,
     QuarterlyAnalysis,
@@ -44,13 +52,6 @@ from shared.errors import error_responses
 router = APIRouter(prefix="/v1/reports", responses=error_responses(401, 403, 422, 503))
 
 QUARTER = r"^20[0-9]{2}Q[1-4]$"
-Format = Annotated[Literal["json", "csv", "xlsx"] | None, Query()]
-FILE_RESPONSES: dict[int | str, dict[str, Any]] = {
-    200: {
-        "description": "The report as JSON, CSV (UTF-8 with BOM) or XLSX",
-        "content": {exports.CSV: {}, exports.XLSX: {}},
-    }
-}
 
 
 def _last_full_quarter() -> str:
@@ -364,12 +365,8 @@ PRIORITY_LABELS = {p.value: p.label for p in Priority} | {"unknown": "未定"}
 async def response_times(
     principal: CurrentPrincipal,
     counters: CountersDep,
-    start: Annotated[
-        str | None, Query(alias="from", pattern=MONTH, description="first month, YYYY-MM")
-    ] = None,
-    end: Annotated[
-        str | None, Query(alias="to", pattern=MONTH, description="last month, YYYY-MM")
-    ] = None,
+    start: FirstMonth = None,
+    end: LastMonth = None,
     hospital_id: str | None = Query(default=None, max_length=64),
     format: Format = None,  # noqa: A002
     accept: Annotated[str | None, Header()] = None,

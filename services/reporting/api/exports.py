@@ -21,7 +21,7 @@ MEDIA_TYPES = {"csv": CSV, "xlsx": XLSX}
 SUBTOTAL, TOTAL = "小计", "合计"
 
 
-def _lines(table: MonthlyTable) -> Iterator[list[str | int]]:
+def table_lines(table: MonthlyTable) -> Iterator[list[str | int]]:
     unit = "医院" if table.unit == "hospital" else "科室"
     codes = [column.code for column in table.columns]
     yield ["类别", unit, *(column.label for column in table.columns)]
@@ -33,18 +33,17 @@ def _lines(table: MonthlyTable) -> Iterator[list[str | int]]:
     yield [TOTAL, "", *(table.total[c] for c in codes)]
 
 
-def filename(table: MonthlyTable, extension: str) -> str:
-    scope = re.sub(r"[^A-Za-z0-9_-]", "_", table.hospital_id or "bureau")
+def table_file(table: MonthlyTable, chosen: str) -> Response:
+    """The classification table as the chosen file (csv or xlsx)."""
+    scope = table.hospital_id or "bureau"
     months = f"{table.start.replace('-', '')}-{table.end.replace('-', '')}"
-    return f"complaint-classification-{scope}-{months}.{extension}"
-
-
-def as_csv(table: MonthlyTable) -> bytes:
-    return lines_as_csv(_lines(table))
-
-
-def as_xlsx(table: MonthlyTable) -> bytes:
-    return lines_as_xlsx(_lines(table), title="投诉分类统计表", freeze="C2")
+    return attachment(
+        table_lines(table),
+        chosen=chosen,
+        name=f"complaint-classification-{scope}-{months}",
+        title="投诉分类统计表",
+        freeze="C2",
+    )
 
 
 Cell = str | int | float | None
@@ -70,9 +69,13 @@ def lines_as_xlsx(lines: Iterable[Sequence[Cell]], *, title: str, freeze: str = 
     return out.getvalue()
 
 
-def attachment(lines: Iterable[Sequence[Cell]], *, chosen: str, name: str, title: str) -> Response:
+def attachment(
+    lines: Iterable[Sequence[Cell]], *, chosen: str, name: str, title: str, freeze: str = "A2"
+) -> Response:
     """The lines as the chosen file (csv or xlsx), to download as `name`.<extension>."""
-    body = lines_as_csv(lines) if chosen == "csv" else lines_as_xlsx(lines, title=title)
+    body = (
+        lines_as_csv(lines) if chosen == "csv" else lines_as_xlsx(lines, title=title, freeze=freeze)
+    )
     safe = re.sub(r"[^A-Za-z0-9_.-]", "_", name)
     return Response(
         body,

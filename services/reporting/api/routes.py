@@ -119,6 +119,22 @@ def _format(requested: str | None, accept: str | None) -> str:
     return "json"
 
 
+# The query parameters every report over a range of months takes, and its file formats.
+FirstMonth = Annotated[
+    str | None, Query(alias="from", pattern=MONTH, description="first month, YYYY-MM")
+]
+LastMonth = Annotated[
+    str | None, Query(alias="to", pattern=MONTH, description="last month, YYYY-MM")
+]
+Format = Annotated[Literal["json", "csv", "xlsx"] | None, Query()]
+FILE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "The report as JSON, CSV (UTF-8 with BOM) or XLSX",
+        "content": {exports.CSV: {}, exports.XLSX: {}},
+    }
+}
+
+
 def json_response(answer: Any) -> Response:
     """An answer built as plain data, as JSON: a large report is not validated and dumped
     through its pydantic model again (the route's response model still documents it)."""
@@ -175,13 +191,7 @@ def table_answer(
 
 @router.get(
     "/monthly",
-    responses={
-        **error_responses(403),
-        200: {
-            "description": "The table as JSON, CSV (UTF-8 with BOM) or XLSX",
-            "content": {exports.CSV: {}, exports.XLSX: {}},
-        },
-    },
+    responses={**error_responses(403), **FILE_RESPONSES},
     summary="Monthly classification table (投诉分类统计表), exportable as CSV or XLSX",
     response_model=MonthlyTable,
     response_model_by_alias=True,
@@ -189,14 +199,10 @@ def table_answer(
 async def monthly(
     principal: CurrentPrincipal,
     counters: CountersDep,
-    start: Annotated[
-        str | None, Query(alias="from", pattern=MONTH, description="first month, YYYY-MM")
-    ] = None,
-    end: Annotated[
-        str | None, Query(alias="to", pattern=MONTH, description="last month, YYYY-MM")
-    ] = None,
+    start: FirstMonth = None,
+    end: LastMonth = None,
     hospital_id: str | None = Query(default=None, max_length=64),
-    format: Annotated[Literal["json", "csv", "xlsx"] | None, Query()] = None,  # noqa: A002
+    format: Format = None,  # noqa: A002
     accept: Annotated[str | None, Header()] = None,
 ) -> Response:
     """The bureau sees rows category × hospital of every hospital; a hospital (or the
@@ -222,11 +228,4 @@ async def monthly(
     chosen = _format(format, accept)
     if chosen == "json":
         return json_response(answer)
-    model = MonthlyTable.model_validate(answer)
-    body = exports.as_csv(model) if chosen == "csv" else exports.as_xlsx(model)
-    name = exports.filename(model, chosen)
-    return Response(
-        body,
-        media_type=exports.MEDIA_TYPES[chosen],
-        headers={"Content-Disposition": f'attachment; filename="{name}"'},
-    )
+    return exports.table_file(MonthlyTable.model_validate(answer), chosen)
