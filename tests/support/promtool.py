@@ -20,6 +20,14 @@ def run_promtool(promtool: str, *args: str, cwd: Path) -> subprocess.CompletedPr
     )
 
 
+def assert_rule_tests_pass(promtool: str, test_file: Path) -> None:
+    """`test_file` (a promtool unit-test file) passes, on rules that promtool accepts."""
+    checked = run_promtool(promtool, "check", "rules", str(RULES), cwd=test_file.parent)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    tested = run_promtool(promtool, "test", "rules", test_file.name, cwd=test_file.parent)
+    assert tested.returncode == 0, tested.stdout + tested.stderr
+
+
 def alert_names(rules: Path = RULES) -> set[str]:
     document: dict[str, Any] = yaml.safe_load(rules.read_text(encoding="utf-8"))
     return {

@@ -5,19 +5,12 @@ ahead (calendar_alerts_test.yml)."""
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
+
+from tests.support.promtool import assert_rule_tests_pass
 
 HERE = Path(__file__).resolve().parent
 
 
 def test_the_calendar_alerts_fire_and_clear(promtool: str) -> None:
-    tested = subprocess.run(
-        [promtool, "test", "rules", "calendar_alerts_test.yml"],
-        cwd=HERE,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert tested.returncode == 0, tested.stdout + tested.stderr
+    assert_rule_tests_pass(promtool, HERE / "calendar_alerts_test.yml")

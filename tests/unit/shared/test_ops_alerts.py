@@ -9,21 +9,17 @@ from __future__ import annotations
 from pathlib import Path
 
 from tests.support.promtool import (
-    RULES,
     alert_names,
     alert_rule_tests,
     alerts_under_test,
-    run_promtool,
+    assert_rule_tests_pass,
 )
 
 HERE = Path(__file__).resolve().parent
 
 
 def test_the_operations_alerts_fire_and_stay_quiet_when_they_should(promtool: str) -> None:
-    checked = run_promtool(promtool, "check", "rules", str(RULES), cwd=HERE)
-    assert checked.returncode == 0, checked.stdout + checked.stderr
-    tested = run_promtool(promtool, "test", "rules", "ops_alerts_test.yml", cwd=HERE)
-    assert tested.returncode == 0, tested.stdout + tested.stderr
+    assert_rule_tests_pass(promtool, HERE / "ops_alerts_test.yml")
 
 
 def test_every_alert_has_a_test_that_fires_it_and_one_that_keeps_it_quiet() -> None:

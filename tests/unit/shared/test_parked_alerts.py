@@ -6,13 +6,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.support.promtool import RULES, run_promtool
+from tests.support.promtool import assert_rule_tests_pass
 
 HERE = Path(__file__).resolve().parent
 
 
 def test_parked_messages_warn_when_waiting_and_are_critical_when_growing(promtool: str) -> None:
-    checked = run_promtool(promtool, "check", "rules", str(RULES), cwd=HERE)
-    assert checked.returncode == 0, checked.stdout + checked.stderr
-    tested = run_promtool(promtool, "test", "rules", "parked_alerts_test.yml", cwd=HERE)
-    assert tested.returncode == 0, tested.stdout + tested.stderr
+    assert_rule_tests_pass(promtool, HERE / "parked_alerts_test.yml")
