@@ -26,6 +26,7 @@ from services.routing.adapters.sla_slots import (
     SLOTS,
     SlotIndex,
     minute_of,
+    shard_of,
     time_slot,
 )
 from services.routing.admin import read_region
@@ -57,17 +58,27 @@ async def db(infrastructure: Infrastructure) -> AsyncIterator[AsyncDatabase[dict
         await client.close()
 
 
+async def one_due_clock(
+    db: AsyncDatabase[dict[str, Any]], *, cursor: datetime, due_at: datetime
+) -> tuple[SlotIndex, dict[str, Any]]:
+    """The region loaded, the scan's cursor at `cursor` and one clock listed in the minute
+    of `due_at` with its last level due then (one point to tell)."""
+    region = read_region(REGION_FILE)
+    await RegionStore(db).load(region)
+    slots = SlotIndex(db)
+    await slots.set_cursor(minute_of(cursor))
+    entry = Clocks(region).entry(4, due_points(4, due_at))
+    await slots.add(time_slot(due_at, shard_of(entry["id"])), f"{entry['id']}~1", entry)
+    return slots, entry
+
+
 async def test_a_pass_after_three_days_reads_only_the_minutes_that_list_something(
     db: AsyncDatabase[dict[str, Any]],
 ) -> None:
-    region = read_region(REGION_FILE)
-    await RegionStore(db).load(region)
     now = datetime.now(UTC).replace(second=0, microsecond=0)
-    slots, clocks = SlotIndex(db), Clocks(region)
-    await slots.set_cursor(minute_of(now - timedelta(days=3)))
-    due_at = now - timedelta(days=2, hours=5)
-    entry = clocks.entry(4, due_points(4, due_at))  # the last level: one point
-    await slots.add(time_slot(due_at, 3), f"{entry['id']}~1", entry)
+    slots, entry = await one_due_clock(
+        db, cursor=now - timedelta(days=3), due_at=now - timedelta(days=2, hours=5)
+    )
 
     published = Batches()
     result = await scan_once(
@@ -85,14 +96,9 @@ async def test_a_pass_after_three_days_reads_only_the_minutes_that_list_somethin
 async def test_the_slots_a_day_behind_the_cursor_are_swept_with_their_hour_not_by_the_pass(
     db: AsyncDatabase[dict[str, Any]],
 ) -> None:
-    region = read_region(REGION_FILE)
-    await RegionStore(db).load(region)
     now = datetime.now(UTC).replace(second=0, microsecond=0)
-    slots, clocks = SlotIndex(db), Clocks(region)
     old = now - timedelta(days=2)
-    await slots.set_cursor(minute_of(old - timedelta(minutes=1)))
-    entry = clocks.entry(4, due_points(4, old))
-    await slots.add(time_slot(old, 5), f"{entry['id']}~1", entry)
+    slots, entry = await one_due_clock(db, cursor=old - timedelta(minutes=1), due_at=old)
     records = LadderRecords(db)
 
     async def scan(at: datetime) -> None:
@@ -102,11 +108,11 @@ async def test_the_slots_a_day_behind_the_cursor_are_swept_with_their_hour_not_b
 
     await scan(old + timedelta(minutes=5))  # tells it
     assert await slots.sweep(await slots.cursor() or "") == 0  # starts a day behind here
-    assert await db[SLOTS].find_one({"_id": time_slot(old, 5)}) is not None
+    assert await db[SLOTS].find_one({"_id": time_slot(old, shard_of(entry["id"]))}) is not None
     await scan(now)
     swept = [await slots.sweep(await slots.cursor() or "") for _ in range(10)]
     assert sum(swept) >= 24 and swept[-1] == 0  # six hours a run, then nothing left
-    assert await db[SLOTS].find_one({"_id": time_slot(old, 5)}) is None
+    assert await db[SLOTS].find_one({"_id": time_slot(old, shard_of(entry["id"]))}) is None
     assert await db[MINUTES].find_one({"_id": minute_of(old)[:10]}) is None
 
 
