@@ -9,6 +9,9 @@ UTC overflows). Three rules:
   a date), and inside the years the platform can hold (2000–2099).
 - `problem_with`: not in the future beyond a small clock skew, not before what it
   follows (a supplement before its request), not older than a window the bureau sets.
+
+And `stored_utc`: a time read back from MongoDB as an aware UTC datetime, whether or not
+the client that read it was tz-aware.
 """
 
 from __future__ import annotations
@@ -66,3 +69,8 @@ def problem_with(
             "(HUIYIN_RECEIVED_AT_MAX_AGE_DAYS)"
         )
     return None
+
+
+def stored_utc(moment: datetime) -> datetime:
+    """A stored time (UTC by the platform's rule) as an aware datetime."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

@@ -63,6 +63,7 @@ from services.routing.service import department_label
 from services.routing.settings import RoutingSettings
 from services.routing.sla_state import point_of
 from shared.contracts import Envelope, EventBatch, LadderLevel, Person
+from shared.dates import stored_utc
 from shared.publisher import EventPublisher
 from shared.runtime import mongo_client
 from shared.topology import LADDER_BATCH, declare_topology
@@ -193,7 +194,7 @@ async def recover(
     them (same event ids and time; recipients from the region copy as it is now)."""
     published = 0
     for batch in await records.left_behind(before=datetime.now(UTC) - LEFT_BEHIND_AFTER):
-        at = batch["at"] if batch["at"].tzinfo else batch["at"].replace(tzinfo=UTC)
+        at = stored_utc(batch["at"])
         due = due_in(await slots.read(batch.get("slots", [])), at)
         envelopes = [
             await step_envelope(d.entry, point, now=at, people=people)

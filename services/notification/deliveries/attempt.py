@@ -28,7 +28,6 @@ from services.notification.deliveries.records import (
     FINISHED,
     DeliveryRecords,
     alive,
-    aware,
     message_of,
 )
 from services.notification.delivery_policy import (
@@ -40,6 +39,7 @@ from services.notification.delivery_policy import (
 )
 from services.notification.domain.contacts import Address
 from shared.contracts import CHINA, DeliveryChannel, Envelope, NotificationFailed, NotificationSent
+from shared.dates import stored_utc
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +107,7 @@ class Attempt:
         if status in FINISHED:
             return Done(str(status))
         release_at = document.get("release_at")
-        if release_at is not None and aware(release_at) > self.now():
+        if release_at is not None and stored_utc(release_at) > self.now():
             return Done("deferred")  # the release task sends it when its hour comes
         channel = self.channels.get(DeliveryChannel(document["channel"]))
         address = self.address_of(document)
@@ -152,7 +152,7 @@ class Attempt:
         return self._record(document, number, result, after_unknown=after_unknown)
 
     def _lease_left(self, claim: Mapping[str, Any]) -> float:
-        started = aware(claim.get("started_at") or datetime.now(UTC))
+        started = stored_utc(claim.get("started_at") or datetime.now(UTC))
         left = (started + self.rules.lease - datetime.now(UTC)).total_seconds()
         return max(1.0, min(left, self.rules.lease.total_seconds()))
 
@@ -163,7 +163,7 @@ class Attempt:
         None: it did not, send it now."""
         was_sent = getattr(channel, "was_sent", None)
         found: bool | None = None
-        started = aware(document.get("attempt_started_at") or datetime.now(UTC))
+        started = stored_utc(document.get("attempt_started_at") or datetime.now(UTC))
         waited = datetime.now(UTC) - started
         if was_sent is not None and waited < self.rules.gateway_lag:
             # Asked at once, a gateway may not list an SMS it took a moment ago.

@@ -29,10 +29,11 @@ from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
 from services.notification.adapters.deliveries import DELIVERIES
-from services.notification.deliveries.records import aware, new_delivery
+from services.notification.deliveries.records import new_delivery
 from services.notification.domain.contacts import Address
 from services.notification.domain.messages import Message, RecipientRole, greeted, mask_address
 from shared.contracts import CHINA, DeliveryChannel, Envelope, LadderLevel, LadderStep
+from shared.dates import stored_utc
 
 DIGESTS = "supervisor_digests"
 PEOPLE = "digest_people"
@@ -99,7 +100,7 @@ class DigestBook:
         settled_at = (listed or {}).get("settled_at")
         occurred = envelope.occurred_at
         occurred = occurred.replace(microsecond=occurred.microsecond // 1000 * 1000)  # as BSON
-        if settled_at is not None and aware(settled_at) >= occurred:
+        if settled_at is not None and stored_utc(settled_at) >= occurred:
             await self._take_off(envelope.complaint_id, staff)  # answered before this
             return
         await self.collection.update_one(

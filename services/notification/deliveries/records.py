@@ -38,6 +38,7 @@ from services.notification.delivery_policy import DeliveryStatus, SendFailure
 from services.notification.domain.contacts import Address
 from services.notification.domain.messages import Message, RecipientRole, SmsText
 from shared.contracts import Envelope
+from shared.dates import stored_utc
 from shared.outbox import new_outbox, outbox_fields
 
 ATTEMPTS = "delivery_attempts"
@@ -160,15 +161,10 @@ class ClaimHolder:
         return os.getpid()  # read each time: a worker forks after this is made
 
 
-def aware(moment: datetime) -> datetime:
-    """A stored time as UTC, whether or not the client that read it was tz-aware."""
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
-
-
 def alive(claim: Mapping[str, Any], *, host: str, now: datetime, lease: timedelta) -> bool:
     """The process that claimed an attempt may still be making it."""
     started = claim.get("started_at")
-    if started is None or now - aware(started) > lease:
+    if started is None or now - stored_utc(started) > lease:
         return False
     if claim.get("host") != host:
         return True  # another machine's: only the lease tells

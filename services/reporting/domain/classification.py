@@ -59,7 +59,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from bson.int64 import Int64
@@ -69,6 +69,7 @@ from services.reporting.domain.response_times import Response, increments, respo
 from services.reporting.domain.status import RUNNING, status_of
 from services.reporting.domain.working_days import working_days_between
 from shared.contracts import CHINA, LadderLevel
+from shared.dates import stored_utc
 
 UNROUTED, UNASSIGNED = "unrouted", "unassigned"
 
@@ -168,11 +169,7 @@ class Contribution:
 
 
 def month_of(moment: datetime) -> str:
-    return f"{_aware(moment).astimezone(CHINA):%Y%m}"
-
-
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return f"{stored_utc(moment).astimezone(CHINA):%Y%m}"
 
 
 def deadline_at_reply(facts: Mapping[str, Any], replied_at: datetime) -> datetime | None:
@@ -183,7 +180,7 @@ def deadline_at_reply(facts: Mapping[str, Any], replied_at: datetime) -> datetim
     if not given:
         due: datetime | None = facts.get("due_at")
         return due
-    reply = version_of(_aware(replied_at))
+    reply = version_of(stored_utc(replied_at))
     before = [entry for entry in given if entry["at"] <= reply]
     entry = before[-1] if before else given[0]
     in_force: datetime | None = entry.get("due_at")
@@ -192,7 +189,7 @@ def deadline_at_reply(facts: Mapping[str, Any], replied_at: datetime) -> datetim
 
 def _overdue_now(facts: Mapping[str, Any]) -> bool:
     passed, due = facts.get("overdue_due_at"), facts.get("due_at")
-    return passed is not None and due is not None and _aware(passed) >= _aware(due)
+    return passed is not None and due is not None and stored_utc(passed) >= stored_utc(due)
 
 
 def contribution_of(facts: Mapping[str, Any]) -> Contribution | None:
@@ -212,7 +209,7 @@ def contribution_of(facts: Mapping[str, Any]) -> Contribution | None:
     late = False
     if replied_at is not None:
         due = deadline_at_reply(facts, replied_at)
-        late = due is not None and _aware(replied_at) > _aware(due)
+        late = due is not None and stored_utc(replied_at) > stored_utc(due)
         columns.add("replied_late" if late else "replied_on_time")
     if status in OPEN:
         columns.add("open")
@@ -230,7 +227,7 @@ def contribution_of(facts: Mapping[str, Any]) -> Contribution | None:
     if replied_at is not None and facts.get("response_seconds") is not None:
         response = response_of(
             response_seconds=float(facts["response_seconds"]),
-            working_days=working_days_between(_aware(received_at), _aware(replied_at)),
+            working_days=working_days_between(stored_utc(received_at), stored_utc(replied_at)),
             priority=facts.get("priority") or "unknown",
             on_time=not late,
         )
