@@ -50,6 +50,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError, WriteError
 
 from shared.consumer import Subscription
+from shared.dates import stored_utc
 from shared.topology import PARK_REASON_HEADER, PARKED_AT_HEADER
 
 log = logging.getLogger(__name__)
@@ -216,11 +217,11 @@ def _why(
 
 def _when(value: Any) -> datetime | None:
     if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
+        return stored_utc(value)
     if isinstance(value, bytes | str):
         with contextlib.suppress(ValueError):
             parsed = datetime.fromisoformat(value.decode() if isinstance(value, bytes) else value)
-            return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+            return stored_utc(parsed)
     return None
 
 

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from shared.auth import CurrentPrincipal, Principal
+from shared.dates import stored_utc
 from shared.errors import conflict, error_responses, not_found, unavailable
 from shared.parking import (
     PARKED_ID_PATTERN,
@@ -68,8 +69,7 @@ class ParkedRead(BaseModel):
 
     @classmethod
     def of(cls, record: dict[str, Any]) -> ParkedRead:
-        parked_at = record["parked_at"]
-        parked_at = parked_at if parked_at.tzinfo else parked_at.replace(tzinfo=UTC)
+        parked_at = stored_utc(record["parked_at"])
         return cls.model_validate(
             {k: record.get(k) for k in cls.model_fields if k not in ("id", "age_seconds")}
             | {
