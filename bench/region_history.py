@@ -33,8 +33,9 @@ complaints name the staff member complained about, a few of them often.
 each event validated as its contract and folded through reporting's own `change_for` and
 `fact_update` (services/reporting/domain/facts.py, adapters/complaint_facts.py), so the
 facts follow reporting's code as it changes; tests/unit/bench/test_region_history.py
-checks the fold against the one reporting's tests use. `complaint_document(history)`
-(intake's record of the same complaint) is issue 13's.
+checks the fold against the one reporting's tests use. `complaint_document(history)` is
+intake's record of the same complaint: reporting's rebuild reads it (tests/unit/reporting/
+test_intake_records.py checks that it counts like the facts).
 """
 
 from __future__ import annotations
@@ -48,9 +49,15 @@ from typing import Any
 from uuid import UUID
 
 from deploy.demo import REGION_FILE
-from services.reporting.adapters.complaint_facts import fact_update, new_facts
+from services.intake.change import Entry, chained
 from services.reporting.domain.classification import NOT_ACCEPTED_REASONS
-from services.reporting.domain.facts import change_for, version_of
+from services.reporting.domain.facts import (
+    apply_fact_update,
+    change_for,
+    fact_update,
+    new_facts,
+    version_of,
+)
 from services.routing.admin import read_region
 from services.routing.domain.categories import DEFAULT_DEPARTMENT, DEPARTMENT_LABELS, Category
 from shared.contracts import CHINA, EVENT_TYPES, ComplaintReceived
@@ -565,27 +572,6 @@ def facts_of(history: ComplaintHistory) -> dict[str, Any]:
     return document
 
 
-def apply_fact_update(document: dict[str, Any], update: dict[str, Any]) -> None:
-    """What the server does with a fact update: `$set` of dotted paths, `$addToSet`,
-    `$max`."""
-    for operator, fields in update.items():
-        for path, value in fields.items():
-            *parents, leaf = path.split(".")
-            node = document
-            for part in parents:
-                node = node.setdefault(part, {})
-            if operator == "$set":
-                node[leaf] = value
-            elif operator == "$addToSet":
-                values = node.setdefault(leaf, [])
-                if value not in values:
-                    values.append(value)
-            elif operator == "$max":
-                node[leaf] = max(node[leaf], value) if leaf in node else value
-            else:
-                raise ValueError(f"{operator}: not a fact update")
-
-
 def fact_documents(shape: HistoryShape) -> Iterator[dict[str, Any]]:
     """Reporting's fact document of every complaint of the history, in its order."""
     for history in histories(shape):
@@ -593,7 +579,155 @@ def fact_documents(shape: HistoryShape) -> Iterator[dict[str, Any]]:
 
 
 def complaint_document(history: ComplaintHistory) -> dict[str, Any]:
-    """Intake's complaint document (aggregate, timeline, no pending outbox) for the same
-    complaint, from its steps: issue 13 builds it here, so that intake's and reporting's
-    seeded records tell one history."""
-    raise NotImplementedError("issue 13: intake's complaint document from the history")
+    """Intake's complaint document (services/intake/registration.py and the lifecycle's
+    changes: state, chained timeline, ladder steps, no pending outbox) for the same
+    complaint, from its steps, so that intake's and reporting's seeded records tell one
+    history. The complainant's identity is not sealed (None): the bench has no identity
+    key, and nothing it measures opens it."""
+    office = f"{history.hospital_id}-complaint_office-1"
+    first = history.steps[0]
+    received = first.payload
+    record: dict[str, Any] = {
+        "_id": history.complaint_id,
+        "hospital_id": history.hospital_id,
+        "case_number": history.case_number,
+        "tracking_code": history.tracking_code,
+        "idempotency_key": f"bench-{history.complaint_id}",
+        "fingerprint": history.complaint_id,
+        "status": "received",
+        "channel": received["channel"],
+        "kind": received["kind"],
+        "anonymous": received["anonymous"],
+        "complainant": None,
+        "complainant_key": received.get("complainant_key"),
+        "target_department": None,
+        "target_staff_id": received.get("target_staff_id"),
+        "summary": None,
+        "content": received["content"],
+        "demand": None,
+        "direct": False,
+        "group": received["group"],
+        "case_type": None,
+        "received_at": history.received_at,
+        "received_by": office,
+        "first_receiver": {"staff_id": office, "accountable": office},
+        "registered_at": first.at,
+        "assignment": None,
+        "reply": None,
+        "reopen_count": 0,
+        "extensions": 0,
+        "escalations": [],
+        "applied_events": [],
+        "version": 1,
+    }
+    entries: list[tuple[datetime, Entry]] = []
+    for step in history.steps:
+        # A reply is recorded at its own time (the history may publish it later).
+        at = step.payload["replied_at"] if step.type == "complaint.replied" else step.at
+        entries.extend((at, entry) for entry in _recorded(record, step, office))
+    record["timeline"], record["timeline_head"] = [], None
+    for at, entry in entries:
+        added, record["timeline_head"] = chained(
+            history.complaint_id, record["timeline_head"], [entry], at=at
+        )
+        record["timeline"].extend(added)
+    record["version"] += len(history.steps)
+    return record
+
+
+def _recorded(record: dict[str, Any], step: Step, office: str) -> list[Entry]:
+    """What intake does to its record on this step (its state), and the timeline entries."""
+    p, at, kind = step.payload, step.at, step.type.removeprefix("complaint.")
+    if kind == "received":
+        return [Entry("received", office, data={"channel": p["channel"]})]
+    if kind == "routed":
+        decision = {k: v for k, v in p.items() if k != "counting_day"}
+        record["assignment"] = decision | {"counting_day": p["counting_day"].isoformat()}
+        return [Entry("assigned", "routing", data={"revision": p["revision"]})]
+    if kind in ("accepted", "supplemented"):
+        if kind == "supplemented":
+            record["supplement"] |= {"supplied_at": at, "content": "补充材料"}
+        record["acceptance"] = {"decision": "accepted", "at": at, "by": office}
+        record["status"] = "accepted"
+        return [Entry(kind, office)] + ([Entry("accepted", office)] if kind != "accepted" else [])
+    if kind == "supplement_requested":
+        record["supplement"] = {"missing": p["missing"], "requested_at": at, "requested_by": office}
+        record["status"] = "needs_supplement"
+        return [Entry(kind, office, data={"missing": p["missing"]})]
+    if kind == "assigned":
+        # The deadline it carries is the record's (a supplement restarts the count).
+        record["assignment"]["due_at"] = p["due_at"]
+        record["status"], record["receipt_sent"] = "assigned", True
+        return []
+    if kind == "not_accepted":
+        record["acceptance"] = {
+            "decision": "not_accepted",
+            "reason": p["reason"],
+            "reason_label": p["reason_label"],
+            "explanation": p["explanation"],
+            "at": at,
+            "by": office,
+        }
+        record["status"] = "not_accepted"
+        return [Entry(kind, office, p["reason_label"], {"reason": p["reason"]})]
+    if kind == "transferred":
+        record["transfer"] = {"to_body": p["to_body"], "at": at, "by": office}
+        record["status"] = "transferred"
+        return [Entry(kind, office, data={"to_body": p["to_body"]})]
+    if kind == "resolved_on_spot":
+        record["on_spot"] = {"outcome": p["outcome"], "at": at, "by": office}
+        record["status"] = "resolved_on_spot"
+        return [Entry(kind, office, p["outcome"])]
+    if kind == "deadline_changed":
+        record["assignment"] |= {
+            "due_at": p["due_at"],
+            "deadline_pending_year": None,
+            "deadline_changed_at": at,
+        }
+        return [Entry(kind, "routing", p["reason"], {"due_at": p["due_at"]})]
+    if kind == "extended":
+        record["extensions"] += 1
+        record["extension"] = {"reason": p["reason"], "awaiting_deadline": False}
+        return [Entry("extension_approved", office, p["reason"])]
+    if kind == "replied":
+        due = record["assignment"]["due_at"]
+        record["reply"] = {
+            "content": p["reply"],
+            "form": "written",
+            "replied_by": p["replied_by"],
+            "replied_at": p["replied_at"],
+            "round": p["round"],
+        }
+        record["status"] = "replied"
+        return [Entry("replied", p["replied_by"], p["reply"], {"form": "written", "due_at": due})]
+    if kind == "closed":
+        record["finding"] = {"result": p["finding"], "round": p["round"]}
+        record["closure"] = {
+            "satisfaction": p["satisfaction"],
+            "closed_at": at,
+            "closed_by": office,
+        }
+        record["status"] = "closed"
+        return [Entry(kind, office, data={"satisfaction": p["satisfaction"]})]
+    if kind == "reopened":
+        record |= {"reopen_count": p["reopen_count"], "flagged": p["flagged"], "reopened_at": at}
+        record["status"] = "reopened"
+        return [Entry(kind, office, p["reason"], {"reopen_count": p["reopen_count"]})]
+    if kind in ("overdue", "escalated"):
+        level = p["level"]
+        record["escalations"].append(
+            {
+                "level": level,
+                "round": p.get("round", 0),
+                "event_ids": [step.event_id],
+                "reached_at": at,
+                "reason": p["reason"],
+                "due_at": p.get("due_at"),
+                "department": p.get("department"),
+                "recipients": [],
+                "told": [],
+                "acknowledgement": None,
+            }
+        )
+        return [Entry(kind, "routing", p["reason"], {"level": level, "round": p.get("round", 0)})]
+    raise ValueError(f"{step.type}: not a step of the bench's histories")

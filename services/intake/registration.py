@@ -183,6 +183,9 @@ def new_complaint(
         "kind": command.kind.value,
         "anonymous": command.anonymous,
         "complainant": identity.seal(complaint_id, clear) if clear else None,
+        # Kept for reporting's rebuild (services/reporting/rebuild.py): a keyed hash, the
+        # identity itself stays sealed.
+        "complainant_key": complainant_key,
         "target_department": command.target_department,
         "target_staff_id": command.target_staff_id,
         "summary": command.summary,

@@ -1,11 +1,17 @@
-"""`python -m services.reporting.rebuild`: recompute every report counter from the complaint
-facts and replace the live counter documents (HUIYIN_* settings, as the service reads them).
+"""`python -m services.reporting.rebuild`: rebuild reporting's read models from what intake
+stores (HUIYIN_* settings, as the service reads them; intake's database is
+HUIYIN_INTAKE_DATABASE on the same server). `--counters-only` skips the first step.
 
-An offline repair of the window adapters/report_counters.py describes (a crash between a
-fact write and its counter `$inc`): it scans every fact document once, builds the counter
-documents afresh in memory (domain/classification.py `counter_documents`, the same
-contribution the live consumer adds, and the recurring groups derived from them), then
-replaces each live document by `_id` and removes the ones no complaint counts in any more.
+First the facts: every complaint intake keeps is read once (its state, timeline and ladder
+steps, never the complainant's identity or words) and its fact document rebuilt as the
+events would have made it (domain/intake_records.py), replaced by `_id` in bulk. Facts of
+complaints intake has no record of are left as they are.
+
+Then the counters, which also repairs the window adapters/report_counters.py describes (a
+crash between a fact write and its counter `$inc`): every fact document is scanned once,
+the counter documents built afresh in memory (the same contribution the live consumer
+adds, and the recurring groups derived from them), each live document replaced by `_id`,
+and the ones no complaint counts in any more removed.
 Idempotent: a second run changes nothing. Run it with the reporting consumer stopped: an
 event applied during the run may be counted twice or not at all (run it again after such
 an event).
@@ -13,12 +19,14 @@ an event).
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import sys
 import time
 from dataclasses import dataclass
 from typing import Any
 
+from pymongo import ReplaceOne
 from pymongo.asynchronous.database import AsyncDatabase
 
 from services.reporting.adapters.complaint_facts import ComplaintFacts
@@ -30,8 +38,15 @@ from services.reporting.domain.classification import (
     figures,
     recurring_documents,
 )
+from services.reporting.domain.intake_records import facts_of_record
 from services.reporting.settings import ReportingSettings
+from shared.bulk_writes import bulk_write_in_chunks
 from shared.mongo_clients import mongo_client
+
+# Intake's record without what the facts never need: the complainant's identity and words,
+# and the events waiting to be published.
+RECORD_PROJECTION = {"complainant": 0, "content": 0, "demand": 0, "summary": 0, "outbox": 0}
+BATCH = 1000
 
 
 @dataclass(frozen=True)
@@ -48,6 +63,37 @@ class Rebuilt:
             f" {self.seconds:.1f} s: {self.documents} documents written, {self.changed} of"
             f" them with different figures than before, {self.removed} stale removed"
         )
+
+
+@dataclass(frozen=True)
+class RebuiltFacts:
+    records: int
+    seconds: float
+
+    def __str__(self) -> str:
+        return (
+            f"rebuilt {self.records} complaints' facts from intake's records in"
+            f" {self.seconds:.1f} s"
+        )
+
+
+async def rebuild_facts(
+    db: AsyncDatabase[dict[str, Any]], intake_db: AsyncDatabase[dict[str, Any]], *, match_key: str
+) -> RebuiltFacts:
+    started = time.monotonic()
+    facts = ComplaintFacts(db).collection
+    batch: list[ReplaceOne[dict[str, Any]]] = []
+    records = 0
+    async for record in intake_db["complaints"].find({}, RECORD_PROJECTION, batch_size=BATCH):
+        records += 1
+        rebuilt = facts_of_record(record, match_key=match_key)
+        batch.append(ReplaceOne({"_id": rebuilt["_id"]}, rebuilt, upsert=True))
+        if len(batch) >= BATCH:
+            await bulk_write_in_chunks(facts, batch)
+            batch = []
+    if batch:
+        await bulk_write_in_chunks(facts, batch)
+    return RebuiltFacts(records, time.monotonic() - started)
 
 
 async def rebuild(db: AsyncDatabase[dict[str, Any]]) -> Rebuilt:
@@ -72,16 +118,32 @@ async def rebuild(db: AsyncDatabase[dict[str, Any]]) -> Rebuilt:
     return Rebuilt(scanned, len(fresh), changed, len(stale), time.monotonic() - started)
 
 
-async def _main(settings: ReportingSettings) -> Rebuilt:
+async def _main(settings: ReportingSettings, *, counters_only: bool) -> list[str]:
     client = mongo_client(settings.mongo_url, timeout_seconds=settings.database_timeout_seconds)
+    said: list[str] = []
     try:
-        return await rebuild(client[settings.database])
+        db = client[settings.database]
+        if not counters_only:
+            match_key = settings.match_key.get_secret_value()
+            said.append(
+                str(await rebuild_facts(db, client[settings.intake_database], match_key=match_key))
+            )
+        said.append(str(await rebuild(db)))
+        return said
     finally:
         await client.close()
 
 
 def main() -> None:
-    print(asyncio.run(_main(ReportingSettings())), file=sys.stdout)
+    parser = argparse.ArgumentParser(prog="python -m services.reporting.rebuild")
+    parser.add_argument(
+        "--counters-only",
+        action="store_true",
+        help="recompute the counters from reporting's own facts, without reading intake",
+    )
+    arguments = parser.parse_args()
+    for line in asyncio.run(_main(ReportingSettings(), counters_only=arguments.counters_only)):
+        print(line, file=sys.stdout)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,11 @@ class ReportingSettings(ServiceSettings):
         "are matched by (shared/matching.py), the same as intake's; the default is for "
         "development and the demo only",
     )
+    intake_database: str = Field(
+        default="huiyin_intake",
+        description="HUIYIN_INTAKE_DATABASE: intake's database on the same server, which "
+        "`python -m services.reporting.rebuild` rebuilds the read models from",
+    )
     region_file: str | None = Field(
         default=None,
         description="HUIYIN_REGION_FILE: the region file routing loads (deploy/"

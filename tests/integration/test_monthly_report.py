@@ -8,10 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import random
-import subprocess
-import sys
 import time
 from datetime import datetime, timedelta
 from typing import Any
@@ -27,6 +24,7 @@ from tests.support.bus import publish
 from tests.support.metrics import consumed
 from tests.support.platform import Platform
 from tests.support.polling import eventually
+from tests.support.rebuild import rebuild_command
 
 FEES, NURSING = sample.WORK | {"handler": None}, sample.NURSING
 CONDUCT = {
@@ -361,7 +359,7 @@ async def test_the_monthly_table_of_a_fixed_data_set(reporting_only: Platform) -
     counters = platform.services["reporting"].app.state.counters.collection
     live = {doc["_id"]: figures(doc) async for doc in counters.find({})}
     await counters.update_one({"_id": "202601/c/fees"}, {"$inc": {"h.hz-001.received": 5}})
-    output = rebuild_command(platform)
+    output = rebuild_command(platform, "--counters-only")
     assert "1 of them with different figures" in output, output
     rebuilt = {doc["_id"]: figures(doc) async for doc in counters.find({})}
     assert without_empty(rebuilt) == without_empty(live)
@@ -369,30 +367,13 @@ async def test_the_monthly_table_of_a_fixed_data_set(reporting_only: Platform) -
     # the case library's 2026Q1/k and its cases 2026Q1/k/hz-001 (j3 reopened) and /hz-002
     # (f5), and 4 periods × 3 response-time documents (domain/analysis.py)
     assert len(without_empty(live)) == 4 * 5 + 1 + 2 + 3 + 4 * 3
-    assert "0 of them with different figures" in rebuild_command(platform)  # idempotent
+    assert "0 of them with different figures" in rebuild_command(
+        platform, "--counters-only"
+    )  # idempotent
 
 
 def without_empty(documents: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return {doc_id: document for doc_id, document in documents.items() if len(document) > 1}
-
-
-def rebuild_command(platform: Platform) -> str:
-    settings = platform.services["reporting"].app.state
-    database = settings.counters.collection.database.name
-    env = {
-        **os.environ,
-        "HUIYIN_MONGO_URL": platform.infra.mongo_url,
-        "HUIYIN_DATABASE": database,
-    }
-    done = subprocess.run(
-        [sys.executable, "-m", "services.reporting.rebuild"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
-    return done.stdout
 
 
 def assert_file_matches(lines: list[list[str]], table: dict[str, Any]) -> None:

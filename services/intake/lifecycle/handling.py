@@ -150,7 +150,16 @@ def reply(s: Situation, command: Reply) -> Change:
                 "round": round_,
             }
         },
-        entries=[Entry("replied", s.by, command.content, {"form": form.value})],
+        # The deadline in force as the reply is given: reporting's rebuild judges the
+        # reply on time or late by it (services/reporting/domain/intake_records.py).
+        entries=[
+            Entry(
+                "replied",
+                s.by,
+                command.content,
+                {"form": form.value, "due_at": s.assignment.get("due_at")},
+            )
+        ],
         events=[event],
     )
 

@@ -21,44 +21,8 @@ from pymongo import ASCENDING
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
-from services.reporting.domain.facts import TALLIES, FactChange, newer_groups
-from services.reporting.domain.status import rank
+from services.reporting.domain.facts import FactChange, fact_update, new_facts
 from shared.records import Changed, Decision, Records
-
-
-def new_facts(complaint_id: str, hospital_id: str) -> dict[str, Any]:
-    """A complaint's facts before its first event is applied: only who it belongs to, and
-    the lowest status, which any event's status then raises (`$max`)."""
-    return {"_id": complaint_id, "hospital_id": hospital_id, "status_rank": 0}
-
-
-def fact_update(
-    change: FactChange,
-    *,
-    hospital_id: str,
-    event_id: str,
-    version: str,
-    current: dict[str, Any],
-) -> dict[str, Any]:
-    """The one update that applies `change` to the facts as they are (`current`)."""
-    to_set: dict[str, Any] = {"hospital_id": hospital_id, **change.fields}
-    for group, values in newer_groups(
-        change, version=version, known=current.get("versions")
-    ).items():
-        to_set |= values
-        to_set[f"versions.{group}"] = version
-    to_add: dict[str, Any] = {"applied": event_id, **change.members}
-    for count in change.tallies:
-        seen = TALLIES[count]
-        to_add[seen] = event_id
-        to_set[count] = len(set(current.get(seen, [])) | {event_id})
-    update: dict[str, Any] = {"$set": to_set, "$addToSet": to_add}
-    maxima = dict(change.highest)
-    if change.status is not None:
-        maxima["status_rank"] = rank(change.status, change.round)
-    if maxima:
-        update["$max"] = maxima
-    return update
 
 
 class ComplaintFacts:

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from services.reporting.domain.status import rank
 from shared.contracts import (
     AssignedWork,
     ComplaintAccepted,
@@ -96,6 +97,62 @@ def newer_groups(
         for group, values in change.latest.items()
         if group not in known or version > known[group]
     }
+
+
+def new_facts(complaint_id: str, hospital_id: str) -> dict[str, Any]:
+    """A complaint's facts before its first event is applied: only who it belongs to, and
+    the lowest status, which any event's status then raises (`$max`)."""
+    return {"_id": complaint_id, "hospital_id": hospital_id, "status_rank": 0}
+
+
+def fact_update(
+    change: FactChange,
+    *,
+    hospital_id: str,
+    event_id: str,
+    version: str,
+    current: dict[str, Any],
+) -> dict[str, Any]:
+    """The one update that applies `change` to the facts as they are (`current`)."""
+    to_set: dict[str, Any] = {"hospital_id": hospital_id, **change.fields}
+    for group, values in newer_groups(
+        change, version=version, known=current.get("versions")
+    ).items():
+        to_set |= values
+        to_set[f"versions.{group}"] = version
+    to_add: dict[str, Any] = {"applied": event_id, **change.members}
+    for count in change.tallies:
+        seen = TALLIES[count]
+        to_add[seen] = event_id
+        to_set[count] = len(set(current.get(seen, [])) | {event_id})
+    update: dict[str, Any] = {"$set": to_set, "$addToSet": to_add}
+    maxima = dict(change.highest)
+    if change.status is not None:
+        maxima["status_rank"] = rank(change.status, change.round)
+    if maxima:
+        update["$max"] = maxima
+    return update
+
+
+def apply_fact_update(document: dict[str, Any], update: dict[str, Any]) -> None:
+    """What the server does with a fact update: `$set` of dotted paths, `$addToSet`,
+    `$max`."""
+    for operator, fields in update.items():
+        for path, value in fields.items():
+            *parents, leaf = path.split(".")
+            node = document
+            for part in parents:
+                node = node.setdefault(part, {})
+            if operator == "$set":
+                node[leaf] = value
+            elif operator == "$addToSet":
+                values = node.setdefault(leaf, [])
+                if value not in values:
+                    values.append(value)
+            elif operator == "$max":
+                node[leaf] = max(node[leaf], value) if leaf in node else value
+            else:
+                raise ValueError(f"{operator}: not a fact update")
 
 
 def field_key(code: str) -> str:

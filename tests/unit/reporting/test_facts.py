@@ -11,11 +11,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.reporting.adapters.complaint_facts import fact_update, new_facts
 from services.reporting.consumers import handlers
 from services.reporting.domain.facts import (
     FactChange,
+    apply_fact_update,
     change_for,
+    fact_update,
+    new_facts,
     newer_groups,
     version_of,
 )
@@ -80,13 +82,6 @@ def envelope(hours: float, event: EventPayload, n: int) -> Envelope:
     )
 
 
-def _set_path(document: dict[str, Any], path: str, value: Any) -> None:
-    *parents, leaf = path.split(".")
-    for part in parents:
-        document = document.setdefault(part, {})
-    document[leaf] = value
-
-
 def fold(document: dict[str, Any], envelope: Envelope, event: EventPayload) -> None:
     """What ComplaintFacts.apply does, against an in-memory document."""
     event_id = str(envelope.event_id)
@@ -101,14 +96,7 @@ def fold(document: dict[str, Any], envelope: Envelope, event: EventPayload) -> N
         version=version_of(envelope.occurred_at),
         current=document,
     )
-    for path, value in update.get("$set", {}).items():
-        _set_path(document, path, value)
-    for key, value in update.get("$addToSet", {}).items():
-        values = document.setdefault(key, [])
-        if value not in values:
-            values.append(value)
-    for key, value in update.get("$max", {}).items():
-        document[key] = max(document[key], value) if key in document else value
+    apply_fact_update(document, update)
 
 
 def facts_of(
