@@ -5,7 +5,8 @@ MongoDB-wire server, the test clock moved step by step (shared/clock.py). Every 
 reaches the people the region file names, once per channel, through a real SMTP server and
 HTTP stand-ins for the SMS gateway, the WeCom and DingTalk robots and the hospital's
 webhook, which check the signatures; the complaint's timeline shows each level, who was
-told and the bureau supervisor's acknowledgement. Two beats at once escalate once."""
+told and the bureau supervisor's acknowledgement; reporting's figures rebuilt from
+intake's record are the live ones. Two beats at once escalate once."""
 
 from __future__ import annotations
 
@@ -43,6 +44,7 @@ from tests.support.ladder import (
 from tests.support.mail import MailSink, body_of
 from tests.support.platform import Names, Platform, running_platform
 from tests.support.polling import eventually
+from tests.support.rebuild import assert_intake_gives_the_live_figures
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.timeout(300)]
 
@@ -394,6 +396,9 @@ async def test_an_unanswered_complaint_climbs_the_ladder_and_each_level_reaches_
     assert bureau["acknowledgement"]["handler"]["staff_id"] == handler
     acknowledged = [e for e in case["timeline"] if e["type"] == "escalation_acknowledged"]
     assert [e["note"] for e in acknowledged] == [f"卫健委督办已确认（周督办），督办意见：{ORDER}"]
+    # Reporting's read models rebuilt from intake's record count the overdue reply and
+    # every level reached as the live ones do (tests/e2e/test_report_rebuild.py).
+    await assert_intake_gives_the_live_figures(ladder.platform)
 
     kinds = {
         "sla_warning",

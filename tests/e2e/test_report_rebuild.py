@@ -8,24 +8,21 @@ Real RabbitMQ, the MongoDB-wire server and SMTP."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 import pytest
 
 from services.reporting.domain.classification import (
     contribution_of,
-    counter_documents,
-    figures,
 )
-from services.reporting.domain.intake_records import facts_of_record
-from services.reporting.rebuild import RECORD_PROJECTION
-from shared.runtime import mongo_client
 from tests.e2e.test_lifecycle_paths import FEES, LEADER, OFFICE, act, read, register, routed
-from tests.integration.test_monthly_report import without_empty
 from tests.support.mail import MailSink
 from tests.support.platform import Platform
 from tests.support.polling import eventually
-from tests.support.rebuild import rebuild_command
+from tests.support.rebuild import (
+    assert_intake_gives_the_live_figures,
+    live_figures,
+    rebuild_command,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
@@ -88,55 +85,33 @@ async def test_the_rebuild_from_intakes_records_gives_the_live_figures(
             await act(intake, disputed["id"], "reply", answer)
             await act(intake, disputed["id"], "dispute", {"actor": OFFICE, "reason": reason})
 
-    reporting = platform.services["reporting"].app.state
-    counters, facts = reporting.counters.collection, reporting.facts.collection
-    client = mongo_client(platform.infra.mongo_url)
-    records = client[platform.settings["intake"].database]["complaints"]
-    try:
+    await assert_intake_gives_the_live_figures(platform)
+    expected = await live_figures(platform)
+    facts = platform.services["reporting"].app.state.facts.collection
+    counters = platform.services["reporting"].app.state.counters.collection
+    columns = {
+        c
+        for doc in [d async for d in facts.find({})]
+        if (contribution := contribution_of(doc))
+        for c in contribution.columns
+    }
+    assert {
+        "replied_late",
+        "substantiated",
+        "satisfied",
+        "not_accepted.in_court_or_mediation",
+        "transferred",
+        "resolved_on_spot",
+        "escalated.leadership",
+        "open",
+    } <= columns, columns
 
-        async def from_intake() -> dict[str, dict[str, Any]]:
-            rebuilt = [facts_of_record(r) async for r in records.find({}, RECORD_PROJECTION)]
-            return figures_of(counter_documents(rebuilt))
-
-        async def live() -> dict[str, dict[str, Any]]:
-            return figures_of({doc["_id"]: doc async for doc in counters.find({})})
-
-        async def caught_up() -> bool:
-            return await live() == await from_intake()
-
-        # Reporting applies the events in its own time: once it has, the figures intake's
-        # records give are the live ones.
-        await eventually(caught_up, timeout=30, what="the live counters to match intake's")
-        expected = await live()
-        columns = {
-            c
-            for doc in [d async for d in facts.find({})]
-            if (contribution := contribution_of(doc))
-            for c in contribution.columns
-        }
-        assert {
-            "replied_late",
-            "substantiated",
-            "satisfied",
-            "not_accepted.in_court_or_mediation",
-            "transferred",
-            "resolved_on_spot",
-            "escalated.leadership",
-            "open",
-        } <= columns, columns
-
-        # The command, after the read models were damaged: a fact document lost, a counter
-        # moved. It rebuilds every fact from intake's records and the counters from them.
-        await facts.delete_one({"_id": disputed["id"]})
-        month = datetime.now().strftime("%Y%m")
-        await counters.update_one({"_id": f"{month}/h/hz-001"}, {"$inc": {"d.finance.received": 3}})
-        output = rebuild_command(platform)
-        assert "rebuilt 6 complaints' facts from intake's records" in output, output
-        assert await live() == expected
-        assert "0 of them with different figures" in rebuild_command(platform)  # idempotent
-    finally:
-        await client.close()
-
-
-def figures_of(documents: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    return without_empty({doc_id: figures(document) for doc_id, document in documents.items()})
+    # The command, after the read models were damaged: a fact document lost, a counter
+    # moved. It rebuilds every fact from intake's records and the counters from them.
+    await facts.delete_one({"_id": disputed["id"]})
+    month = datetime.now().strftime("%Y%m")
+    await counters.update_one({"_id": f"{month}/h/hz-001"}, {"$inc": {"d.finance.received": 3}})
+    output = rebuild_command(platform)
+    assert "rebuilt 6 complaints' facts from intake's records" in output, output
+    assert await live_figures(platform) == expected
+    assert "0 of them with different figures" in rebuild_command(platform)  # idempotent
