@@ -381,14 +381,14 @@ def main(argv: list[str] | None = None) -> int:
         "HUIYIN_CASE_URL": f"{urls['intake']}/v1/complaints/",
         "HUIYIN_IDENTITY_KEY": demo_identity_key(),
         "HUIYIN_ASSERTION_AUDIENCE": AUDIENCE,
+        # Reporting's hospital names and departments (the service and its worker's tables).
+        "HUIYIN_REGION_FILE": str(REGION_FILE),
     }
     processes: dict[str, subprocess.Popen[bytes]] = {}
     try:
         counts = asyncio.run(load_region(REGION_FILE, RoutingSettings(mongo_url=infra.mongo_url)))
         for name, port in ports.items():
             own = {"HUIYIN_HTTP_PORT": str(port)}
-            if name == "reporting":  # the scorecard's departments, those without complaints too
-                own["HUIYIN_REGION_FILE"] = str(REGION_FILE)
             processes[name] = start_service(
                 name, env=base_env | own, log=STATE / "logs" / f"{name}.log"
             )

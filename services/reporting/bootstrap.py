@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from services.reporting.adapters.complaint_facts import ComplaintFacts
-from services.reporting.adapters.region_departments import read_departments
+from services.reporting.adapters.region import read_region
 from services.reporting.adapters.report_counters import ReportCounters
 from services.reporting.api import pages, snapshots
 from services.reporting.api.analysis import router as analysis_router
@@ -42,5 +42,5 @@ def create_app(settings: ReportingSettings | None = None) -> FastAPI:
     app.state.snapshots = MonthlySnapshots(runtime.db)
     app.state.complaint_metrics = metrics
     app.state.keyring = ApiKeyring(settings.api_keys)
-    app.state.region_departments = read_departments(settings.region_file)
+    app.state.region = read_region(settings.region_file)
     return app

@@ -28,6 +28,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
+from services.reporting.adapters.region import Region
 from services.reporting.adapters.report_counters import ReportCounters
 from services.reporting.api.routes import monthly
 from services.reporting.api.schemas import Column, MonthlyTable
@@ -54,13 +55,14 @@ def snapshot_id(month: str, hospital_id: str | None) -> str:
 
 
 async def live_table(
-    counters: ReportCounters, *, month: str, hospital_id: str | None
+    counters: ReportCounters, region: Region, *, month: str, hospital_id: str | None
 ) -> MonthlyTable:
     """What GET /v1/reports/monthly answers the bureau for `month` (naming `hospital_id`):
     the route's own function, called as FastAPI would call it."""
     answer = await monthly(
         principal=Principal(BUREAU),
         counters=counters,
+        region=region,
         start=month,
         end=month,
         hospital_id=hospital_id,
@@ -95,19 +97,20 @@ class Snapshot:
 
 
 class MonthlySnapshots:
-    def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
+    def __init__(self, db: AsyncDatabase[dict[str, Any]], region: Region | None = None) -> None:
         self.collection: AsyncCollection[dict[str, Any]] = db[COLLECTION]
         self.counters = ReportCounters(db)
+        self.region = region or Region()
 
     async def take(self, *, month: str, taken_at: datetime, replace: bool = False) -> list[str]:
         """File `month`'s tables (see the module's text); the `_id`s written this time."""
         bureau_id = snapshot_id(month, None)
         if not replace and await self.collection.find_one({"_id": bureau_id}, {"_id": 1}):
             return []
-        bureau = await live_table(self.counters, month=month, hospital_id=None)
+        bureau = await live_table(self.counters, self.region, month=month, hospital_id=None)
         written: list[str] = []
         for hospital in sorted({row.unit for row in bureau.rows}):
-            table = await live_table(self.counters, month=month, hospital_id=hospital)
+            table = await live_table(self.counters, self.region, month=month, hospital_id=hospital)
             if await self._store(month, hospital, table, taken_at=taken_at, replace=replace):
                 written.append(snapshot_id(month, hospital))
         if await self._store(month, None, bureau, taken_at=taken_at, replace=replace):

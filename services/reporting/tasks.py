@@ -41,6 +41,7 @@ class ReportingTaskSettings(ServiceSettings):
 
     service_name: str = "reporting"
     database: str = ReportingSettings.model_fields["database"].default
+    region_file: str | None = None  # HUIYIN_REGION_FILE: the filed tables name hospitals
 
 
 class ChinaCrontab(crontab):  # type: ignore[misc]  # Celery's classes carry no types
@@ -73,11 +74,13 @@ def monthly_report(month: str | None = None, replace: bool = False) -> int:
 
 async def _take(*, month: str, taken_at: datetime, replace: bool) -> list[str]:
     """One run with its own client, made and closed inside this event loop."""
+    from services.reporting.adapters.region import read_region
     from services.reporting.snapshots import MonthlySnapshots
 
     client = mongo_client(settings.mongo_url, timeout_seconds=settings.database_timeout_seconds)
     try:
-        snapshots = MonthlySnapshots(client[settings.database])
+        region = read_region(settings.region_file)
+        snapshots = MonthlySnapshots(client[settings.database], region)
         return await snapshots.take(month=month, taken_at=taken_at, replace=replace)
     finally:
         await client.close()

@@ -116,6 +116,9 @@ async def test_quarterly_scorecard_and_response_times(reporting_with_region: Pla
         # By hospital (the bureau's): totals compared, the top 5.
         hospitals = {row["code"]: row["figures"]["received"] for row in q["hospitals"]}
         assert hospitals == {"hz-001": compared(9, 1, 1), "hz-002": compared(6, 0, 0)}
+        # ... each by its name in the region file.
+        names = {row["code"]: row["label"] for row in q["hospitals"]}
+        assert names == {"hz-001": "杭州市第一人民医院", "hz-002": region_name("hz-002")}
         assert q["top_hospitals"] == ["hz-001", "hz-002"]
         # The bureau's recurring groups are counted, hospital by hospital; their complaints,
         # the recurring departments and the cases are listed for one hospital (below).
@@ -166,6 +169,17 @@ async def test_quarterly_scorecard_and_response_times(reporting_with_region: Pla
         rows = {(r["category"], r["unit"]): nonzero(r["counts"]) for r in whole["rows"]}
         assert rows == {key: nonzero(counts) for key, counts in summed.items()}
         assert whole["total"]["received"] == 15
+        # The bureau's rows name each hospital as the region file does, in the file too.
+        assert {r["unit"]: r["unit_label"] for r in whole["rows"]} == {
+            "hz-001": "杭州市第一人民医院",
+            "hz-002": region_name("hz-002"),
+        }
+        csv_text = (
+            await bureau.get(
+                "/v1/reports/monthly", params={"from": "2026-01", "to": "2026-03", "format": "csv"}
+            )
+        ).content.decode("utf-8-sig")
+        assert "\n护理,杭州市第一人民医院," in csv_text
 
         # --- the scorecard, the bureau's ---
         card = (await bureau.get("/v1/reports/scorecard", params={"year": 2026})).json()
@@ -288,6 +302,11 @@ def recurring_staff_key(analysis: dict[str, Any]) -> str:
     assert staff["count"] == 3 and staff["hospital_id"] == "hz-001"
     key: str = staff["key"]
     return key
+
+
+def region_name(hospital: str) -> str:
+    raw = yaml.safe_load(REGION_FILE.read_text(encoding="utf-8"))
+    return next(str(h["name"]) for h in raw["hospitals"] if h["id"] == hospital)
 
 
 def region_departments(hospital: str) -> set[str]:

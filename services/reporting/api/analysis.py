@@ -9,11 +9,11 @@ import asyncio
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi import APIRouter, Header, Query, Response
 
 from services.reporting.adapters.report_counters import ReportCounters
 from services.reporting.api import exports
-from services.reporting.api.deps import CountersDep
+from services.reporting.api.deps import CountersDep, RegionDep
 from services.reporting.api.routes import (
     FILE_RESPONSES,
     FirstMonth,
@@ -82,6 +82,7 @@ def _rows(
 async def quarterly(
     principal: CurrentPrincipal,
     counters: CountersDep,
+    region: RegionDep,
     quarter: Annotated[
         str | None, Query(pattern=QUARTER, description="YYYYQn; default the last full one")
     ] = None,
@@ -117,6 +118,7 @@ async def quarterly(
         quarters=quarters,
         recurring=recurring,
         library=library,
+        hospital_names=region.hospital_names,
     )
     chosen = _format(format, accept)
     if chosen == "json":
@@ -137,9 +139,10 @@ def quarterly_answer(
     quarters: list[dict[str, Any] | None],
     recurring: dict[str, Any] | None,
     library: dict[str, Any] | None,
+    hospital_names: dict[str, str],
 ) -> dict[str, Any]:
     """The analysis as QuarterlyAnalysis's plain data, from the documents `quarterly`
-    reads."""
+    reads; hospitals by name where the region file names them."""
     read = analysis.bureau_quarter if scope is None else analysis.hospital_quarter
     a, b, c = (read(document) for document in quarters)
     category_labels = categories_in(categories)[1]
@@ -166,7 +169,7 @@ def quarterly_answer(
         "total": analysis.comparison(a.total(), b.total(), c.total()),
         "categories": _rows(analysis.compared_rows((a, b, c), "categories"), category_labels),
         "departments": _rows(analysis.compared_rows((a, b, c), "departments"), department_labels),
-        "hospitals": _rows(analysis.compared_rows((a, b, c), "hospitals"), {}),
+        "hospitals": _rows(analysis.compared_rows((a, b, c), "hospitals"), hospital_names),
         "top_categories": analysis.top(a.categories),
         "top_departments": analysis.top(a.departments),
         "top_hospitals": analysis.top(a.hospitals),
@@ -274,9 +277,9 @@ def quarterly_lines(answer: dict[str, Any]) -> list[list[Any]]:
     response_model=Scorecard,
 )
 async def department_scorecard(
-    request: Request,
     principal: CurrentPrincipal,
     counters: CountersDep,
+    region: RegionDep,
     year: Annotated[int | None, Query(ge=2000, le=2100, description="default this year")] = None,
     hospital_id: str | None = Query(default=None, max_length=64),
     format: Format = None,  # noqa: A002
@@ -288,7 +291,7 @@ async def department_scorecard(
     complaints. Reads one document, the year's scorecard `<YYYY>/s`."""
     scope = principal.hospital_scope(hospital_id)
     chosen_year = year or datetime.now(CHINA).year
-    departments: dict[str, dict[str, str]] = request.app.state.region_departments
+    departments = region.departments
     rows = analysis.scorecard(
         await counters.get(scorecard_id(str(chosen_year))), departments, hospital=scope
     )

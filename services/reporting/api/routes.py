@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Header, Query, Response
 
 from services.reporting.api import exports
-from services.reporting.api.deps import CountersDep, FactsDep
+from services.reporting.api.deps import CountersDep, FactsDep, RegionDep
 from services.reporting.api.schemas import (
     HospitalSummary,
     MonthlyTable,
@@ -199,13 +199,15 @@ def table_answer(
 async def monthly(
     principal: CurrentPrincipal,
     counters: CountersDep,
+    region: RegionDep,
     start: FirstMonth = None,
     end: LastMonth = None,
     hospital_id: str | None = Query(default=None, max_length=64),
     format: Format = None,  # noqa: A002
     accept: Annotated[str | None, Header()] = None,
 ) -> Response:
-    """The bureau sees rows category × hospital of every hospital; a hospital (or the
+    """The bureau sees rows category × hospital (by name, from the region file) of every
+    hospital; a hospital (or the
     bureau naming `hospital_id`) rows category × department of that hospital. Reads the
     categories document and, per month, the category documents (bureau) or the hospital's
     document, each by `_id` (domain/classification.py), whatever the history's length; a
@@ -218,7 +220,7 @@ async def monthly(
         documents = await counters.read(
             [category_id(period, code) for period in periods for code in codes]
         )
-        table, unit = bureau_table(documents, labels), "hospital"
+        table, unit = bureau_table(documents, labels, region.hospital_names), "hospital"
     else:
         categories, documents = await asyncio.gather(
             counters.categories(), counters.read([hospital_id_of(p, scope) for p in periods])

@@ -700,10 +700,13 @@ def categories_in(document: Mapping[str, Any] | None) -> tuple[list[str], dict[s
 
 
 def bureau_table(
-    category_documents: Iterable[Mapping[str, Any]], category_labels: Mapping[str, str]
+    category_documents: Iterable[Mapping[str, Any]],
+    category_labels: Mapping[str, str],
+    hospital_names: Mapping[str, str] | None = None,
 ) -> Table:
-    """Rows category × hospital from the months' category documents."""
-    table = Table(category_labels=dict(category_labels))
+    """Rows category × hospital from the months' category documents; a hospital's row
+    shows its name where the region names it."""
+    table = Table(category_labels=dict(category_labels), unit_labels=dict(hospital_names or {}))
     for document in category_documents:
         category = code_of(document["_id"].split("/", 2)[2])
         for hospital, counts in (document.get("h") or {}).items():
