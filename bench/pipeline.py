@@ -1,6 +1,9 @@
 """Pipeline benchmark: all servers and the four services on this machine, as in production.
 
-Prints three figures:
+Prints four figures:
+0. store ops — MongoDB commands per complaint, by service (huiyin_store_operations_total
+   scraped before and after `--ops` complaints have gone through, each told to its
+   handler, and the services are quiet again);
 1. baseline  — what the bare database write plus a confirmed publish achieves (the floor of
    any durable intake), with the same concurrency as the HTTP load;
 2. intake    — complaints accepted per second through `POST /v1/complaints` (durable
@@ -73,6 +76,58 @@ class HandlerMailClock:
             with self.lock:
                 self.arrived.setdefault(match.group(0), now)
         return "250 OK"
+
+
+OPERATIONS = re.compile(
+    r'^huiyin_store_operations_total\{command="(?P<command>[^"]+)",service="(?P<service>[^"]+)"\}'
+    r" (?P<n>[0-9.e+]+)$",
+    re.MULTILINE,
+)
+
+
+def store_operations(urls: dict[str, str]) -> dict[tuple[str, str], float]:
+    """Every service's store operations so far, by (service, command)."""
+    counts: dict[tuple[str, str], float] = {}
+    for url in urls.values():
+        text = httpx.get(f"{url}/metrics", timeout=10).text
+        for match in OPERATIONS.finditer(text):
+            counts[(match["service"], match["command"])] = float(match["n"])
+    return counts
+
+
+async def operations_per_complaint(
+    urls: dict[str, str], keys: dict[str, str], clock: HandlerMailClock, total: int
+) -> dict[tuple[str, str], float]:
+    """Store operations per complaint: `total` complaints posted (8 at a time), each told
+    to its handler, then until no service sends a command for 3 s."""
+    before = store_operations(urls)
+    posted: list[str] = []
+    semaphore = asyncio.Semaphore(8)
+    async with httpx.AsyncClient(base_url=urls["intake"], timeout=120) as http:
+
+        async def one(n: int) -> None:
+            hospital = HOSPITALS[n % len(HOSPITALS)]
+            async with semaphore:
+                response = await http.post(
+                    "/v1/complaints",
+                    json=complaint(200_000 + n, hospital),
+                    headers=office_headers(keys, hospital),
+                )
+                response.raise_for_status()
+                posted.append(response.json()["case_number"])
+
+        await asyncio.gather(*(one(n) for n in range(total)))
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not set(posted) <= clock.arrived.keys():  # noqa: ASYNC110
+        await asyncio.sleep(0.2)
+    last = store_operations(urls)
+    while time.monotonic() < deadline:
+        await asyncio.sleep(3)
+        now = store_operations(urls)
+        if now == last:
+            break
+        last = now
+    return {key: (n - before.get(key, 0)) / total for key, n in last.items()}
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -215,6 +270,8 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--rate", type=float, default=50.0, help="arrivals/s, latency phase")
     parser.add_argument("--seconds", type=float, default=20.0, help="latency phase length")
+    parser.add_argument("--ops", type=int, default=200, help="complaints the ops count follows")
+    parser.add_argument("--ops-only", action="store_true", help="count store operations only")
     args = parser.parse_args()
 
     infra = provide_infrastructure() if os.environ.get("HUIYIN_MONGO_URL") else native()
@@ -248,6 +305,21 @@ def main() -> None:
         wait_ready(urls, processes)
         register_staff_keys(urls["intake"], keys)
         print(f"infrastructure: {infra.kind}; 4 services, broker, database and SMTP on this host")
+
+        per = asyncio.run(operations_per_complaint(urls, keys, clock, args.ops))
+        by_service: dict[str, float] = {}
+        for (service, _), n in per.items():
+            by_service[service] = by_service.get(service, 0) + n
+        print(
+            f"store ops per complaint (accepted at registration, told to its handler): "
+            f"{sum(per.values()):.1f} = "
+            + ", ".join(f"{s} {n:.1f}" for s, n in sorted(by_service.items()))
+        )
+        for (service, command), n in sorted(per.items()):
+            if n >= 0.05:
+                print(f"    {service:13} {command:14} {n:5.2f}")
+        if args.ops_only:
+            return
 
         floor = asyncio.run(baseline(infra, args.requests, args.concurrency))
         print(

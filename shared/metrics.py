@@ -53,6 +53,12 @@ class ServiceMetrics:
         self.handle_seconds = self.histogram(
             "huiyin_event_handle_seconds", "Time from delivery to ack", "service", "event_type"
         )
+        self.store_operations = self.counter(
+            "huiyin_store_operations",
+            "Commands sent to MongoDB (a bulk write of many documents is one), by command",
+            "service",
+            "command",
+        )
         self.http_requests = self.counter(
             "huiyin_http_requests",
             "HTTP requests by route template and status class",

@@ -4,9 +4,45 @@ own: the beat imports it without the services' runtime (a faster start)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from pymongo import AsyncMongoClient, MongoClient
+from pymongo import AsyncMongoClient, MongoClient, monitoring
+
+# The commands counted as store operations (huiyin_store_operations_total), by name; the
+# driver's own (hello, endSessions, ...) are not the application's.
+STORE_COMMANDS = frozenset(
+    {
+        "insert",
+        "update",
+        "delete",
+        "find",
+        "findAndModify",
+        "getMore",
+        "aggregate",
+        "count",
+        "distinct",
+        "createIndexes",
+    }
+)
+
+
+class StoreOperations(monitoring.CommandListener):
+    """Counts each command the application sends (one bulk write of many documents is one
+    operation): `count(command name)` is called as each starts."""
+
+    def __init__(self, count: Callable[[str], None]) -> None:
+        self.count = count
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        if event.command_name in STORE_COMMANDS:
+            self.count(event.command_name)
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass
 
 
 def bounded(timeout_seconds: float) -> dict[str, Any]:
@@ -23,9 +59,16 @@ def bounded(timeout_seconds: float) -> dict[str, Any]:
     }
 
 
-def mongo_client(url: str, *, timeout_seconds: float = 30.0) -> AsyncMongoClient[dict[str, Any]]:
-    """The services' client (`bounded`)."""
-    return AsyncMongoClient(url, **bounded(timeout_seconds))
+def mongo_client(
+    url: str,
+    *,
+    timeout_seconds: float = 30.0,
+    operations: Callable[[str], None] | None = None,
+) -> AsyncMongoClient[dict[str, Any]]:
+    """The services' client (`bounded`); `operations` is told the name of each store
+    operation it sends (StoreOperations)."""
+    listeners = [StoreOperations(operations)] if operations else []
+    return AsyncMongoClient(url, **bounded(timeout_seconds), event_listeners=listeners)
 
 
 def blocking_mongo_client(

@@ -42,8 +42,11 @@ class ServiceRuntime:
     def __init__(self, settings: ServiceSettings, *, metrics: ServiceMetrics) -> None:
         self.settings = settings
         self.metrics = metrics
+        operations = metrics.store_operations
         self.mongo: AsyncMongoClient[dict[str, Any]] = mongo_client(
-            settings.mongo_url, timeout_seconds=settings.database_timeout_seconds
+            settings.mongo_url,
+            timeout_seconds=settings.database_timeout_seconds,
+            operations=lambda command: operations.labels(metrics.service, command).inc(),
         )
         self.db: AsyncDatabase[dict[str, Any]] = self.mongo[settings.database]
         self.amqp: AbstractRobustConnection | None = None
