@@ -2,12 +2,13 @@
 per month and hospital, and the overdue gauge's, laid out in domain/classification.py.
 
 Each complaint's fact change moves them by the difference of its contribution before and
-after: one `update_one` per counter document, addressed by `_id` alone, `upsert=True`.
-Concurrent `$inc`s of one document are not safe on the embedded server, so writes of one
-counter document are serialised in this process (reporting runs one consumer process).
-A recurrence bucket is updated with `find_one_and_update` returning it (it is small), and
-the recurring groups derived from it (`recurring_moves`) are written before its lock is
-let go, so two moves of one group reach `<Q>/rb` and `<Q>/rr/<hospital>` in their order.
+after: one upserting update per counter document, addressed by `_id` alone. The updates
+of every event being handled at once go out as one bulk write (adapters/group_commit.py),
+one command at a time: concurrent `$inc`s of one document are not safe on the embedded
+server (reporting runs one consumer process). A recurrence bucket is updated on its own
+with `find_one_and_update` returning it (it is small), and the recurring groups derived
+from it (`recurring_moves`) are written before its lock is let go, so two moves of one
+group reach `<Q>/rb` and `<Q>/rr/<hospital>` in their order.
 
 The window: the fact document is written first (with the event id in `applied`), then the
 counters. No multi-document transactions exist on FerretDB, so a crash between the two
@@ -27,6 +28,7 @@ from pymongo import ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
+from services.reporting.adapters.group_commit import CounterCommit
 from services.reporting.domain.classification import (
     CATEGORIES_ID,
     OVERDUE_ID,
@@ -43,6 +45,7 @@ class ReportCounters:
     def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
         self.collection: AsyncCollection[dict[str, Any]] = db[COLLECTION]
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+        self._writes = CounterCommit(self.collection)
 
     async def move(
         self, *, before: Mapping[str, Any] | None, after: Mapping[str, Any] | None
@@ -53,7 +56,17 @@ class ReportCounters:
             contribution_of(before) if before else None,
             contribution_of(after) if after else None,
         )
-        await asyncio.gather(*(self._write(doc_id, update) for doc_id, update in updates.items()))
+        plain = [
+            (doc_id, update) for doc_id, update in updates.items() if not is_recurrence_id(doc_id)
+        ]
+        await asyncio.gather(
+            self._writes.write(plain),
+            *(
+                self._write_recurrence(doc_id, update)
+                for doc_id, update in updates.items()
+                if is_recurrence_id(doc_id)
+            ),
+        )
         return len(updates)
 
     def _lock(self, doc_id: str) -> asyncio.Lock:
