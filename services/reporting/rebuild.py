@@ -12,9 +12,10 @@ crash between a fact write and its counter `$inc`): every fact document is scann
 the counter documents built afresh in memory (the same contribution the live consumer
 adds, and the recurring groups derived from them), each live document replaced by `_id`,
 and the ones no complaint counts in any more removed.
-Idempotent: a second run changes nothing. Run it with the reporting consumer stopped: an
-event applied during the run may be counted twice or not at all (run it again after such
-an event).
+Idempotent: a second run changes nothing. Run it with reporting stopped, and start it
+again afterwards: an event applied during the run may be counted twice or not at all (run
+it again after such an event), and a running reporting keeps the facts it wrote last in
+memory (adapters/complaint_facts.py), which the rebuild does not replace.
 """
 
 from __future__ import annotations
