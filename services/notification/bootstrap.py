@@ -56,10 +56,12 @@ def create_app(settings: NotificationSettings | None = None) -> FastAPI:
     async def finish_attempts() -> None:
         # Attempts under way record their outcome before the connections close.
         await in_flight.drain(timeout=settings.smtp_timeout_seconds)
+        await deliveries.close()
         await mailer.close()
 
     ladder = LadderDispatch(
         runtime.db,
+        deliveries=deliveries,
         contacts=ContactBook(runtime.db),
         celery=make_celery("notification", settings),
         digests=DigestBook(runtime.db),

@@ -5,8 +5,12 @@ The policy, in one place:
 - An attempt is recorded as started (`sending`, attempts + 1) before the SMTP server is
   contacted, and its outcome is recorded right after the server's reply (`sent`,
   `retrying`, `unknown` or `failed`).
-- The attempt, from that first record to the outcome's, runs in its own task that the
-  consumer only waits for (`DeliveriesInFlight`): when the broker connection closes and
+- One event's deliveries are claimed together (one insert, each `sending`, attempt 1) and
+  then all sent at once: each is truly under way from its record on, so one found
+  `sending` later is one whose outcome was lost. Each outcome is recorded as its server
+  replies, in one write (adapters/deliveries.py says why no read is needed first).
+- The attempts of one event, from that first record to the outcomes', run in one task that
+  the consumer only waits for (`DeliveriesInFlight`): when the broker connection closes and
   aio-pika cancels the consumer, the mail the server already has is still recorded as
   sent, and the redelivered event finds it so. One delivery's attempts never overlap in
   this process. Notification runs as one process (like intake's consumer), so a delivery
@@ -26,9 +30,10 @@ The policy, in one place:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import weakref
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -64,28 +69,36 @@ class RetryScheduler(Protocol):
 
 
 class DeliveriesInFlight:
-    """Runs each delivery's attempt in a task of its own, one at a time per delivery.
+    """Runs the attempts of one event's deliveries in a task of their own, holding each
+    delivery, so that one delivery's attempts never overlap.
 
     The caller waits through `asyncio.shield`: cancelling the caller (the broker connection
-    closed) leaves the attempt to finish and record its outcome. `drain` lets attempts
+    closed) leaves the attempts to finish and record their outcome. `drain` lets attempts
     under way finish when the service stops."""
 
     def __init__(self) -> None:
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
         self._tasks: set[asyncio.Task[Any]] = set()
 
-    async def run(self, delivery_id: str, attempt: Callable[[], Awaitable[T]]) -> T:
-        task = asyncio.create_task(self._one_at_a_time(delivery_id, attempt))
+    async def run(self, delivery_ids: Sequence[str], attempts: Callable[[], Awaitable[T]]) -> T:
+        task = asyncio.create_task(self._holding(delivery_ids, attempts))
         self._tasks.add(task)
         task.add_done_callback(self._finished)
         return await asyncio.shield(task)
 
-    async def _one_at_a_time(self, delivery_id: str, attempt: Callable[[], Awaitable[T]]) -> T:
-        lock = self._locks.get(delivery_id)
-        if lock is None:
-            lock = self._locks[delivery_id] = asyncio.Lock()
-        async with lock:
-            return await attempt()
+    async def _holding(
+        self, delivery_ids: Sequence[str], attempts: Callable[[], Awaitable[T]]
+    ) -> T:
+        locks = []
+        for delivery_id in sorted(set(delivery_ids)):  # one order for all: no deadlock
+            lock = self._locks.get(delivery_id)
+            if lock is None:
+                lock = self._locks[delivery_id] = asyncio.Lock()
+            locks.append(lock)
+        async with contextlib.AsyncExitStack() as held:
+            for lock in locks:
+                await held.enter_async_context(lock)
+            return await attempts()
 
     def _finished(self, task: asyncio.Task[Any]) -> None:
         self._tasks.discard(task)
@@ -126,41 +139,74 @@ def delivery_id_of(envelope: Envelope, message: Message) -> str:
 async def deliver(envelope: Envelope, messages: Iterable[Message], *, ports: DeliveryPorts) -> None:
     """Make every delivery this event still owes; if some wait for another try, put the
     event in the retry queue of the furthest step any of them reached."""
-    steps: list[int] = []
-    for message in messages:
-        delivery_id = delivery_id_of(envelope, message)
-        step = await ports.in_flight.run(
-            delivery_id,
-            partial(attempt_delivery, envelope, message, delivery_id=delivery_id, ports=ports),
-        )
-        if step is not None:
-            steps.append(step)
+    planned = {delivery_id_of(envelope, message): message for message in messages}
+    if not planned:
+        return
+    steps = await ports.in_flight.run(
+        tuple(planned), partial(_attempt_all, envelope, planned, ports=ports)
+    )
     if steps:
         await ports.retries.schedule(envelope, step=max(steps))
 
 
+async def _attempt_all(
+    envelope: Envelope, planned: dict[str, Message], *, ports: DeliveryPorts
+) -> list[int]:
+    """Claim the event's deliveries together, then make their attempts at once; the
+    backoff steps those that failed for now wait for."""
+    claimed = await ports.deliveries.claim_all(
+        {
+            delivery_id: _claim_fields(envelope, message, ports.mailer.message_id(delivery_id))
+            for delivery_id, message in planned.items()
+        }
+    )
+    results = await asyncio.gather(
+        *(
+            attempt_delivery(
+                envelope,
+                message,
+                delivery_id=delivery_id,
+                existing=claimed[delivery_id],
+                ports=ports,
+            )
+            for delivery_id, message in planned.items()
+        ),
+        return_exceptions=True,
+    )
+    for result in results:  # every outcome is recorded first; then the event is requeued
+        if isinstance(result, BaseException):
+            raise result
+    return [step for step in results if isinstance(step, int)]
+
+
+def _claim_fields(envelope: Envelope, message: Message, message_id: str) -> dict[str, Any]:
+    return {
+        "complaint_id": envelope.complaint_id,
+        "hospital_id": envelope.hospital_id,
+        "source_event_id": str(envelope.event_id),
+        "source_event_type": envelope.type,
+        "recipient_role": message.role.value,
+        "recipient_staff_id": message.staff_id,
+        "recipient": mask_address(message.to or ""),
+        "channel": "email",
+        "subject": message.subject,
+        "message_id": message_id,
+    }
+
+
 async def attempt_delivery(
-    envelope: Envelope, message: Message, *, delivery_id: str, ports: DeliveryPorts
+    envelope: Envelope,
+    message: Message,
+    *,
+    delivery_id: str,
+    existing: dict[str, Any] | None,
+    ports: DeliveryPorts,
 ) -> int | None:
-    """One attempt of one delivery, if it still owes one. Returns the backoff step it now
-    waits for, or None (sent, final, or nothing to do)."""
+    """One attempt of one delivery, if it still owes one; `existing`: the delivery as
+    claim_all found it, None when claim_all created it (attempt 1, recorded started).
+    Returns the backoff step it now waits for, or None (sent, final, or nothing to do)."""
     deliveries = ports.deliveries
     message_id = ports.mailer.message_id(delivery_id)
-    existing = await deliveries.claim(
-        delivery_id,
-        {
-            "complaint_id": envelope.complaint_id,
-            "hospital_id": envelope.hospital_id,
-            "source_event_id": str(envelope.event_id),
-            "source_event_type": envelope.type,
-            "recipient_role": message.role.value,
-            "recipient_staff_id": message.staff_id,
-            "recipient": mask_address(message.to or ""),
-            "channel": "email",
-            "subject": message.subject,
-            "message_id": message_id,
-        },
-    )
     after_unknown = False
     if existing is None:
         attempt, retries = 1, 0
@@ -168,19 +214,17 @@ async def attempt_delivery(
         status = DeliveryStatus(existing.get("status", DeliveryStatus.SENDING))
         if status in FINAL:
             return None
+        lost = None
         if status is DeliveryStatus.SENDING:
             log.warning(
                 "delivery outcome was lost; recording it unknown and sending again",
                 extra={"delivery_id": delivery_id},
             )
-            await deliveries.mark_unknown(
-                delivery_id, attempt=existing.get("attempts", 1), failure=OUTCOME_LOST
-            )
-            status = DeliveryStatus.UNKNOWN
+            lost, status = OUTCOME_LOST, DeliveryStatus.UNKNOWN
         # Once any attempt's outcome was unknown, the recipient may already have the mail.
         after_unknown = status is DeliveryStatus.UNKNOWN or existing.get("unknown_outcomes", 0) > 0
-        attempt = await deliveries.start_attempt(
-            delivery_id, message_id=message_id, after_unknown=after_unknown
+        attempt = await deliveries.start_again(
+            delivery_id, existing, message_id=message_id, after_unknown=after_unknown, lost=lost
         )
         retries = int(existing.get("retries", 0))
 
@@ -207,13 +251,13 @@ async def attempt_delivery(
         after_unknown_outcome=after_unknown,
     )
     await _recorded(
-        lambda: deliveries.finish(
-            delivery_id,
-            attempt=attempt,
-            status=DeliveryStatus.SENT,
-            entry=history_entry(attempt, DeliveryStatus.SENT, after_unknown=after_unknown),
-            event=sent,
-        )
+        envelope,
+        delivery_id,
+        attempt=attempt,
+        status=DeliveryStatus.SENT,
+        entry=history_entry(attempt, DeliveryStatus.SENT, after_unknown=after_unknown),
+        event=sent,
+        ports=ports,
     )
     _count_ended(ports, DeliveryStatus.SENT)
     return None
@@ -245,15 +289,15 @@ async def _record_failure(
         )
         log.warning("delivery attempt failed; will retry", extra=context | {"delay": delay})
         await _recorded(
-            lambda: ports.deliveries.finish(
-                delivery_id,
-                attempt=attempt,
-                status=status,
-                entry=history_entry(attempt, status, failure=failure, after_unknown=after_unknown),
-                failure=failure,
-                next_attempt_at=datetime.now(UTC) + timedelta(seconds=delay),
-                retried=True,
-            )
+            envelope,
+            delivery_id,
+            attempt=attempt,
+            status=status,
+            entry=history_entry(attempt, status, failure=failure, after_unknown=after_unknown),
+            failure=failure,
+            next_attempt_at=datetime.now(UTC) + timedelta(seconds=delay),
+            retried=True,
+            ports=ports,
         )
         return retries + 1
     log.warning("delivery failed for good", extra=context)
@@ -269,33 +313,45 @@ async def _record_failure(
         recipient=mask_address(message.to or ""),
     )
     await _recorded(
-        lambda: ports.deliveries.finish(
-            delivery_id,
-            attempt=attempt,
-            status=DeliveryStatus.FAILED,
-            entry=history_entry(
-                attempt, DeliveryStatus.FAILED, failure=failure, after_unknown=after_unknown
-            ),
-            failure=failure,
-            event=failed,
-        )
+        envelope,
+        delivery_id,
+        attempt=attempt,
+        status=DeliveryStatus.FAILED,
+        entry=history_entry(
+            attempt, DeliveryStatus.FAILED, failure=failure, after_unknown=after_unknown
+        ),
+        failure=failure,
+        event=failed,
+        ports=ports,
     )
     _count_ended(ports, DeliveryStatus.FAILED)
     return None
 
 
-async def _recorded(write: Callable[[], Awaitable[None]]) -> None:
+async def _recorded(
+    envelope: Envelope, delivery_id: str, *, attempt: int, ports: DeliveryPorts, **outcome: Any
+) -> None:
     """An outcome the SMTP server has decided is worth a few tries to record: lost, the
-    delivery would be found `sending` later and sent again. A try after one whose answer
-    was lost finds the outcome recorded and changes nothing (DeliveryLog.finish)."""
-    async for attempt in AsyncRetrying(
+    delivery would be found `sending` later and sent again. The first try writes without
+    reading (DeliveryLog.record_outcome: this attempt holds the delivery and recorded it
+    started); a try after one whose answer was lost goes through DeliveryLog.finish, which
+    finds the outcome recorded and changes nothing."""
+    owner = {"hospital_id": envelope.hospital_id, "complaint_id": envelope.complaint_id}
+    tries = 0
+    async for retrying in AsyncRetrying(
         retry=retry_if_exception_type(PyMongoError),
         stop=stop_after_attempt(4),
         wait=wait_exponential(multiplier=0.25, max=2),
         reraise=True,
     ):
-        with attempt:
-            await write()
+        with retrying:
+            tries += 1
+            if tries == 1:
+                await ports.deliveries.record_outcome(
+                    delivery_id, owner=owner, attempt=attempt, **outcome
+                )
+            else:
+                await ports.deliveries.finish(delivery_id, attempt=attempt, **outcome)
 
 
 async def notify(

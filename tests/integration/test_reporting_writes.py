@@ -1,7 +1,7 @@
 """Reporting's writes against the real MongoDB-wire server: the facts it keeps in memory are
 the stored ones, whatever order and however often a complaint's events come (so one write
 and no read applies an event of a complaint seen recently); a burst of events handled at
-once costs one command per collection and round (adapters/group_commit.py); a write that
+once costs one command per collection and round (shared/group_commit.py); a write that
 fails fails its own event only."""
 
 from __future__ import annotations
@@ -16,11 +16,9 @@ from typing import Any
 from uuid import UUID
 
 import pytest
-from pymongo import InsertOne
 
 from deploy.servers import Infrastructure
 from services.reporting.adapters.complaint_facts import ComplaintFacts
-from services.reporting.adapters.group_commit import GroupCommit
 from services.reporting.adapters.report_counters import ReportCounters
 from services.reporting.domain.classification import counter_documents, figures
 from services.reporting.domain.facts import change_for, version_of
@@ -129,15 +127,14 @@ async def test_a_burst_of_events_costs_one_command_per_collection_and_round(
     }
 
 
-async def test_a_write_that_fails_fails_its_own_caller_only(store: Store) -> None:
-    collection = store.db["things"]
-    await collection.insert_one({"_id": "taken"})
-    commit = GroupCommit(collection)
-    outcomes = await asyncio.gather(
-        *(commit.write([InsertOne({"_id": f"new-{n}"})]) for n in range(5)),
-        commit.write([InsertOne({"_id": "taken"})]),
-        return_exceptions=True,
-    )
-    assert outcomes[:5] == [None] * 5
-    assert isinstance(outcomes[5], Exception) and "duplicate" in str(outcomes[5]).lower()
-    assert await collection.count_documents({}) == 6
+async def test_facts_created_meanwhile_elsewhere_get_the_event(store: Store) -> None:
+    """The receipt's insert finds the facts there (another process, or the rebuild): the
+    event is applied to those instead."""
+    facts = ComplaintFacts(store.db)
+    hours, event = HISTORY[2]  # assigned, applied elsewhere first
+    await apply(ComplaintFacts(store.db), envelope(hours, event, 2))
+    hours, event = HISTORY[0]
+    await apply(facts, envelope(hours, event, 0))
+    stored = await facts.collection.find_one({"_id": "c-1"})
+    assert stored is not None and len(stored["applied"]) == 2
+    assert facts.recent.get("c-1") == stored

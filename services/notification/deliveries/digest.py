@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from pymongo import ReturnDocument
+from pymongo import ReturnDocument, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
@@ -53,10 +53,14 @@ def _day(moment: datetime | None) -> str:
 
 
 class DigestBook:
-    """What the consumer keeps current (module note)."""
+    """What the consumer keeps current (module note). Its writes of one event are one
+    update per document it changes: the digests together, the case's list, and the list of
+    people, which only ever grows: a person this process has seen listed is not added again
+    (the same few supervisors are escalated to all day)."""
 
     def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
         self.collection = db[DIGESTS]
+        self._listed: set[str] = set()  # in `digest_people` already (nothing removes them)
 
     async def escalated(self, envelope: Envelope, step: LadderStep) -> None:
         level = LadderLevel(step.level)
@@ -77,19 +81,23 @@ class DigestBook:
         # meanwhile (the consumer handles several messages at once, and events may come
         # in any order) either finds these people there and takes the case off, or has
         # left its time on the list, which this reads back and undoes its own writes by.
-        for person in people:
-            await self.collection.update_one(
-                {"_id": f"digest/{person.staff_id}"},
-                {
-                    "$set": {
-                        f"cases.{envelope.complaint_id}": case,
-                        "name": person.name,
-                        "email": person.email,
-                        "role": ROLE_OF[level].value,
-                    }
-                },
-                upsert=True,
-            )
+        await self.collection.bulk_write(
+            [
+                UpdateOne(
+                    {"_id": f"digest/{person.staff_id}"},
+                    {
+                        "$set": {
+                            f"cases.{envelope.complaint_id}": case,
+                            "name": person.name,
+                            "email": person.email,
+                            "role": ROLE_OF[level].value,
+                        }
+                    },
+                    upsert=True,
+                )
+                for person in people
+            ]
+        )
         staff = [p.staff_id for p in people]
         listed = await self.collection.find_one_and_update(
             {"_id": f"digest_case/{envelope.complaint_id}"},
@@ -103,9 +111,12 @@ class DigestBook:
         if settled_at is not None and stored_utc(settled_at) >= occurred:
             await self._take_off(envelope.complaint_id, staff)  # answered before this
             return
-        await self.collection.update_one(
-            {"_id": PEOPLE}, {"$addToSet": {"people": {"$each": staff}}}, upsert=True
-        )
+        unlisted = [staff_id for staff_id in staff if staff_id not in self._listed]
+        if unlisted:
+            await self.collection.update_one(
+                {"_id": PEOPLE}, {"$addToSet": {"people": {"$each": unlisted}}}, upsert=True
+            )
+            self._listed.update(unlisted)
 
     async def settled(self, envelope: Envelope) -> None:
         """The case is answered (or not accepted, or transferred): off every digest. Its
@@ -120,9 +131,14 @@ class DigestBook:
         await self._take_off(envelope.complaint_id, (listed or {}).get("people", []))
 
     async def _take_off(self, complaint_id: str, staff: list[str]) -> None:
-        for staff_id in staff:
-            await self.collection.update_one(
-                {"_id": f"digest/{staff_id}"}, {"$unset": {f"cases.{complaint_id}": ""}}
+        if staff:
+            await self.collection.bulk_write(
+                [
+                    UpdateOne(
+                        {"_id": f"digest/{staff_id}"}, {"$unset": {f"cases.{complaint_id}": ""}}
+                    )
+                    for staff_id in staff
+                ]
             )
 
 

@@ -22,12 +22,7 @@ from celery import Celery
 from pymongo.asynchronous.database import AsyncDatabase
 
 from services.notification.adapters.contact_book import ContactBook
-from services.notification.adapters.deliveries import (
-    DELIVERIES,
-    INDEX,
-    complaint_index,
-    person_index,
-)
+from services.notification.adapters.deliveries import DeliveryLog
 from services.notification.deliveries.digest import DigestBook
 from services.notification.deliveries.records import (
     DEFERRED,
@@ -43,7 +38,6 @@ from services.notification.domain.messages import Message, RecipientRole
 from services.notification.domain.notices import notices_for
 from services.notification.domain.office_hours import release_at
 from services.notification.domain.templates import DEFAULT_TEMPLATES
-from shared.bulk_writes import insert_new
 from shared.contracts import DeliveryChannel, Envelope, LadderStep
 
 
@@ -102,6 +96,7 @@ class LadderDispatch:
         self,
         db: AsyncDatabase[dict[str, Any]],
         *,
+        deliveries: DeliveryLog,
         contacts: ContactBook,
         celery: Celery,
         digests: DigestBook,
@@ -111,6 +106,7 @@ class LadderDispatch:
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.db = db
+        self.deliveries = deliveries
         self.contacts = contacts
         self.celery = celery
         self.digests = digests
@@ -141,9 +137,10 @@ class LadderDispatch:
         documents = deliveries_of(envelope, step, routed, hospital=hospital, bureau=bureau, now=now)
         if not documents:
             return []
-        await insert_new(self.db[DELIVERIES], documents)  # a redelivery's stay as they are
+        await self.deliveries.store_new(documents)  # a redelivery's stay as they are
+        # All of them, in one write (a redelivery completes what a crash left undone).
         # Months of the person index go by the real time, as the API's default month does.
-        await self._index(envelope.complaint_id, documents, datetime.now(UTC))
+        await self.deliveries.index.add(documents, datetime.now(UTC))
         due = [d["_id"] for d in documents if d["status"] == QUEUED]
         deferred = [d["_id"] for d in documents if d["status"] == DEFERRED_STATUS]
         if deferred:  # one step's deliveries wait for the same hour: one release slot
@@ -155,28 +152,6 @@ class LadderDispatch:
         if due:
             await asyncio.to_thread(self._send, due)
         return [d["_id"] for d in documents]
-
-    async def _index(
-        self, complaint_id: str, documents: list[dict[str, Any]], now: datetime
-    ) -> None:
-        ids = [d["_id"] for d in documents]
-        index = self.db[INDEX]
-        await index.update_one(
-            {"_id": complaint_index(complaint_id)},
-            {"$addToSet": {"ids": {"$each": ids}}},
-            upsert=True,
-        )
-        people: dict[str, list[str]] = {}
-        for document in documents:
-            staff = document.get("recipient_staff_id")
-            if staff:
-                people.setdefault(staff, []).append(document["_id"])
-        for staff, own in people.items():
-            await index.update_one(
-                {"_id": person_index(staff, now)},
-                {"$addToSet": {"ids": {"$each": own}}},
-                upsert=True,
-            )
 
     def _send(self, ids: Sequence[str]) -> None:
         for identifier in ids:

@@ -12,7 +12,7 @@ last (`RecentFacts`): an event of a complaint seen recently is applied with one 
 no read, the document after it computed here as the server computes it
 (domain/facts.py `apply_fact_update`, datetimes as BSON keeps them). A complaint's events
 are applied one at a time in this process; the writes of different complaints go out
-together (adapters/group_commit.py). A write that fails forgets the complaint's facts
+together (shared/group_commit.py). A write that fails forgets the complaint's facts
 here, so the next event reads them again. A read model publishes nothing.
 """
 
@@ -30,13 +30,13 @@ from pymongo import ASCENDING, InsertOne, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
-from services.reporting.adapters.group_commit import GroupCommit
 from services.reporting.domain.facts import (
     FactChange,
     apply_fact_update,
     fact_update,
     new_facts,
 )
+from shared.group_commit import GroupCommit
 from shared.records import Changed
 
 RECENT_FACTS = 20_000  # complaints whose facts this process keeps (about 2 KB each)
@@ -130,14 +130,12 @@ class ComplaintFacts:
                 apply_fact_update(after, update)
                 request = InsertOne(after) if created else UpdateOne({"_id": complaint_id}, update)
                 try:
-                    await self._writes.write([request])
+                    refused = await self._writes.write([request])
                 except Exception:
                     self.recent.forget(complaint_id)
-                    if created and await self.collection.find_one(
-                        {"_id": complaint_id}, {"_id": 1}
-                    ):
-                        continue  # created meanwhile elsewhere: apply the event to those
                     raise
+                if refused:  # created meanwhile elsewhere: apply the event to those
+                    continue
                 self.recent.keep(complaint_id, after)
                 return Changed(before=before, after=after)
         raise RuntimeError(f"facts of {complaint_id}: created elsewhere, then not found")

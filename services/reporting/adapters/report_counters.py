@@ -3,7 +3,7 @@ per month and hospital, and the overdue gauge's, laid out in domain/classificati
 
 Each complaint's fact change moves them by the difference of its contribution before and
 after: one upserting update per counter document, addressed by `_id` alone. The updates
-of every event being handled at once go out as one bulk write (adapters/group_commit.py),
+of every event being handled at once go out as one bulk write (shared/group_commit.py),
 one command at a time: concurrent `$inc`s of one document are not safe on the embedded
 server (reporting runs one consumer process). A recurrence bucket is updated on its own
 with `find_one_and_update` returning it (it is small), and the recurring groups derived
@@ -28,7 +28,6 @@ from pymongo import ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
-from services.reporting.adapters.group_commit import CounterCommit
 from services.reporting.domain.classification import (
     CATEGORIES_ID,
     OVERDUE_ID,
@@ -37,6 +36,7 @@ from services.reporting.domain.classification import (
     is_recurrence_id,
     recurring_moves,
 )
+from shared.group_commit import CounterMoves
 
 COLLECTION = "report_counters"
 
@@ -45,7 +45,7 @@ class ReportCounters:
     def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
         self.collection: AsyncCollection[dict[str, Any]] = db[COLLECTION]
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
-        self._writes = CounterCommit(self.collection)
+        self._writes = CounterMoves(self.collection)
 
     async def move(
         self, *, before: Mapping[str, Any] | None, after: Mapping[str, Any] | None

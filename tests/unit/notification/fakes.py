@@ -59,6 +59,21 @@ class Log:
         }
         return None
 
+    async def claim_all(
+        self, claims: dict[str, dict[str, Any]]
+    ) -> dict[str, dict[str, Any] | None]:
+        return {key: await self.claim(key, fields) for key, fields in claims.items()}
+
+    async def start_again(
+        self, delivery_id: str, existing: dict[str, Any], *, lost: Any = None, **_: Any
+    ) -> int:
+        if lost is not None:
+            await self.mark_unknown(delivery_id, attempt=existing["attempts"], failure=lost)
+        return await self.start_attempt(delivery_id, after_unknown=False)
+
+    async def record_outcome(self, delivery_id: str, *, owner: Any, **outcome: Any) -> None:
+        await self.finish(delivery_id, **outcome)
+
     async def mark_unknown(self, delivery_id: str, *, attempt: int, failure: Any) -> None:
         document = self.documents[delivery_id]
         document["status"] = "unknown"
