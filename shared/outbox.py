@@ -10,12 +10,21 @@ documents whose outbox has been pending for a while (crash recovery, broker outa
 The outbox is a map keyed by event id because FerretDB's $pull only removes exact-equal
 elements and has no positional operators.
 
+Clearing is off the publishing path: the fast path hands what the broker confirmed to a
+clearing task, which gathers it for up to `clear_seconds` (a quarter of the staleness at
+most, so a sweep does not take them for events left behind) and then clears it one
+statement per document (`$unset` of all its confirmed entries), `STATEMENTS_PER_COMMAND`
+statements to a command (shared/bulk_writes.py): a few commands a second whatever the
+rate, not one per batch the broker confirmed. The sweep publishes and clears at once.
+
 The relay also knows, without a query of its own, how many events wait (`pending`, the
 gauge huiyin_outbox_pending): those notified and not yet answered, those the broker did
-not confirm on the fast path (until a sweep has seen them), and those the last sweep found
-stale and could not publish. A sweep reads at most `batch_size` documents, so past that
-the count is a lower bound; every process of a service sweeps the same collection, so
-its processes' counts overlap (aggregate them with max).
+not confirm on the fast path or that could not be cleared after it did (until a sweep has
+seen them: it publishes them again), and those the last sweep found stale and could not
+publish. Confirmed events waiting to be cleared are published, not pending. A sweep reads
+at most `batch_size` documents, so past that the count is a lower bound; every process of
+a service sweeps the same collection, so its processes' counts overlap (aggregate them
+with max).
 """
 
 from __future__ import annotations
@@ -23,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import deque
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -30,13 +40,17 @@ from typing import Any
 from pymongo import ASCENDING, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 
-from shared.bulk_writes import bulk_write_in_chunks
+from shared.bulk_writes import STATEMENTS_PER_COMMAND, bulk_write_in_chunks
 from shared.contracts import Envelope
 from shared.publisher import EventPublisher
 
 log = logging.getLogger(__name__)
 
 PENDING_INDEX = [("outbox_pending", ASCENDING), ("outbox_since", ASCENDING)]
+
+# How long confirmed events wait to be cleared with others (at most a quarter of the
+# staleness after which the sweep takes an entry for one left behind).
+CLEAR_SECONDS = 1.0
 
 
 def outbox_fields(envelopes: Iterable[Envelope], *, now: datetime | None = None) -> dict[str, Any]:
@@ -88,13 +102,20 @@ class OutboxRelay:
         sweep_seconds: float = 10.0,
         stale_seconds: float = 5.0,
         batch_size: int = 200,
+        clear_seconds: float = CLEAR_SECONDS,
     ) -> None:
         self._collection = collection
         self._publisher = publisher
         self._sweep_seconds = sweep_seconds
         self._stale = timedelta(seconds=stale_seconds)
         self._batch_size = batch_size
+        self._clear_seconds = min(clear_seconds, stale_seconds / 4)
         self._queue: asyncio.Queue[tuple[Any, Envelope]] = asyncio.Queue()
+        # Confirmed by the broker, still in their documents: the clearing task's.
+        self._confirmed: deque[tuple[Any, Envelope]] = deque()
+        self._more_confirmed = asyncio.Event()
+        self._all_cleared = asyncio.Event()
+        self._all_cleared.set()
         self._tasks: list[asyncio.Task[None]] = []
         self.published = 0
         self._in_flight = 0
@@ -124,12 +145,25 @@ class OutboxRelay:
         self._tasks = [
             asyncio.create_task(self._fast_path(), name="outbox-fast"),
             asyncio.create_task(self._sweep(), name="outbox-sweep"),
+            asyncio.create_task(self._clearing(), name="outbox-clear"),
         ]
 
-    async def stop(self) -> None:
-        for task in self._tasks:
+    async def stop(self, *, flush_seconds: float = 3.0) -> None:
+        """Stop publishing, then clear what the broker confirmed (within `flush_seconds`:
+        what is left then is published again by a later sweep, as after a crash)."""
+        publishing, clearing = self._tasks[:-1], self._tasks[-1:]
+        for task in publishing:
             task.cancel()
-        for task in self._tasks:
+        for task in publishing:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if clearing:
+            self._clear_seconds = 0.0  # no more waiting for company
+            self._more_confirmed.set()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._all_cleared.wait(), timeout=flush_seconds)
+        for task in clearing:
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks = []
@@ -142,13 +176,57 @@ class OutboxRelay:
                 batch.append(self._queue.get_nowait())
             self._in_flight = len(batch)
             try:
-                await self.publish(batch)
+                confirmed, failures = await self._send(batch)
+                if confirmed:
+                    self._confirmed.extend(confirmed)
+                    self._all_cleared.clear()
+                    self._more_confirmed.set()
+                if failures:
+                    raise Unconfirmed(len(failures), len(batch)) from failures[0]
             except Exception as error:  # the sweep retries whatever stayed in the outbox
                 left = error.count if isinstance(error, Unconfirmed) else len(batch)
                 self._refused.append((datetime.now(UTC), left))
                 log.warning("outbox fast path failed; sweep will retry", exc_info=True)
             finally:
                 self._in_flight = 0
+
+    async def _clearing(self) -> None:
+        """Clear what the fast path saw confirmed, gathered for up to `clear_seconds` or
+        until a command's worth of documents waits (a document's entries in one command).
+        Entries it cannot clear stay in their documents and are counted as pending until a
+        sweep has published them again."""
+        loop = asyncio.get_running_loop()
+        confirmed = self._confirmed
+        while True:
+            items: list[tuple[Any, Envelope]] = []
+            documents: set[Any] = set()
+            deadline: float | None = None
+            while True:
+                while confirmed and (
+                    confirmed[0][0] in documents or len(documents) < STATEMENTS_PER_COMMAND
+                ):
+                    items.append(confirmed.popleft())
+                    documents.add(items[-1][0])
+                if len(documents) >= STATEMENTS_PER_COMMAND:
+                    break
+                self._more_confirmed.clear()
+                if not items:
+                    await self._more_confirmed.wait()
+                    continue
+                deadline = loop.time() + self._clear_seconds if deadline is None else deadline
+                left = deadline - loop.time()
+                if left <= 0:
+                    break
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._more_confirmed.wait(), left)
+            try:
+                await self._clear(items)
+            except Exception:
+                self._refused.append((datetime.now(UTC), len(items)))
+                log.warning("outbox entries not cleared; sweep will publish them again")
+            finally:
+                if not confirmed:
+                    self._all_cleared.set()
 
     async def _sweep(self) -> None:
         while True:
@@ -195,6 +273,15 @@ class OutboxRelay:
 
     async def publish(self, batch: list[tuple[Any, Envelope]]) -> None:
         """Publish concurrently, then clear exactly the entries the broker confirmed."""
+        confirmed, failures = await self._send(batch)
+        await self._clear(confirmed)
+        if failures:
+            raise Unconfirmed(len(failures), len(batch)) from failures[0]
+
+    async def _send(
+        self, batch: list[tuple[Any, Envelope]]
+    ) -> tuple[list[tuple[Any, Envelope]], list[BaseException]]:
+        """Publish concurrently: the items the broker confirmed, and the failures."""
         publisher = self._publisher
         if publisher is None:
             raise RuntimeError(f"outbox relay of {self._collection.name} is not started")
@@ -202,19 +289,22 @@ class OutboxRelay:
             *(publisher.publish(envelope) for _, envelope in batch), return_exceptions=True
         )
         confirmed = [item for item, result in zip(batch, results, strict=True) if result is None]
-        failures = [r for r in results if isinstance(r, BaseException)]
-        if confirmed:
-            await bulk_write_in_chunks(
-                self._collection,
-                [
-                    UpdateOne({"_id": doc_id}, {"$unset": {f"outbox.{env.event_id}": ""}})
-                    for doc_id, env in confirmed
-                ],
-                ordered=False,
-            )
-            self.published += len(confirmed)
-        if failures:
-            raise Unconfirmed(len(failures), len(batch)) from failures[0]
+        return confirmed, [r for r in results if isinstance(r, BaseException)]
+
+    async def _clear(self, confirmed: list[tuple[Any, Envelope]]) -> None:
+        """`$unset` the confirmed entries: one statement per document, however many of its
+        events there are, in commands of at most STATEMENTS_PER_COMMAND statements."""
+        if not confirmed:
+            return
+        entries: dict[Any, dict[str, str]] = {}
+        for doc_id, envelope in confirmed:
+            entries.setdefault(doc_id, {})[f"outbox.{envelope.event_id}"] = ""
+        await bulk_write_in_chunks(
+            self._collection,
+            [UpdateOne({"_id": doc_id}, {"$unset": fields}) for doc_id, fields in entries.items()],
+            ordered=False,
+        )
+        self.published += len(confirmed)
 
     async def _clear_flags(self) -> None:
         """Lower the pending flag of documents whose outbox is empty again. Only the sweep

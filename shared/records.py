@@ -114,12 +114,21 @@ class Records:
         return Changed(before={}, after=document, events=envelopes)
 
     async def change(
-        self, record_id: Any, decide: Decide, *, once_per: str | None = None
+        self,
+        record_id: Any,
+        decide: Decide,
+        *,
+        once_per: str | None = None,
+        current: Record | None = None,
     ) -> Changed | None:
         """Apply `decide` to the record as it is now, in one write with its events; None
-        when there is no such record."""
+        when there is no such record. `current`: the record as the caller has it while
+        nothing else can change it (it holds its own lock of this record over the read
+        and this call), so that the write is not preceded by a second read of it."""
         async with self._lock(record_id):
-            before = await self.collection.find_one({"_id": record_id})
+            before = current
+            if before is None:
+                before = await self.collection.find_one({"_id": record_id})
             if before is None:
                 return None
             if once_per is not None and once_per in before.get(APPLIED, []):

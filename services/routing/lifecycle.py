@@ -67,6 +67,11 @@ class ClockNotStarted(LookupError):
     """Transient: the complaint's first routing decision has not been stored yet."""
 
 
+# How long an event waits for its complaint's clock to be stored by this process before it
+# goes back to the queue: as long as the consumer pauses before requeueing it.
+START_WAIT_SECONDS = 1.0
+
+
 def setting(fields: dict[str, Any], events: Sequence[EventPayload] = ()) -> Decision:
     """A decision that sets `fields` on the clock and causes `events`."""
     return Decision({"$set": fields}, events)
@@ -101,12 +106,16 @@ async def apply(
     decision that leaves the deadline waiting for the calendar is counted once, after its
     write (`refused`)."""
     decided = Decided(decide)
-    changed = await clocks.change(envelope.complaint_id, decided, once_per=str(envelope.event_id))
-    if changed is None:
+    complaint_id, event_id = envelope.complaint_id, str(envelope.event_id)
+    changed = await clocks.change(complaint_id, decided, once_per=event_id)
+    if changed is None and await clocks.started(complaint_id, within=START_WAIT_SECONDS):
         # complaint.received starts the clock, and an event published right after it (an
-        # acceptance at registration) may be consumed first: retry; after the delivery
-        # limit it is parked (routing never saw, or parked, the complaint itself).
-        raise ClockNotStarted(f"no SLA clock yet for complaint {envelope.complaint_id}")
+        # acceptance at registration) may be consumed first: it waits for the start here.
+        changed = await clocks.change(complaint_id, decided, once_per=event_id)
+    if changed is None:
+        # Not started here in time: retry; after the delivery limit it is parked (routing
+        # never saw, or parked, the complaint itself).
+        raise ClockNotStarted(f"no SLA clock yet for complaint {complaint_id}")
     if changed.changed and leaves_waiting(decided.decision):
         refused(envelope.type)
     return changed

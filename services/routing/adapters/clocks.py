@@ -9,8 +9,9 @@ What a change means beyond the clock itself is kept here, from the clock before 
 
 - Department loads (`department_load`): a small document per department counts each
   handler's open clocks, so choosing the least-loaded handler is one lookup by `_id`
-  instead of a count over every open clock. A crash between the two writes leaves a load
-  off by one: it only steers the choice of handler.
+  instead of a count over every open clock, and that lookup is cached for `LOAD_TTL`
+  seconds, the cached copy following this process's own counts. A crash between the two
+  writes leaves a load off by one: it only steers the choice of handler.
 - The scan's index (`sla_slots`, adapters/sla_slots.py): each clock carries its SLA state,
   planned again in the same write as every change of it (services/routing/sla_state.py),
   and is listed where the scan finds its next point. The clock's entry is removed before
@@ -28,19 +29,32 @@ What a change means beyond the clock itself is kept here, from the clock before 
   (another change of it was written first) settles its own entries afterwards. An entry
   may outlive its clock's wait (a crash in between: the recount drops it, `drop_stale`),
   but a waiting clock always has its entry.
+
+Routing is its clocks' one writer, one process changing a clock at a time (the locks here
+are in memory, as shared/records.py says), so the clock as this process last wrote it is
+the clock: a change within `WRITTEN_TTL` seconds of the last one (the acceptance right
+after the decision, a level coming back) starts from that copy instead of reading it
+again; a write that fails leaves no copy. And an event of a complaint whose clock is not
+stored yet (one published with complaint.received, consumed first) waits for this
+process to store it (`started`), instead of going back to the queue to be read again.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 import weakref
+from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import TYPE_CHECKING, Any
 from uuid import uuid4
 
+import bson
+from bson.binary import UuidRepresentation
+from bson.codec_options import CodecOptions
 from pymongo import ASCENDING
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
@@ -62,6 +76,19 @@ STOPPED = "stopped"
 # An index entry younger than this is never dropped as stale: its clock may be about to
 # say it waits (the entry is written first), in this process or another.
 STALE_AFTER = timedelta(minutes=2)
+
+# How long the copy of a clock this process wrote stands for the clock, and how many
+# clocks it remembers (module note): the events that follow a change within seconds.
+WRITTEN_TTL = 10.0
+WRITTEN_MEMORY = 2048
+
+# How long a department's loads are read from the cached copy (DepartmentLoad).
+LOAD_TTL = 30.0
+
+# How the platform's clients read documents (shared/mongo_clients.py `bounded`).
+STORED: CodecOptions[dict[str, Any]] = CodecOptions(
+    tz_aware=True, uuid_representation=UuidRepresentation.STANDARD
+)
 
 
 def pending_year(clock: dict[str, Any] | None) -> int | None:
@@ -111,10 +138,17 @@ class PendingIndex:
 
 class DepartmentLoad:
     """Open clocks per handler of one department: `{_id: hospital:department, open:
-    {handler_id: n}}` (MongoDB's subset pattern: one read by `_id` per decision)."""
+    {handler_id: n}}` (MongoDB's subset pattern: one read by `_id` per decision). Read
+    through a copy kept `ttl` seconds, to which this process applies each count it writes:
+    it is the loads' one writer, so the copy is what the document says; a count written
+    by another process shows within `ttl` (a load only steers the choice of handler)."""
 
-    def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
+    def __init__(self, db: AsyncDatabase[dict[str, Any]], *, ttl: float = LOAD_TTL) -> None:
         self.collection: AsyncCollection[dict[str, Any]] = db["department_load"]
+        self._ttl = ttl
+        self._copies: dict[str, tuple[float, dict[str, int]]] = {}
+        # Counts written per department: a read that a count overtook is not kept.
+        self._written: dict[str, int] = {}
 
     async def moved(self, before: dict[str, Any], after: dict[str, Any]) -> None:
         """Follow a clock that starts, stops, restarts or changes hands."""
@@ -132,16 +166,30 @@ class DepartmentLoad:
             await self.count(after, +1)
 
     async def open_cases(self, hospital_id: str, department: str) -> dict[str, int]:
-        document = await self.collection.find_one({"_id": f"{hospital_id}:{department}"})
-        return {k: n for k, n in (document or {}).get("open", {}).items() if n > 0}
+        key = f"{hospital_id}:{department}"
+        copy = self._copies.get(key)
+        if copy is None or time.monotonic() - copy[0] >= self._ttl:
+            written = self._written.get(key, 0)
+            document = await self.collection.find_one({"_id": key})
+            copy = (time.monotonic(), dict((document or {}).get("open", {})))
+            if self._written.get(key, 0) == written:
+                self._copies[key] = copy
+        return {k: n for k, n in copy[1].items() if n > 0}
 
     async def count(self, clock: dict[str, Any], delta: int) -> None:
         if clock.get("handler_id"):
-            await self.collection.update_one(
-                {"_id": f"{clock['hospital_id']}:{clock['department']}"},
-                {"$inc": {f"open.{clock['handler_id']}": delta}},
-                upsert=True,
-            )
+            key, handler = f"{clock['hospital_id']}:{clock['department']}", clock["handler_id"]
+            self._written[key] = self._written.get(key, 0) + 1
+            try:
+                await self.collection.update_one(
+                    {"_id": key}, {"$inc": {f"open.{handler}": delta}}, upsert=True
+                )
+            except Exception:
+                self._copies.pop(key, None)  # written or not: read it again
+                raise
+            copy = self._copies.get(key)
+            if copy is not None:
+                copy[1][handler] = copy[1].get(handler, 0) + delta
 
 
 class _Unlisted(Exception):
@@ -178,6 +226,32 @@ def _nothing(clock: dict[str, Any]) -> Decision | None:
     return None
 
 
+def _decided_once(decide: Decide, clock: dict[str, Any], decision: Decision | None) -> Decide:
+    """`decide`, whose `decision` on `clock` (that very document) is already known."""
+
+    def known(current: dict[str, Any]) -> Decision | None:
+        return decision if current is clock else decide(current)
+
+    return known
+
+
+RELAYS = frozenset({"outbox", "outbox_pending", "outbox_since"})
+
+
+def _as_written(clock: dict[str, Any]) -> dict[str, Any]:
+    """The copy of a clock kept as written, without the fields the outbox relay changes
+    after the write (shared/outbox.py); no decision reads them."""
+    return {k: v for k, v in clock.items() if k not in RELAYS}
+
+
+@dataclass
+class _Awaited:
+    """Changes waiting for a complaint's clock to be stored (`ClockStore.started`)."""
+
+    stored: asyncio.Event = field(default_factory=asyncio.Event)
+    waiting: int = 0
+
+
 class ClockStore:
     """The clocks (shared/records.py, with routing's outbox relay), and what follows from
     each change of one: the department loads, the pending index and, with a `planner`, the
@@ -201,6 +275,12 @@ class ClockStore:
         # One change of a clock at a time here, slot writes included (records.py's lock
         # covers only the clock's own write).
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+        # The clocks as this process last wrote them, with when (module note).
+        self._written: OrderedDict[str, tuple[float, dict[str, Any]]] = OrderedDict()
+        self._codec = getattr(self.collection, "codec_options", STORED)
+        # The clocks this process stored lately, and the changes waiting for one.
+        self._stored: OrderedDict[str, None] = OrderedDict()
+        self._awaited: dict[str, _Awaited] = {}
 
     @classmethod
     def of(
@@ -238,7 +318,51 @@ class ClockStore:
         already has one (a redelivery). A clock that starts waiting is listed first, as
         `entry` (the event it starts from: a redelivery lists it under the same name)."""
         async with self._lock(clock["_id"]):
-            return await self._start(clock, events, entry=entry)
+            try:
+                started = await self._start(clock, events, entry=entry)
+            finally:
+                awaited = self._awaited.pop(clock["_id"], None)
+                if awaited is not None:
+                    awaited.stored.set()
+            self._stored[clock["_id"]] = None
+            while len(self._stored) > WRITTEN_MEMORY:
+                self._stored.popitem(last=False)
+            return started
+
+    async def started(self, complaint_id: str, *, within: float) -> bool:
+        """Wait up to `within` seconds for this process to store the complaint's clock (its
+        complaint.received handled meanwhile); True once it has, or recently had."""
+        if complaint_id in self._stored:
+            return True
+        awaited = self._awaited.setdefault(complaint_id, _Awaited())
+        awaited.waiting += 1
+        try:
+            await asyncio.wait_for(awaited.stored.wait(), timeout=within)
+            return True
+        except TimeoutError:
+            return False
+        finally:
+            awaited.waiting -= 1
+            if awaited.waiting == 0 and self._awaited.get(complaint_id) is awaited:
+                del self._awaited[complaint_id]
+
+    def _remember(self, clock: dict[str, Any], *, as_sent: bool = False) -> None:
+        """Keep the clock as written; `as_sent`: the document this process sent, kept as
+        a read would return it (times in UTC to the millisecond, lists for tuples)."""
+        if as_sent:
+            clock = bson.decode(bson.encode(clock), codec_options=self._codec)
+        self._written[clock["_id"]] = (time.monotonic(), _as_written(clock))
+        self._written.move_to_end(clock["_id"])
+        while len(self._written) > WRITTEN_MEMORY:
+            self._written.popitem(last=False)
+
+    def _recall(self, complaint_id: str) -> dict[str, Any] | None:
+        """The clock as this process last wrote it, if recently; taken out of the memory:
+        a change puts back what it wrote, and one that fails nothing."""
+        written = self._written.pop(complaint_id, None)
+        if written is None or time.monotonic() - written[0] >= WRITTEN_TTL:
+            return None
+        return written[1]
 
     async def _start(
         self, clock: dict[str, Any], events: Sequence[EventPayload], *, entry: str
@@ -253,8 +377,10 @@ class ClockStore:
             year = int(waiting["year"])
             await self.pending.add(year, clock["_id"], clock["hospital_id"], entry=entry)
             clock = {**clock, "deadline_pending": {**waiting, "entry": entry}}
+        self._recall(clock["_id"])  # whatever is stored now, it is not that copy
         started = await self.records.insert(clock, events)
         if started is not None:
+            self._remember(started.after, as_sent=True)
             await self._list(started.after)
             await self.load.count(started.after, +1)
         else:
@@ -279,37 +405,55 @@ class ClockStore:
     async def _planned_change(
         self, complaint_id: str, decide: Decide, *, once_per: str | None = None
     ) -> Changed | None:
-        """Without a planner, the change; with one: the clock's entry removed, the change
-        written with the SLA state planned again, the entry listed from what was written.
-        A redelivery changes nothing but is planned again too: its plan may have fallen
-        behind the time, and its entry may be missing (a crash after the last change)."""
+        """Without a planner, the change; with one: the clock's entry removed when the
+        change lists it elsewhere, the change written with the SLA state planned again, the
+        entry listed from what was written. A redelivery changes nothing but is planned
+        again too: its plan may have fallen behind the time, and its entry may be missing
+        (a crash after the last change)."""
         planner = self.planner
+        before = self._recall(complaint_id)
         if planner is None:
-            return await self._change(complaint_id, decide, once_per=once_per)
-        before = await self.records.get(complaint_id)
+            changed = await self._change(complaint_id, decide, once_per=once_per, current=before)
+            if changed is not None:
+                self._remember(changed.after)
+            return changed
         if before is None:
-            return None
+            before = await self.records.get(complaint_id)
+            if before is None:
+                return None
         ladder = await planner.ladder(before["hospital_id"])
         now = planner.now()
-        await self._unlist(before)
-        changed = await self._change(
-            complaint_id, planner.planned(decide, ladder=ladder, now=now), once_per=once_per
-        )
+        replayed = once_per is not None and once_per in before.get(APPLIED, [])
+        plan = planner.planned(decide, ladder=ladder, now=now)
+        replan = planner.planned(_nothing, ladder=ladder, now=now)
+        # The decision is made once, here, and is the one written: where it lists the clock
+        # decides whether its entry must go before the write.
+        decision = (replan if replayed else plan)(before)
+        await self._unlist(before, decision)
+        if not replayed:
+            plan = _decided_once(plan, before, decision)
+        changed = await self._change(complaint_id, plan, once_per=once_per, current=before)
         if changed is None:
             return None
         after = changed.after
-        if once_per is not None and once_per in before.get(APPLIED, []):
+        if replayed:
             again = await self._change(
-                complaint_id, planner.planned(_nothing, ladder=ladder, now=now)
+                complaint_id, _decided_once(replan, before, decision), current=before
             )
             after = again.after if again is not None else after
+        self._remember(after)
         await self._list(after)
         return changed
 
-    async def _unlist(self, clock: dict[str, Any]) -> None:
-        listing = self.planner.listing(clock) if self.planner else None
-        if listing is not None and self.slots is not None:
-            await self.slots.remove(listing.slot, listing.key)
+    async def _unlist(self, clock: dict[str, Any], decision: Decision | None) -> None:
+        """Remove the clock's entry before a change that lists it elsewhere, or no more
+        (see the module note); one it leaves where it is stays."""
+        planner, slots = self.planner, self.slots
+        listing = planner.listing(clock) if planner else None
+        if listing is None or slots is None or planner is None or decision is None:
+            return
+        if planner.listing({**clock, **(decision.update.get("$set") or {})}) != listing:
+            await slots.remove(listing.slot, listing.key)
 
     async def _list(self, clock: dict[str, Any]) -> None:
         listing = self.planner.listing(clock) if self.planner else None
@@ -317,13 +461,21 @@ class ClockStore:
             await self.slots.add(listing.slot, listing.key, self.planner.entry(clock))
 
     async def _change(
-        self, complaint_id: str, decide: Decide, *, once_per: str | None = None
+        self,
+        complaint_id: str,
+        decide: Decide,
+        *,
+        once_per: str | None = None,
+        current: dict[str, Any] | None = None,
     ) -> Changed | None:
         listed: dict[int, str] = {}
         while True:
             try:
                 changed = await self.records.change(
-                    complaint_id, partial(_listed_first, decide, listed), once_per=once_per
+                    complaint_id,
+                    partial(_listed_first, decide, listed),
+                    once_per=once_per,
+                    current=current,
                 )
                 break
             except _Unlisted as unlisted:

@@ -12,7 +12,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from services.routing.adapters.clocks import CLOCKS, ClockStore, DepartmentLoad
+import bson
+
+from services.routing.adapters.clocks import CLOCKS, STORED, ClockStore, DepartmentLoad
 from services.routing.adapters.sla_slots import SlotIndex, minute_of
 from services.routing.admin import read_region
 from services.routing.domain.calendar import WorkingCalendar
@@ -62,6 +64,10 @@ class FakeRelay:
         self.notified += envelopes
 
 
+def _as_read(document: dict[str, Any]) -> dict[str, Any]:
+    return bson.decode(bson.encode(document), codec_options=STORED)
+
+
 class FakeRecords:
     """shared/records.py's Records in a dict: `change` reads, decides and applies `$set`,
     `$push` and `$inc` with `once_per` as the real one does; the events go to the relay."""
@@ -85,12 +91,21 @@ class FakeRecords:
         return Changed(before={}, after=copy.deepcopy(record), events=envelopes)
 
     async def change(
-        self, record_id: str, decide: Decide, *, once_per: str | None = None
+        self,
+        record_id: str,
+        decide: Decide,
+        *,
+        once_per: str | None = None,
+        current: dict[str, Any] | None = None,
     ) -> Changed | None:
+        known = current
         current = self.documents.get(record_id)
         if current is None:
             return None
         before = copy.deepcopy(current)
+        if known is not None:  # the caller's copy must be the record as a read returns it
+            stored = {k: v for k, v in before.items() if k != "outbox"}
+            assert _as_read(known) == _as_read(stored), record_id
         if once_per is not None and once_per in current.get(APPLIED, []):
             return Changed(before=before, after=before)
         decision = decide(copy.deepcopy(current))
