@@ -5,8 +5,14 @@ A command writes its state change and the events it causes in one document updat
 relay publishes with confirms and only then `$unset`s the entry: a crash or a broker
 outage in between means the event is published again later (at least once), never lost.
 
-Two paths feed the relay: `notify()` right after a write (low latency), and a sweep of
+Two paths feed the relay: `notify()` right after a write (low latency), and sweeps of
 documents whose outbox has been pending for a while (crash recovery, broker outages).
+The frequent sweep (`sweep_seconds`) reads only the documents this relay knows may have
+been left behind, each by `_id`: those whose events the broker did not confirm or that
+could not be cleared, and those whose write failed without saying whether it happened
+(`suspect`, from shared/records.py). The scan of the whole collection for pending outboxes
+(a full scan on the embedded server, growing with history) runs at start and then every
+`full_sweep_seconds`: it finds what a process that died left behind.
 The outbox is a map keyed by event id because FerretDB's $pull only removes exact-equal
 elements and has no positional operators.
 
@@ -100,6 +106,7 @@ class OutboxRelay:
         publisher: EventPublisher | None = None,
         *,
         sweep_seconds: float = 10.0,
+        full_sweep_seconds: float = 300.0,
         stale_seconds: float = 5.0,
         batch_size: int = 200,
         clear_seconds: float = CLEAR_SECONDS,
@@ -107,6 +114,9 @@ class OutboxRelay:
         self._collection = collection
         self._publisher = publisher
         self._sweep_seconds = sweep_seconds
+        self._full_sweep_seconds = full_sweep_seconds
+        # Documents that may hold events left behind, by when that was known.
+        self._suspects: dict[Any, datetime] = {}
         self._stale = timedelta(seconds=stale_seconds)
         self._batch_size = batch_size
         self._clear_seconds = min(clear_seconds, stale_seconds / 4)
@@ -133,6 +143,11 @@ class OutboxRelay:
     def notify(self, document_id: Any, envelopes: Iterable[Envelope]) -> None:
         for envelope in envelopes:
             self._queue.put_nowait((document_id, envelope))
+
+    def suspect(self, document_id: Any) -> None:
+        """A write of this document failed without saying whether it happened: the next
+        sweep reads it by `_id` and publishes what its outbox holds."""
+        self._suspects.setdefault(document_id, datetime.now(UTC))
 
     @property
     def collection(self) -> AsyncCollection[dict[str, Any]]:
@@ -186,6 +201,8 @@ class OutboxRelay:
             except Exception as error:  # the sweep retries whatever stayed in the outbox
                 left = error.count if isinstance(error, Unconfirmed) else len(batch)
                 self._refused.append((datetime.now(UTC), left))
+                for document_id, _ in batch:
+                    self.suspect(document_id)
                 log.warning("outbox fast path failed; sweep will retry", exc_info=True)
             finally:
                 self._in_flight = 0
@@ -223,19 +240,51 @@ class OutboxRelay:
                 await self._clear(items)
             except Exception:
                 self._refused.append((datetime.now(UTC), len(items)))
+                for document_id, _ in items:
+                    self.suspect(document_id)
                 log.warning("outbox entries not cleared; sweep will publish them again")
             finally:
                 if not confirmed:
                     self._all_cleared.set()
 
     async def _sweep(self) -> None:
+        loop = asyncio.get_running_loop()
+        full_due = 0.0  # the first pass scans: what a process that died left behind
         while True:
             await asyncio.sleep(self._sweep_seconds)
             try:
-                while await self.sweep_once() >= self._batch_size:
-                    pass
+                if loop.time() >= full_due:
+                    full_due = loop.time() + self._full_sweep_seconds
+                    while await self.sweep_once() >= self._batch_size:
+                        pass
+                else:
+                    await self.sweep_suspects()
             except Exception:
                 log.warning("outbox sweep failed; will retry", exc_info=True)
+
+    async def sweep_suspects(self) -> int:
+        """Publish the events left in the documents this relay suspects (read by `_id`,
+        at most `batch_size`, those known longest first); returns how many were read."""
+        cutoff = datetime.now(UTC) - self._stale
+        due = [d for d, since in self._suspects.items() if since <= cutoff][: self._batch_size]
+        batch: list[tuple[Any, Envelope]] = []
+        for document_id in due:
+            document = await self._collection.find_one({"_id": document_id}, {"outbox": 1})
+            entries = [
+                Envelope.from_document(e) for e in ((document or {}).get("outbox") or {}).values()
+            ]
+            batch.extend((document_id, e) for e in sorted(entries, key=lambda e: e.occurred_at))
+        try:
+            if batch:
+                await self.publish(batch)
+        except Exception as error:
+            self._left_by_sweep = error.count if isinstance(error, Unconfirmed) else len(batch)
+            raise
+        for document_id in due:
+            self._suspects.pop(document_id, None)
+        if not self._suspects:
+            self._swept(cutoff, left=0)
+        return len(due)
 
     async def sweep_once(self, *, stale: timedelta | None = None) -> int:
         """Publish events left pending longer than `stale`; returns how many were found."""
@@ -261,6 +310,9 @@ class OutboxRelay:
             self._swept(cutoff, left=error.count if isinstance(error, Unconfirmed) else len(batch))
             raise
         self._swept(cutoff, left=0)
+        if found < self._batch_size:  # the scan saw every stale document
+            for document_id in [d for d, since in self._suspects.items() if since <= cutoff]:
+                del self._suspects[document_id]
         if found:
             await self._clear_flags()
         return found

@@ -110,6 +110,9 @@ class Records:
             await self.collection.insert_one(document)
         except DuplicateKeyError:
             return None
+        except Exception:
+            self._suspect(document["_id"], envelopes)
+            raise
         self._publish(document["_id"], envelopes)
         return Changed(before={}, after=document, events=envelopes)
 
@@ -139,9 +142,13 @@ class Records:
             decision = decision or Decision()
             envelopes = self._envelopes(before, decision.events)
             update = _with_outbox(decision.update, envelopes, once_per=once_per)
-            after = await self.collection.find_one_and_update(
-                {"_id": record_id}, update, return_document=ReturnDocument.AFTER
-            )
+            try:
+                after = await self.collection.find_one_and_update(
+                    {"_id": record_id}, update, return_document=ReturnDocument.AFTER
+                )
+            except Exception:
+                self._suspect(record_id, envelopes)
+                raise
         if after is None:  # removed meanwhile by another process
             return None
         self._publish(record_id, envelopes)
@@ -155,6 +162,12 @@ class Records:
     def _publish(self, record_id: Any, envelopes: Sequence[Envelope]) -> None:
         if envelopes and self._relay is not None:
             self._relay.notify(record_id, envelopes)
+
+    def _suspect(self, record_id: Any, envelopes: Sequence[Envelope]) -> None:
+        """A write with events failed without saying whether it happened: the relay's
+        next sweep looks at the record (shared/outbox.py)."""
+        if envelopes and self._relay is not None:
+            self._relay.suspect(record_id)
 
     def _lock(self, record_id: Any) -> asyncio.Lock:
         # Weak values: a lock lives only while some change of that record holds it.

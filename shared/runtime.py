@@ -73,15 +73,24 @@ class ServiceRuntime:
     def consume(self, handlers: Mapping[str, Handler]) -> None:
         self._handlers = handlers
 
-    def relay_outbox_of(self, collection: AsyncCollection[dict[str, Any]]) -> OutboxRelay:
+    def relay_outbox_of(
+        self, collection: AsyncCollection[dict[str, Any]], *, written_elsewhere: bool = False
+    ) -> OutboxRelay:
         """The relay of this collection's outbox, built now and started with the service:
-        bootstrap hands it to the records that queue events (shared/records.py)."""
+        bootstrap hands it to the records that queue events (shared/records.py).
+        `written_elsewhere`: other processes (Celery workers) put events in this outbox
+        too, and never tell this relay: it scans the collection at every sweep."""
         for relay in self.relays:
             if relay.collection.name == collection.name:
                 return relay
         s = self.settings
         relay = OutboxRelay(
-            collection, sweep_seconds=s.outbox_sweep_seconds, stale_seconds=s.outbox_stale_seconds
+            collection,
+            sweep_seconds=s.outbox_sweep_seconds,
+            full_sweep_seconds=(
+                s.outbox_sweep_seconds if written_elsewhere else s.outbox_full_sweep_seconds
+            ),
+            stale_seconds=s.outbox_stale_seconds,
         )
         self.relays.append(relay)
         # huiyin_outbox_pending: what this service's relays know to be waiting.

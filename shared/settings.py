@@ -37,6 +37,13 @@ class ServiceSettings(BaseSettings):
     delivery_limit: int = Field(default=5, ge=1)
     publish_timeout_seconds: float = Field(default=10.0, gt=0)
     outbox_sweep_seconds: float = Field(default=10.0, gt=0)
+    outbox_full_sweep_seconds: float = Field(
+        default=300.0,
+        gt=0,
+        description="how often a relay scans its whole collection for events left behind "
+        "by a process that died (a full scan on the embedded server); between scans it "
+        "reads only the documents it knows may hold some, by _id (shared/outbox.py)",
+    )
     outbox_stale_seconds: float = Field(default=5.0, ge=0)
     request_timeout_seconds: float = Field(
         default=10.0,

@@ -25,7 +25,11 @@ from shared.runtime import ServiceRuntime
 def create_app(settings: NotificationSettings | None = None) -> FastAPI:
     settings = settings or NotificationSettings()
     runtime = ServiceRuntime(settings, metrics=ServiceMetrics("notification"))
-    deliveries = DeliveryLog(runtime.db, relay=runtime.relay_outbox_of(runtime.db[DELIVERIES]))
+    deliveries = DeliveryLog(
+        runtime.db,
+        # The ladder's deliveries (Celery workers, deliveries/records.py) put events here too.
+        relay=runtime.relay_outbox_of(runtime.db[DELIVERIES], written_elsewhere=True),
+    )
     mailer = SmtpMailer(
         host=settings.smtp_host,
         port=settings.smtp_port,

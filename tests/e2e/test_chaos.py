@@ -123,7 +123,11 @@ async def test_kill_minus_nine_anything_loses_no_complaint(
         smtp_port=mail.port,
         logs=tmp_path,
         overrides={
-            service: {"outbox_sweep_seconds": 0.5, "outbox_stale_seconds": 1.0}
+            service: {
+                "outbox_sweep_seconds": 0.5,
+                "outbox_full_sweep_seconds": 0.5,
+                "outbox_stale_seconds": 1.0,
+            }
             for service in SERVICES
         },
     )

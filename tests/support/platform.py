@@ -160,6 +160,7 @@ def common_settings(infra: Infrastructure, names: Names, service: str) -> dict[s
         "queue_prefix": names.prefix,
         "http_port": free_port(),
         "outbox_sweep_seconds": 0.2,
+        "outbox_full_sweep_seconds": 3600.0,  # scans at start; then only what it suspects
         "outbox_stale_seconds": 0.5,
         "publish_timeout_seconds": 3.0,
     }

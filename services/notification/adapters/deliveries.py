@@ -232,7 +232,12 @@ class DeliveryLog:
         )
         if envelopes:
             update["$set"] |= outbox_fields(envelopes)
-        await self._updates.write([UpdateOne({"_id": delivery_id}, update)])
+        try:
+            await self._updates.write([UpdateOne({"_id": delivery_id}, update)])
+        except Exception:
+            if envelopes and self._relay is not None:
+                self._relay.suspect(delivery_id)  # the relay's next sweep looks
+            raise
         if envelopes and self._relay is not None:
             self._relay.notify(delivery_id, envelopes)
 
