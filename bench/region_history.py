@@ -50,6 +50,8 @@ from uuid import UUID
 
 from deploy.demo import REGION_FILE
 from services.intake.change import Entry, chained
+from services.intake.domain.authority import ACKNOWLEDGERS
+from services.intake.escalations import level_label
 from services.reporting.domain.classification import NOT_ACCEPTED_REASONS
 from services.reporting.domain.facts import (
     apply_fact_update,
@@ -718,6 +720,9 @@ def _recorded(record: dict[str, Any], step: Step, office: str) -> list[Entry]:
         record["escalations"].append(
             {
                 "level": level,
+                "level_label": level_label(level),
+                "supervised": level in ACKNOWLEDGERS,
+                "overdue_working_days": p.get("overdue_working_days") or 0,
                 "round": p.get("round", 0),
                 "event_ids": [step.event_id],
                 "reached_at": at,

@@ -86,7 +86,12 @@ def create_app(settings: IntakeSettings | None = None) -> FastAPI:
         description="Complaint registration, the complaint lifecycle and complainant tracking.",
         runtime=runtime,
         routers=[complaints.router, lifecycle.router, escalations.router, admin_router],
-        on_start=[repository.ensure_indexes, upgrade, start_assertions],
+        on_start=[
+            repository.ensure_indexes,
+            repository.mark_keys_complete_if_new,
+            upgrade,
+            start_assertions,
+        ],
         on_stop=[stop_assertions],
     )
     app.state.ports = ports

@@ -9,6 +9,8 @@
   member and may accept by the same rule as POST .../accept (domain/authority.py).
 - The complaint, its first timeline entries and its events are one insert
   (shared/records.py), numbered per hospital and month (domain/numbering.py).
+- Its lookup keys (tracking code, case number: adapters/complaint_keys.py) are one insert
+  just before it; a tracking code another complaint holds is drawn again.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import uuid4
 
+from services.intake.adapters.complaint_keys import case_key, key_documents, tracking_key
 from services.intake.change import Entry, chained, proven
 from services.intake.domain import authority, idempotency
 from services.intake.domain.authority import Actor, CaseParties
@@ -31,6 +34,10 @@ from shared import dates
 from shared.contracts import ComplaintAccepted, ComplaintReceived, EventPayload
 from shared.matching import complainant_key
 from shared.staff_assertion import StaffAssertion
+
+# Draws of a tracking code before giving up: one in 32^12 is taken by chance, so a second
+# draw that clashes too means something else is wrong.
+TRACKING_CODE_DRAWS = 5
 
 
 class IdempotencyConflict(Exception):
@@ -77,11 +84,16 @@ async def register(
     if problem:
         raise InvalidField("received_at", problem)
     sequence = await ports.repository.next_sequence(hospital_id, received_at)
+    number = case_number(hospital_id, received_at, sequence)
+    code = await claim_lookup_keys(
+        complaint_id=complaint_id, hospital_id=hospital_id, number=number, ports=ports
+    )
     complaint, events = new_complaint(
         command,
         complaint_id=complaint_id,
         hospital_id=hospital_id,
-        number=case_number(hospital_id, received_at, sequence),
+        number=number,
+        tracking=code,
         idempotency_key=idempotency_key,
         received_at=received_at,
         now=now,
@@ -98,6 +110,38 @@ async def register(
     if existing is None:  # another unique field clashed: nothing was stored
         raise RuntimeError(f"complaint {complaint_id} could not be stored: a unique value clashed")
     return _replay(existing, command.fingerprint)  # two identical requests raced
+
+
+async def claim_lookup_keys(
+    *, complaint_id: str, hospital_id: str, number: str, ports: IntakePorts
+) -> str:
+    """Store the keys the tracking page and the case-number lookup read by `_id`, before
+    the complaint (a key whose complaint is then never stored is harmless: its lookup
+    finds no complaint with its code or number, and answers 404); returns the tracking
+    code. A code another complaint holds is drawn again. The case number is the counter's
+    and clashes only if the counter went back: then nothing is stored, as for any other
+    unique value that clashes."""
+
+    def keys_with(code: str) -> list[dict[str, Any]]:
+        owner = {"_id": complaint_id, "hospital_id": hospital_id}
+        return key_documents(owner | {"case_number": number, "tracking_code": code})
+
+    code = tracking_code()
+    keys = keys_with(code)
+    for _ in range(TRACKING_CODE_DRAWS):
+        taken = await ports.repository.keys.claim(keys)
+        if case_key(number) in taken:
+            raise RuntimeError(
+                f"complaint {complaint_id} could not be stored: case number {number} is taken"
+            )
+        if not taken:
+            return code
+        code = tracking_code()  # its case number's key is stored: only the code's again
+        keys = [key for key in keys_with(code) if key["_id"] == tracking_key(code)]
+    raise RuntimeError(
+        f"complaint {complaint_id} could not be stored: {TRACKING_CODE_DRAWS} tracking codes "
+        "drawn were all taken"
+    )
 
 
 async def check_names(
@@ -166,16 +210,18 @@ def new_complaint(
     identity: IdentityCipher,
     proven_by: StaffAssertion | None,
     complainant_key: str | None = None,
+    tracking: str | None = None,
 ) -> tuple[dict[str, Any], list[EventPayload]]:
     """The complaint as first stored, with its first timeline entries, and the events its
     registration causes (pure: the names in it were checked, the number counted).
-    `complainant_key`: the keyed hash reporting matches recurring complainants by."""
+    `complainant_key`: the keyed hash reporting matches recurring complainants by;
+    `tracking`: the tracking code whose key was stored (None: a new one is drawn)."""
     clear = command.complainant
     complaint: dict[str, Any] = {
         "_id": complaint_id,
         "hospital_id": hospital_id,
         "case_number": number,
-        "tracking_code": tracking_code(),
+        "tracking_code": tracking or tracking_code(),
         "idempotency_key": idempotency_key or idempotency.automatic_key(complaint_id),
         "fingerprint": command.fingerprint,
         "status": ComplaintStatus.RECEIVED.value,

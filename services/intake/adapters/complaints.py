@@ -2,7 +2,9 @@
 
 This is what is not a change of a complaint: the case-number counters, the lookups and the
 pages. Every change (registration included) goes through shared/records.py, so the state,
-its timeline entries and the events it causes are stored together or not at all.
+its timeline entries and the events it causes are stored together or not at all. The
+tracking code and the case number are looked up through their keys
+(adapters/complaint_keys.py), by `_id`: the one filter FerretDB v1 answers from an index.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
+from services.intake.adapters.complaint_keys import ComplaintKeys, case_key, tracking_key
 from services.intake.domain.numbering import counter_key
 from shared.dates import in_platform_years
 
@@ -24,6 +27,7 @@ class ComplaintRepository:
     def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
         self.collection: AsyncCollection[dict[str, Any]] = db["complaints"]
         self._counters: AsyncCollection[dict[str, Any]] = db["case_counters"]
+        self.keys = ComplaintKeys(db)
 
     async def ensure_indexes(self) -> None:
         c = self.collection
@@ -52,8 +56,36 @@ class ComplaintRepository:
     async def get(self, complaint_id: str) -> dict[str, Any] | None:
         return await self.collection.find_one({"_id": complaint_id}, {"outbox": 0})
 
+    async def mark_keys_complete_if_new(self) -> None:
+        """At start: on a database without complaints, every complaint will have its keys
+        (registration writes them), so a key not found never needs the scan."""
+        if await self.keys.complete():
+            return
+        if await self.collection.find_one({}, {"_id": 1}) is None:
+            await self.keys.mark_complete(by="intake start on a database without complaints")
+
     async def by_tracking_code(self, code: str) -> dict[str, Any] | None:
-        return await self.collection.find_one({"tracking_code": code})
+        return await self._by_key(tracking_key(code), "tracking_code", code)
+
+    async def by_case_number(self, number: str) -> dict[str, Any] | None:
+        return await self._by_key(case_key(number), "case_number", number)
+
+    async def _by_key(self, key: str, field: str, value: str) -> dict[str, Any] | None:
+        """The key by `_id`, then its complaint by `_id`. A key whose complaint does not
+        carry its value (a registration that stored no complaint) counts as absent. Absent
+        keys on a database not yet `complete` (complaints stored before the keys): the
+        indexed query, once, and the complaint's keys are stored for the next lookup."""
+        complaint_id = await self.keys.complaint_of(key)
+        if complaint_id is not None:
+            complaint = await self.get(complaint_id)
+            if complaint is not None and complaint.get(field) == value:
+                return complaint
+        if await self.keys.complete():
+            return None
+        complaint = await self.collection.find_one({field: value}, {"outbox": 0})
+        if complaint is not None:
+            await self.keys.write([complaint])
+        return complaint
 
     async def without_chained_timeline(self) -> list[str]:
         """Ids of complaints stored in issue 2's format (before the timeline was chained):

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Header, Query, Response, status
+from fastapi import APIRouter, Header, Path, Query, Response, status
 from pydantic import ValidationError
 
 from services.intake import registration
@@ -44,6 +44,7 @@ from services.intake.ports import IntakePorts
 from shared.auth import CurrentPrincipal, Principal
 from shared.dates import Instant
 from shared.errors import (
+    ApiError,
     ErrorItem,
     conflict,
     error_responses,
@@ -68,11 +69,19 @@ StaffHeader = Annotated[
 ]
 
 
+def _seen(
+    complaint: dict[str, Any] | None, principal: Principal, missing: ApiError
+) -> dict[str, Any]:
+    """The complaint if the principal may see it; another hospital's is `missing` (a 404,
+    as for none: a hospital is not told another's case exists)."""
+    if complaint is None or not principal.may_see(complaint["hospital_id"]):
+        raise missing
+    return complaint
+
+
 async def _visible(complaint_id: str, principal: Principal, ports: IntakePorts) -> dict[str, Any]:
     complaint = await ports.repository.get(complaint_id)
-    if complaint is None or not principal.may_see(complaint["hospital_id"]):
-        raise complaint_not_found(complaint_id)
-    return complaint
+    return _seen(complaint, principal, complaint_not_found(complaint_id))
 
 
 # --- registration -------------------------------------------------------------------------
@@ -245,13 +254,42 @@ async def read(
     reads: IdentityReadsDep,
     staff: StaffHeader = None,
 ) -> ComplaintRead:
+    _check_reader(staff, proven)
+    complaint = await _visible(complaint_id, principal, ports)
+    return await shown(complaint, principal, proven, ports, reads, via="read")
+
+
+@router.get(
+    "/complaints/by-case-number/{case_number}",
+    responses=error_responses(403, 404),
+    summary="One complaint by its case number (按案件编号查询)",
+    description="The same answer as `GET /v1/complaints/{id}`, for staff who have the case "
+    "number (HZ-001-202611-00042) at hand; read by the number's lookup key, not by a search.",
+)
+async def read_by_case_number(
+    case_number: Annotated[str, Path(max_length=64)],
+    principal: CurrentPrincipal,
+    proven: ProvenStaff,
+    ports: PortsDep,
+    reads: IdentityReadsDep,
+    staff: StaffHeader = None,
+) -> ComplaintRead:
+    _check_reader(staff, proven)
+    number = case_number.strip().upper()
+    complaint = await ports.repository.by_case_number(number)
+    missing = not_found(f"case_number: no complaint {number}")
+    return await shown(
+        _seen(complaint, principal, missing), principal, proven, ports, reads, via="read"
+    )
+
+
+def _check_reader(staff: str | None, proven: StaffAssertion | None) -> None:
+    """The deprecated staff header, if sent, must name the staff member proven."""
     if staff is not None and proven is None:
         raise assertion_required(f"reading as {STAFF_HEADER} {staff}")
     if staff is not None and proven is not None and staff != proven.staff_id:
         message = f"{staff} is not the staff member the assertion proves ({proven.staff_id})"
         raise not_proven(STAFF_HEADER, "header", message)
-    complaint = await _visible(complaint_id, principal, ports)
-    return await shown(complaint, principal, proven, ports, reads, via="read")
 
 
 @router.get(
