@@ -29,8 +29,9 @@ list query and the tracking lookup as it was before the keys (an unknown code) a
 straight to the database, without a deadline.
 
 `--outbox-sweep-seconds S` (repeatable: one pass of the service each, on the same seeding)
-sets intake's outbox sweep, which also reads every complaint (`outbox_pending` is not `_id`):
-a pass with 3600 shows the lookups without that scan running beside them.
+sets intake's outbox sweep, whose first pass after start (and one every
+HUIYIN_OUTBOX_FULL_SWEEP_SECONDS) reads every complaint (`outbox_pending` is not `_id`;
+shared/outbox.py): a pass with 3600 shows the lookups without that scan running beside them.
 
 Names are the run's own (databases, exchange, queues), dropped at the end, so the benchmark
 can share servers with a running platform.
@@ -490,8 +491,8 @@ def main(argv: list[str] | None = None) -> None:
         type=float,
         action="append",
         help="intake's HUIYIN_OUTBOX_SWEEP_SECONDS (default: the service's own); given more "
-        "than once, one pass each on the same seeding. The sweep reads every complaint, so a "
-        "long one (3600) shows the lookups without that scan beside them",
+        "than once, one pass each on the same seeding. The first sweep after start reads every "
+        "complaint, so a long one (3600) shows the lookups without that scan beside them",
     )
     parser.add_argument(
         "--quick", action="store_true", help="20 hospitals, 12 months, 20,000 complaints"
