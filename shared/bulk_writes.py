@@ -14,7 +14,6 @@ from collections.abc import Sequence
 from typing import Any
 
 from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import BulkWriteError
 
 STATEMENTS_PER_COMMAND = 50
 
@@ -34,22 +33,3 @@ async def bulk_write_in_chunks(
 
 
 DUPLICATE_KEY = 11000
-
-
-async def insert_new(
-    collection: AsyncCollection[dict[str, Any]], documents: Sequence[dict[str, Any]]
-) -> set[str]:
-    """Insert each document whose `_id` is not stored yet; the ids this call inserted. The
-    `_id` is the guard of whatever must happen once (a level reached, a delivery made): of
-    two writers, one inserts it, and any other error is raised."""
-    if not documents:
-        return set()
-    try:
-        await collection.insert_many(documents, ordered=False)
-    except BulkWriteError as error:
-        errors = error.details.get("writeErrors", [])
-        if any(e.get("code") != DUPLICATE_KEY for e in errors):
-            raise
-        taken = {int(e["index"]) for e in errors}
-        return {d["_id"] for n, d in enumerate(documents) if n not in taken}
-    return {d["_id"] for d in documents}

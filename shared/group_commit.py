@@ -183,3 +183,35 @@ class CounterMoves(GroupCommit):
             covers.setdefault(doc_id, []).append(n)
         statements = [UpdateOne({"_id": d}, u, upsert=True) for d, u in merged.items()]
         return statements, list(covers.values())
+
+
+class FieldWrites(GroupCommit):
+    """Fields set and unset, each request `(document id, {"$set": {...}, "$unset":
+    {...}})`: the requests of one document in a command are merged into one statement (a
+    later request's field wins), which upserts when it sets anything (an unset alone never
+    creates a document). For entries kept by key in shared documents (an index's slots, a
+    department's open cases), where each writer owns its keys."""
+
+    def statement_count(self, requests: list[Request]) -> int:
+        return len({doc_id for doc_id, _ in requests})
+
+    def statements(self, requests: list[Request]) -> tuple[list[Any], list[list[int]]]:
+        merged: dict[Any, dict[str, dict[str, Any]]] = {}
+        covers: dict[Any, list[int]] = {}
+        for n, (doc_id, update) in enumerate(requests):
+            into = merged.setdefault(doc_id, {"$set": {}, "$unset": {}})
+            for operator, fields in update.items():
+                other = "$unset" if operator == "$set" else "$set"
+                for path, value in fields.items():
+                    into[other].pop(path, None)
+                    into[operator][path] = value
+            covers.setdefault(doc_id, []).append(n)
+        statements = [
+            UpdateOne(
+                {"_id": doc_id},
+                {operator: fields for operator, fields in update.items() if fields},
+                upsert=bool(update["$set"]),
+            )
+            for doc_id, update in merged.items()
+        ]
+        return statements, list(covers.values())

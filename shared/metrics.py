@@ -55,9 +55,11 @@ class ServiceMetrics:
         )
         self.store_operations = self.counter(
             "huiyin_store_operations",
-            "Commands sent to MongoDB (a bulk write of many documents is one), by command",
+            "Commands sent to MongoDB (a bulk write of many documents is one), by command "
+            "and collection",
             "service",
             "command",
+            "collection",
         )
         self.http_requests = self.counter(
             "huiyin_http_requests",

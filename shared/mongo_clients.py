@@ -29,14 +29,28 @@ STORE_COMMANDS = frozenset(
 
 class StoreOperations(monitoring.CommandListener):
     """Counts each command the application sends (one bulk write of many documents is one
-    operation): `count(command name)` is called as each starts."""
+    operation): `count(command name)` is called as each starts, or `in_collection(command
+    name, collection)` when given (which collection costs what, for the ops team)."""
 
-    def __init__(self, count: Callable[[str], None]) -> None:
+    def __init__(
+        self,
+        count: Callable[[str], None] | None = None,
+        *,
+        in_collection: Callable[[str, str], None] | None = None,
+    ) -> None:
         self.count = count
+        self.in_collection = in_collection
 
     def started(self, event: monitoring.CommandStartedEvent) -> None:
-        if event.command_name in STORE_COMMANDS:
+        if event.command_name not in STORE_COMMANDS:
+            return
+        if self.count is not None:
             self.count(event.command_name)
+        if self.in_collection is not None:
+            collection = event.command.get(event.command_name)
+            self.in_collection(
+                event.command_name, collection if isinstance(collection, str) else ""
+            )
 
     def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
         pass
@@ -63,11 +77,11 @@ def mongo_client(
     url: str,
     *,
     timeout_seconds: float = 30.0,
-    operations: Callable[[str], None] | None = None,
+    operations: Callable[[str, str], None] | None = None,
 ) -> AsyncMongoClient[dict[str, Any]]:
-    """The services' client (`bounded`); `operations` is told the name of each store
-    operation it sends (StoreOperations)."""
-    listeners = [StoreOperations(operations)] if operations else []
+    """The services' client (`bounded`); `operations` is told the name and collection of
+    each store operation it sends (StoreOperations)."""
+    listeners = [StoreOperations(in_collection=operations)] if operations else []
     return AsyncMongoClient(url, **bounded(timeout_seconds), event_listeners=listeners)
 
 

@@ -46,7 +46,9 @@ class ServiceRuntime:
         self.mongo: AsyncMongoClient[dict[str, Any]] = mongo_client(
             settings.mongo_url,
             timeout_seconds=settings.database_timeout_seconds,
-            operations=lambda command: operations.labels(metrics.service, command).inc(),
+            operations=lambda command, collection: operations.labels(
+                metrics.service, command, collection
+            ).inc(),
         )
         self.db: AsyncDatabase[dict[str, Any]] = self.mongo[settings.database]
         self.amqp: AbstractRobustConnection | None = None

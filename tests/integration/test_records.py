@@ -86,3 +86,63 @@ async def test_a_second_insert_of_one_id_is_refused_and_a_missing_record_is_none
     assert await records.insert({"_id": "c4", "hospital_id": "hz-001"}) is not None
     assert await records.insert({"_id": "c4", "hospital_id": "hz-001"}) is None
     assert await records.change("missing", lambda record: Decision()) is None
+
+
+async def test_records_created_together_share_insert_commands(
+    infrastructure: Infrastructure,
+) -> None:
+    commands: list[str] = []
+    client = mongo_client(
+        infrastructure.mongo_url, operations=lambda command, _: commands.append(command)
+    )
+    name = f"t{secrets.token_hex(4)}_records"
+    records = Records(client[name]["things"])
+    try:
+        first = [{"_id": f"c{n}", "hospital_id": "hz-001", "n": n} for n in range(40)]
+        created = await asyncio.gather(*(records.insert(record) for record in first))
+        assert all(c is not None for c in created)
+        # A record already stored, among new ones: refused alone, the others stored.
+        again = [{"_id": "c7", "hospital_id": "hz-001", "n": -1}, {"_id": "c40", "n": 40}]
+        second = await asyncio.gather(*(records.insert(record) for record in again))
+        assert second[0] is None and second[1] is not None
+        assert await records.collection.count_documents({}) == 41
+        assert (await records.get("c7") or {}).get("n") == 7
+        assert commands.count("insert") < 20  # 42 records: the first alone, then in groups
+    finally:
+        await client.drop_database(name)
+        await client.close()
+
+
+async def test_records_remembered_as_written_are_changed_without_a_read(
+    infrastructure: Infrastructure,
+) -> None:
+    commands: list[tuple[str, str]] = []
+    client = mongo_client(
+        infrastructure.mongo_url,
+        operations=lambda command, collection: commands.append((command, collection)),
+    )
+    name = f"t{secrets.token_hex(4)}_records"
+    records = Records(client[name]["things"], remember_seconds=0.5)
+
+    def increment(record: dict[str, Any]) -> Decision:
+        return Decision({"$set": {"n": record["n"] + 1}})
+
+    try:
+        await records.insert({"_id": "c1", "hospital_id": "hz-001", "n": 0})
+        first = await records.change("c1", increment)
+        second = await records.change("c1", increment)
+        assert first is not None and second is not None
+        assert (first.after["n"], second.after["n"]) == (1, 2)
+        assert [c for c, _ in commands] == ["insert", "findAndModify", "findAndModify"]
+        # What a caller does to the record it was given is not what the next change sees.
+        second.after["n"] = 99
+        third = await records.change("c1", increment)
+        assert third is not None and third.after["n"] == 3
+        await asyncio.sleep(0.6)  # forgotten: the next change reads the record again
+        commands.clear()
+        fourth = await records.change("c1", increment)
+        assert fourth is not None and fourth.after["n"] == 4
+        assert [c for c, _ in commands] == ["find", "findAndModify"]
+    finally:
+        await client.drop_database(name)
+        await client.close()

@@ -7,7 +7,8 @@ case-number lookup read the key by `_id`, then the complaint by `_id`: two index
 any history length (the unique indexes on the complaint stay, for real MongoDB's ad-hoc
 queries).
 
-Written by registration in one insert, before the complaint itself. A key whose complaint
+Written by registration in one insert, before the complaint itself (registrations at the
+same time share one command: a group commit). A key whose complaint
 was never stored (the request failed after the keys, or lost a race to an identical
 request) is harmless: the lookup finds no complaint, or one whose code or number is not the
 key's, and treats the key as absent. Keys are derived data: `python -m
@@ -25,11 +26,12 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from pymongo import UpdateOne
+from pymongo import InsertOne, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
-from shared.bulk_writes import STATEMENTS_PER_COMMAND, insert_new
+from shared.bulk_writes import STATEMENTS_PER_COMMAND
+from shared.group_commit import GroupCommit
 
 COLLECTION = "complaint_keys"
 COMPLETE = "complete"  # the `_id` of the mark that every complaint has its keys
@@ -56,14 +58,15 @@ def key_documents(complaint: Mapping[str, Any]) -> list[dict[str, Any]]:
 class ComplaintKeys:
     def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
         self.collection: AsyncCollection[dict[str, Any]] = db[COLLECTION]
+        self._inserts = GroupCommit(self.collection)
 
     async def claim(self, documents: Sequence[dict[str, Any]]) -> set[str]:
         """Store the keys in one insert; returns the `_id`s of those another complaint
         already holds (a key held by the same complaint is its own: a replay)."""
-        stored = await insert_new(self.collection, documents)
+        refused = await self._inserts.write([InsertOne(document) for document in documents])
         taken: set[str] = set()
-        for document in documents:
-            if document["_id"] in stored:
+        for position, document in enumerate(documents):
+            if position not in refused:
                 continue
             held = await self.collection.find_one({"_id": document["_id"]})
             if held is None or held.get("complaint_id") != document["complaint_id"]:

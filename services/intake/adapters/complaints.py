@@ -14,10 +14,11 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from pymongo import ASCENDING, DESCENDING, ReturnDocument
+from pymongo import ASCENDING, DESCENDING
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
+from services.intake.adapters.case_counters import CaseCounters
 from services.intake.adapters.complaint_keys import ComplaintKeys, case_key, tracking_key
 from services.intake.domain.numbering import counter_key
 from shared.dates import in_platform_years
@@ -26,7 +27,7 @@ from shared.dates import in_platform_years
 class ComplaintRepository:
     def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
         self.collection: AsyncCollection[dict[str, Any]] = db["complaints"]
-        self._counters: AsyncCollection[dict[str, Any]] = db["case_counters"]
+        self._counters = CaseCounters(db["case_counters"])
         self.keys = ComplaintKeys(db)
 
     async def ensure_indexes(self) -> None:
@@ -44,14 +45,7 @@ class ComplaintRepository:
         )
 
     async def next_sequence(self, hospital_id: str, received_at: datetime) -> int:
-        counter = await self._counters.find_one_and_update(
-            {"_id": counter_key(hospital_id, received_at)},
-            {"$inc": {"seq": 1}},
-            upsert=True,
-            return_document=ReturnDocument.AFTER,
-        )
-        assert counter is not None  # upserted: the counter exists after this
-        return int(counter["seq"])
+        return await self._counters.next(counter_key(hospital_id, received_at))
 
     async def get(self, complaint_id: str) -> dict[str, Any] | None:
         return await self.collection.find_one({"_id": complaint_id}, {"outbox": 0})

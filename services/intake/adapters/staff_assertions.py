@@ -16,10 +16,11 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from pymongo import ASCENDING, ReturnDocument
+from pymongo import ASCENDING, InsertOne, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
+from shared.group_commit import GroupCommit
 from shared.staff_assertion import (
     RegisteredKey,
     algorithm_of,
@@ -130,27 +131,24 @@ class SpentAssertions:
     """Every jti presented, by `_id` = `hospital:jti`, until its assertion could no longer
     be accepted anyway: inserting is the check (a duplicate key is a replay), so a replay
     costs one write and a race between two copies of one token lets exactly one through.
+    Assertions spent at the same time share one insert command (a group commit).
     FerretDB has no TTL index, so `purge` removes expired ones; the collection holds only
     the last few minutes' assertions."""
 
     def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
         self._spent = db["spent_assertions"]
+        self._inserts = GroupCommit(self._spent)
 
     async def ensure_indexes(self) -> None:
         await self._spent.create_index("keep_until", name="keep_until")
 
     async def spend(self, hospital_id: str, jti: str, *, keep_until: datetime) -> bool:
-        try:
-            await self._spent.insert_one(
-                {
-                    "_id": f"{hospital_id}:{jti}",
-                    "hospital_id": hospital_id,
-                    "keep_until": keep_until,
-                }
-            )
-        except DuplicateKeyError:
-            return False
-        return True
+        spent = {
+            "_id": f"{hospital_id}:{jti}",
+            "hospital_id": hospital_id,
+            "keep_until": keep_until,
+        }
+        return not await self._inserts.write([InsertOne(spent)])
 
     async def purge(self, *, now: datetime | None = None) -> int:
         result = await self._spent.delete_many({"keep_until": {"$lt": now or datetime.now(UTC)}})

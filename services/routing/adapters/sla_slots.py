@@ -14,8 +14,10 @@ their shards:
   yet; the calendar watch plans them again once that year is loaded (calendar_loading.py).
 
 Entries are written by routing's clock store only (adapters/clocks.py: removed before a
-change of the clock, listed after it); the scan only removes the entries it has handled,
-by key, so it never removes a newer plan of the same clock (services/routing/sla_scan.py).
+change of the clock, listed after it; the entries of clocks changed at the same time go in
+one command, one statement per slot: shared/group_commit.py FieldWrites); the scan only
+removes the entries it has handled, by key, so it never removes a newer plan of the same
+clock (services/routing/sla_scan.py).
 A shard is the complaint id's CRC-32 modulo `SHARDS`: a minute's entries are spread over a
 fixed number of small documents, each updated in place (FerretDB rewrites the whole
 document at every update, so a day's deadlines must not share one document).
@@ -48,6 +50,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
 from shared.bulk_writes import bulk_write_in_chunks
+from shared.group_commit import FieldWrites
 
 SLOTS = "sla_slots"
 MINUTES = "sla_minutes"
@@ -119,11 +122,12 @@ class SlotIndex:
         self.minutes: AsyncCollection[dict[str, Any]] = db[MINUTES]
         self.state: AsyncCollection[dict[str, Any]] = db[SCAN_STATE]
         self._listed: OrderedDict[str, None] = OrderedDict()
+        self._entries = FieldWrites(self.collection)
 
     async def add(self, slot: str, key: str, entry: dict[str, Any]) -> None:
         if is_time_slot(slot):
             await self.list_minutes([slot.split("/")[0]])
-        await self.collection.update_one({"_id": slot}, {"$set": {f"e.{key}": entry}}, upsert=True)
+        await self._entries.write([(slot, {"$set": {f"e.{key}": entry}})])
 
     async def list_minutes(self, minutes: list[str]) -> None:
         """Note `minutes` in their hours' documents (module note), once per writer."""
@@ -154,7 +158,7 @@ class SlotIndex:
         )
 
     async def remove(self, slot: str, key: str) -> None:
-        await self.collection.update_one({"_id": slot}, {"$unset": {f"e.{key}": ""}})
+        await self._entries.write([(slot, {"$unset": {f"e.{key}": ""}})])
 
     async def entries(self, slot: str) -> dict[str, dict[str, Any]]:
         document = await self.collection.find_one({"_id": slot})
