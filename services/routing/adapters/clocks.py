@@ -7,11 +7,13 @@ complaint.routed are one insert.
 
 What a change means beyond the clock itself is kept here, from the clock before and after:
 
-- Department loads (`department_load`): a small document per department counts each
-  handler's open clocks, so choosing the least-loaded handler is one lookup by `_id`
-  instead of a count over every open clock, and that lookup is cached for `LOAD_TTL`
-  seconds, the cached copy following this process's own counts. A crash between the two
-  writes leaves a load off by one: it only steers the choice of handler.
+- Department loads (`department_load`): a small document per department lists its open
+  clocks with their handlers, so choosing the least-loaded handler is one lookup by `_id`
+  instead of a count over every open clock (cached for `LOAD_TTL` seconds, the cached copy
+  following this process's own writes), and a handler's open cases, for delegation, are
+  read from their hospital's departments by `_id`. The entries are set and unset by
+  complaint after each change, so writing one again is harmless: a redelivery writes the
+  clock's entry again, repairing what a crash between the two writes lost (DepartmentLoad).
 - The scan's index (`sla_slots`, adapters/sla_slots.py): each clock carries its SLA state,
   planned again in the same write as every change of it (services/routing/sla_state.py),
   and is listed where the scan finds its next point. The clock's entry is removed before
@@ -44,8 +46,8 @@ from __future__ import annotations
 import asyncio
 import time
 import weakref
-from collections import OrderedDict
-from collections.abc import Sequence
+from collections import Counter, OrderedDict
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -61,6 +63,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from services.routing.adapters.sla_slots import SlotIndex
 from shared.contracts import EventPayload
+from shared.group_commit import FieldWrites
 from shared.outbox import OutboxRelay
 from shared.records import APPLIED, Changed, Decide, Decision, Records
 
@@ -84,6 +87,8 @@ WRITTEN_MEMORY = 2048
 
 # How long a department's loads are read from the cached copy (DepartmentLoad).
 LOAD_TTL = 30.0
+# How many of a handler's clocks delegation reads at once, each by `_id`.
+OPEN_CASE_READS = 8
 
 # How the platform's clients read documents (shared/mongo_clients.py `bounded`).
 STORED: CodecOptions[dict[str, Any]] = CodecOptions(
@@ -136,60 +141,182 @@ class PendingIndex:
         return {year: len(await self.waiting(year)) for year in years}
 
 
+# The department loads' collection, and the `_id` of the mark that its documents list every
+# open clock (written by the rebuild, or at start on a database without clocks).
+LOADS = "department_load"
+LOADS_COMPLETE = "complete"
+
+# Load documents' changes: document `_id` → a MongoDB update of `$set` and `$unset`.
+LoadMoves = dict[str, dict[str, dict[str, str]]]
+
+
+def load_document_id(hospital_id: str, department: str) -> str:
+    return f"{hospital_id}:{department}"
+
+
+def load_entry(clock: dict[str, Any] | None) -> tuple[str, str] | None:
+    """Where a clock is listed: its department's load document and its handler, for an open
+    clock that has a handler; None for any other."""
+    if not clock or clock.get("status", STOPPED) == STOPPED or not clock.get("handler_id"):
+        return None
+    if not clock.get("department") or not clock.get("hospital_id"):
+        return None
+    return load_document_id(clock["hospital_id"], clock["department"]), clock["handler_id"]
+
+
+def load_moves(before: dict[str, Any] | None, after: dict[str, Any]) -> LoadMoves:
+    """The writes that follow one change of a clock (`before` None or empty: it starts):
+    its entry set where it is listed now, and unset from the department it left. A handler
+    changing within a department is one `$set`; nothing moves, nothing is written."""
+    was, now = load_entry(before), load_entry(after)
+    if was == now:
+        return {}
+    path = f"cases.{after['_id']}"
+    moves: LoadMoves = {}
+    if was is not None and (now is None or now[0] != was[0]):
+        moves[was[0]] = {"$unset": {path: ""}}
+    if now is not None:
+        moves[now[0]] = {"$set": {path: now[1]}}
+    return moves
+
+
+def load_repair(clock: dict[str, Any]) -> LoadMoves:
+    """The clock's entry in its department written again from the clock alone (a redelivery
+    after a crash that may have lost the write of `load_moves`): set while it is listed,
+    unset otherwise."""
+    entry = load_entry(clock)
+    if entry is not None:
+        return {entry[0]: {"$set": {f"cases.{clock['_id']}": entry[1]}}}
+    if clock.get("hospital_id") and clock.get("department"):
+        key = load_document_id(clock["hospital_id"], clock["department"])
+        return {key: {"$unset": {f"cases.{clock['_id']}": ""}}}
+    return {}
+
+
+def apply_load_moves(documents: dict[str, dict[str, str]], moves: LoadMoves) -> None:
+    """Apply `moves` to load documents' `cases` kept in memory (document `_id` → complaint
+    → handler), as the server applies them."""
+    for key, update in moves.items():
+        cases = documents.setdefault(key, {})
+        for path, handler in update.get("$set", {}).items():
+            cases[path.removeprefix("cases.")] = handler
+        for path in update.get("$unset", {}):
+            cases.pop(path.removeprefix("cases."), None)
+
+
+def load_documents(clocks: Iterable[dict[str, Any]]) -> dict[str, dict[str, str]]:
+    """The load documents' `cases` as the clocks list them (the rebuild): every document
+    that lists a clock."""
+    documents: dict[str, dict[str, str]] = {}
+    for clock in clocks:
+        entry = load_entry(clock)
+        if entry is not None:
+            documents.setdefault(entry[0], {})[clock["_id"]] = entry[1]
+    return documents
+
+
+def handler_loads(cases: dict[str, str]) -> dict[str, int]:
+    """Open clocks per handler, from a load document's `cases`."""
+    return dict(Counter(cases.values()))
+
+
 class DepartmentLoad:
-    """Open clocks per handler of one department: `{_id: hospital:department, open:
-    {handler_id: n}}` (MongoDB's subset pattern: one read by `_id` per decision). Read
-    through a copy kept `ttl` seconds, to which this process applies each count it writes:
-    it is the loads' one writer, so the copy is what the document says; a count written
-    by another process shows within `ttl` (a load only steers the choice of handler)."""
+    """Each department's open clocks with their handlers: `{_id: hospital:department,
+    cases: {complaint_id: handler_id}}` (MongoDB's subset pattern). A handler's load is the
+    number of complaints naming them, read by `_id` once per decision; a handler's open
+    cases, for delegation, are read from the documents of the hospital's departments.
+
+    Entries are `$set` and `$unset` by complaint, from the clock before and after each
+    change (`load_moves`), in the group commit of the changes handled at once: writing one
+    again changes nothing, so a redelivery writes the clock's entry again from the clock
+    (`load_repair`), which repairs a write a crash lost, where counts kept by `$inc` would
+    be off by one for good. What a crash can still leave is an entry in the department a
+    clock left (re-routed meanwhile): it adds one to that load, and delegation reads every
+    clock it is given and keeps those still open with that handler. `python -m
+    services.routing.rebuild_load` writes every document again from the clocks.
+
+    Read through a copy kept `ttl` seconds, to which this process applies each move it
+    writes: it is the loads' one writer, so the copy is what the document says; a move
+    written by another process shows within `ttl` (a load only steers the choice of
+    handler)."""
 
     def __init__(self, db: AsyncDatabase[dict[str, Any]], *, ttl: float = LOAD_TTL) -> None:
-        self.collection: AsyncCollection[dict[str, Any]] = db["department_load"]
+        self.collection: AsyncCollection[dict[str, Any]] = db[LOADS]
+        self._writes = FieldWrites(self.collection)
         self._ttl = ttl
-        self._copies: dict[str, tuple[float, dict[str, int]]] = {}
-        # Counts written per department: a read that a count overtook is not kept.
+        self._copies: dict[str, tuple[float, dict[str, str]]] = {}
+        # Moves written per document: a read that a move overtook is not kept.
         self._written: dict[str, int] = {}
+        self._complete = False
 
-    async def moved(self, before: dict[str, Any], after: dict[str, Any]) -> None:
+    async def moved(self, before: dict[str, Any] | None, after: dict[str, Any]) -> None:
         """Follow a clock that starts, stops, restarts or changes hands."""
-        was_open = before["status"] != STOPPED
-        is_open = after["status"] != STOPPED
-        same_hands = (before.get("department"), before.get("handler_id")) == (
-            after.get("department"),
-            after.get("handler_id"),
-        )
-        if was_open == is_open and (same_hands or not is_open):
+        await self.write(load_moves(before, after))
+
+    async def repair(self, clock: dict[str, Any]) -> None:
+        """Write the clock's entry again, as the clock is (`load_repair`)."""
+        await self.write(load_repair(clock))
+
+    async def write(self, moves: LoadMoves) -> None:
+        if not moves:
             return
-        if was_open:
-            await self.count(before, -1)
-        if is_open:
-            await self.count(after, +1)
+        for key in moves:
+            self._written[key] = self._written.get(key, 0) + 1
+        try:
+            await self._writes.write(list(moves.items()))
+        except BaseException:
+            for key in moves:
+                self._copies.pop(key, None)  # written or not: read it again
+            raise
+        for key, update in moves.items():
+            copy = self._copies.get(key)
+            if copy is not None:
+                apply_load_moves({key: copy[1]}, {key: update})
 
     async def open_cases(self, hospital_id: str, department: str) -> dict[str, int]:
-        key = f"{hospital_id}:{department}"
+        key = load_document_id(hospital_id, department)
         copy = self._copies.get(key)
         if copy is None or time.monotonic() - copy[0] >= self._ttl:
             written = self._written.get(key, 0)
             document = await self.collection.find_one({"_id": key})
-            copy = (time.monotonic(), dict((document or {}).get("open", {})))
+            copy = (time.monotonic(), dict((document or {}).get("cases") or {}))
             if self._written.get(key, 0) == written:
                 self._copies[key] = copy
-        return {k: n for k, n in copy[1].items() if n > 0}
+        return handler_loads(copy[1])
 
-    async def count(self, clock: dict[str, Any], delta: int) -> None:
-        if clock.get("handler_id"):
-            key, handler = f"{clock['hospital_id']}:{clock['department']}", clock["handler_id"]
-            self._written[key] = self._written.get(key, 0) + 1
-            try:
-                await self.collection.update_one(
-                    {"_id": key}, {"$inc": {f"open.{handler}": delta}}, upsert=True
-                )
-            except Exception:
-                self._copies.pop(key, None)  # written or not: read it again
-                raise
-            copy = self._copies.get(key)
-            if copy is not None:
-                copy[1][handler] = copy[1].get(handler, 0) + delta
+    async def listed(
+        self, hospital_id: str, handler_id: str, *, departments: Iterable[str]
+    ) -> list[str]:
+        """The complaints listed under `handler_id` in these departments, each document
+        read by `_id` as stored now (delegation must not miss a case)."""
+        listed: list[str] = []
+        for department in sorted(set(departments)):
+            document = await self.collection.find_one(
+                {"_id": load_document_id(hospital_id, department)}
+            )
+            cases = (document or {}).get("cases") or {}
+            listed += [c for c, handler in cases.items() if handler == handler_id]
+        return listed
+
+    async def complete(self) -> bool:
+        """Whether the documents list every open clock: stored before them, clocks are
+        listed only once the rebuild has run."""
+        if not self._complete:
+            self._complete = await self.collection.find_one({"_id": LOADS_COMPLETE}) is not None
+        return self._complete
+
+    async def mark_complete(self, *, by: str) -> None:
+        await self.collection.update_one(
+            {"_id": LOADS_COMPLETE}, {"$set": {"by": by, "at": datetime.now(UTC)}}, upsert=True
+        )
+        self._complete = True
+
+    async def mark_complete_if_new(self, clocks: AsyncCollection[dict[str, Any]]) -> None:
+        """At start: on a database without clocks, every clock will be listed."""
+        if await self.complete():
+            return
+        if await clocks.find_one({}, {"_id": 1}) is None:
+            await self.mark_complete(by="routing start on a database without clocks")
 
 
 class _Unlisted(Exception):
@@ -220,6 +347,15 @@ def _listed_first(decide: Decide, listed: dict[int, str], clock: dict[str, Any])
     update = {**decision.update, "$set": {**decision.update["$set"]}}
     update["$set"]["deadline_pending"] = {**waiting, "entry": entry}
     return replace(decision, update=update)
+
+
+def _routed_order(clock: dict[str, Any]) -> tuple[bool, datetime, str]:
+    routed_at = clock.get("routed_at")
+    if isinstance(routed_at, datetime) and routed_at.tzinfo is None:
+        routed_at = routed_at.replace(tzinfo=UTC)
+    if not isinstance(routed_at, datetime):
+        return True, datetime.min.replace(tzinfo=UTC), str(clock["_id"])
+    return False, routed_at, str(clock["_id"])
 
 
 def _nothing(clock: dict[str, Any]) -> Decision | None:
@@ -310,6 +446,8 @@ class ClockStore:
         await self.collection.create_index(
             [("status", ASCENDING), ("overdue", ASCENDING), ("due_at", ASCENDING)], name="scan"
         )
+        # Before any clock is stored (on_start): a new database's loads list every clock.
+        await self.load.mark_complete_if_new(self.collection)
 
     async def start(
         self, clock: dict[str, Any], events: Sequence[EventPayload], *, entry: str
@@ -382,12 +520,14 @@ class ClockStore:
         if started is not None:
             self._remember(started.after, as_sent=True)
             await self._list(started.after)
-            await self.load.count(started.after, +1)
+            await self.load.moved(None, started.after)
         else:
             if waiting:  # the clock may have moved on since: its entries follow it
                 current = await self.records.get(clock["_id"])
                 await self._settle(clock["_id"], {year: entry}, current)
-            await self._planned_change(clock["_id"], _nothing)  # a redelivery repairs
+            repaired = await self._planned_change(clock["_id"], _nothing)  # a redelivery repairs
+            if repaired is not None:
+                await self.load.repair(repaired.after)
         return started
 
     async def change(
@@ -492,6 +632,8 @@ class ClockStore:
             await self._settle(complaint_id, listed, changed.after if changed else None)
         if changed is not None and changed.changed:
             await self.load.moved(changed.before, changed.after)
+        elif changed is not None and once_per in changed.before.get(APPLIED, []):
+            await self.load.repair(changed.after)  # redelivered: its write may have been lost
         return changed
 
     async def _settle(
@@ -522,13 +664,37 @@ class ClockStore:
             return False
         return await self.pending.remove(year, complaint_id, entry=listed.get("entry"))
 
-    async def open_of_handler(self, hospital_id: str, handler_id: str) -> list[dict[str, Any]]:
-        """A handler's open clocks, for delegation (an admin action; a scan on FerretDB)."""
-        cursor = self.collection.find(
-            {"hospital_id": hospital_id, "handler_id": handler_id, "status": {"$ne": STOPPED}},
-            {"outbox": 0},
-        )
-        return await cursor.to_list(None)
+    async def open_of_handler(
+        self, hospital_id: str, handler_id: str, *, departments: Iterable[str]
+    ) -> list[dict[str, Any]]:
+        """A handler's open clocks in the hospital, for delegation (an admin action): the
+        complaints the load documents of `departments` list under the handler, each clock
+        read by `_id` and kept while still open with that handler (DepartmentLoad), in the
+        order they were routed. Until the documents list every clock (a database older
+        than them, before the rebuild), the query over all clocks."""
+        if not await self.load.complete():
+            cursor = self.collection.find(
+                {"hospital_id": hospital_id, "handler_id": handler_id, "status": {"$ne": STOPPED}},
+                {"outbox": 0},
+            )
+            return await cursor.to_list(None)
+        listed = await self.load.listed(hospital_id, handler_id, departments=departments)
+        reading = asyncio.Semaphore(OPEN_CASE_READS)
+
+        async def read(complaint_id: str) -> dict[str, Any] | None:
+            async with reading:
+                return await self.records.get(complaint_id)
+
+        found = await asyncio.gather(*(read(complaint_id) for complaint_id in listed))
+        open_clocks = [
+            clock
+            for clock in found
+            if clock is not None
+            and clock.get("hospital_id") == hospital_id
+            and clock.get("handler_id") == handler_id
+            and clock.get("status") != STOPPED
+        ]
+        return sorted(open_clocks, key=_routed_order)
 
     async def open_cases_by_handler(self, hospital_id: str, department: str) -> dict[str, int]:
         return await self.load.open_cases(hospital_id, department)

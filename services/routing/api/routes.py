@@ -196,7 +196,10 @@ async def set_absence(
         raise not_found(str(error)) from error
     delegated: list[str] = []
     if body.absent and body.delegate_to:
-        for clock in await clocks.open_of_handler(hospital_id, staff_id):
+        # Their cases may lie in any department: a delegate or a re-routing crosses them.
+        departments = {d.code for d in hospital.departments} | {members[staff_id].department}
+        open_cases = await clocks.open_of_handler(hospital_id, staff_id, departments=departments)
+        for clock in open_cases:
             moved = await lifecycle.delegate(
                 clock,
                 delegate_to=body.delegate_to,

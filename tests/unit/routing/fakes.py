@@ -14,7 +14,15 @@ from typing import Any
 
 import bson
 
-from services.routing.adapters.clocks import CLOCKS, STORED, ClockStore, DepartmentLoad
+from services.routing.adapters.clocks import (
+    CLOCKS,
+    STORED,
+    ClockStore,
+    DepartmentLoad,
+    LoadMoves,
+    apply_load_moves,
+    handler_loads,
+)
 from services.routing.adapters.sla_slots import SlotIndex, minute_of
 from services.routing.admin import read_region
 from services.routing.domain.calendar import WorkingCalendar
@@ -150,19 +158,16 @@ class FakePendingIndex:
 
 
 class FakeLoad(DepartmentLoad):
-    """Department loads in a dict; which clock moves which count is the real rule."""
+    """Department loads in a dict; which clock moves which entry is the real rule."""
 
     def __init__(self) -> None:
-        self.open: dict[str, dict[str, int]] = {}
+        self.documents: dict[str, dict[str, str]] = {}
 
-    async def count(self, clock: dict[str, Any], delta: int) -> None:
-        if clock.get("handler_id"):
-            department = self.open.setdefault(f"{clock['hospital_id']}:{clock['department']}", {})
-            department[clock["handler_id"]] = department.get(clock["handler_id"], 0) + delta
+    async def write(self, moves: LoadMoves) -> None:
+        apply_load_moves(self.documents, moves)
 
     async def open_cases(self, hospital_id: str, department: str) -> dict[str, int]:
-        counts = self.open.get(f"{hospital_id}:{department}", {})
-        return {handler: n for handler, n in counts.items() if n > 0}
+        return handler_loads(self.documents.get(f"{hospital_id}:{department}", {}))
 
 
 class FakeSlotIndex(SlotIndex):
