@@ -55,13 +55,14 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from uuid import UUID, uuid4
 
 import aio_pika
 import httpx
-from pymongo import AsyncMongoClient
+from pymongo import AsyncMongoClient, UpdateOne
 from pymongo.errors import PyMongoError
 
 from bench.pipeline import HOSPITALS, office_headers, register_staff_keys
@@ -73,16 +74,25 @@ from deploy.demo import AUDIENCE, REGION_FILE
 from deploy.processes import start_service, stop_services
 from deploy.servers import REPO, Infrastructure, free_port, native, provide_infrastructure
 from services.intake.adapters.complaint_keys import ComplaintKeys, key_documents
+from services.intake.adapters.complaint_views import COLLECTION as VIEWS
 from services.intake.adapters.complaints import ComplaintRepository
+from services.intake.domain import worklists
 from services.routing.settings import RoutingSettings
 from shared.auth import hash_key
+from shared.bulk_writes import bulk_write_in_chunks
 from shared.mongo_clients import bounded
 from shared.runtime import mongo_client
 
 TARGET_MS = 100.0
 CHUNK = 1000  # complaints generated, then inserted, at a time
 WARM_UP = 5
-LIST_REQUESTS = 3  # the list's first page: a scan each, for information only
+# The worklists' routes, by the view kind they read (services/intake/api/worklists.py).
+WORKLIST_PATHS = {
+    "handler": "/v1/worklists/handlers",
+    "department": "/v1/worklists/departments",
+    "acceptance": "/v1/worklists/acceptance",
+    "overdue": "/v1/worklists/overdue",
+}
 START_TIMEOUT = 3600.0  # the service builds its indexes over the seeded complaints at start
 DIRECT_TIMEOUT = 60.0  # a query timed straight to the database, for comparison
 
@@ -115,6 +125,9 @@ class Seeded:
     seconds: float = 0.0
     anyone: list[Sampled] = field(default_factory=list)  # from every hospital
     staff: list[Sampled] = field(default_factory=list)  # from the region file's hospitals
+    # Worklists of the region file's hospitals that list something: (hospital, path).
+    worklists: dict[str, tuple[str, str]] = field(default_factory=dict)
+    received: list[datetime] = field(default_factory=list)  # the first and last seeded
 
     @property
     def per_second(self) -> float:
@@ -163,6 +176,7 @@ class Reservoir:
 class Chunk:
     documents: list[dict[str, Any]]
     keys: list[dict[str, Any]]
+    views: list[UpdateOne]
     seconds: float
 
 
@@ -176,6 +190,7 @@ async def seed(db: Any, options: Options) -> Seeded:
     anyone = Reservoir(2 * (options.requests + WARM_UP), rng)
     staff = Reservoir(2 * (options.requests + WARM_UP), rng)
     complaints, keys = db["complaints"], db["complaint_keys"]
+    views = db[VIEWS]
     stream = histories(options.shape)
 
     def generate() -> Chunk:
@@ -185,12 +200,15 @@ async def seed(db: Any, options: Options) -> Seeded:
         for history in _take(stream, CHUNK):
             document = complaint_document(history)
             documents.append(document)
+            at = document["received_at"]
+            seeded.received[:] = [min(at, *seeded.received[:1]), max(at, *seeded.received[1:])]
             lookup_keys.extend(key_documents(document))
             sampled = _sampled(history)
             anyone.offer(sampled)
             if history.hospital_id in HOSPITALS:
                 staff.offer(sampled)
-        return Chunk(documents, lookup_keys, time.perf_counter() - generating)
+        views = view_writes(worklists.rebuilt(documents), seeded.worklists)
+        return Chunk(documents, lookup_keys, views, time.perf_counter() - generating)
 
     next_chunk = asyncio.create_task(asyncio.to_thread(generate))
     while True:
@@ -202,6 +220,7 @@ async def seed(db: Any, options: Options) -> Seeded:
         inserting = time.perf_counter()
         await insert_in_commands(complaints, chunk.documents)
         await insert_in_commands(keys, chunk.keys)
+        await bulk_write_in_chunks(views, chunk.views, ordered=False)
         seeded.insert_seconds += time.perf_counter() - inserting
         seeded.complaints += len(chunk.documents)
         seeded.keys += len(chunk.keys)
@@ -212,6 +231,26 @@ async def seed(db: Any, options: Options) -> Seeded:
     seeded.anyone, seeded.staff = anyone.items, staff.items
     seeded.seconds = time.perf_counter() - started
     return seeded
+
+
+def view_writes(
+    wanted: dict[str, dict[str, Any]], found: dict[str, tuple[str, str]]
+) -> list[UpdateOne]:
+    """The views of one chunk's complaints (intake's own projection, domain/worklists.py)
+    as upserts that add to what earlier chunks wrote; notes in `found` a worklist of each
+    kind of the region file's hospitals that lists something, for the requests."""
+    writes = []
+    for view_id, view in wanted.items():
+        if "first" in view:
+            writes.append(UpdateOne({"_id": view_id}, {"$min": {"first": view["first"]}}, True))
+            continue
+        fields = {f"rows.{key}": row for key, row in view["rows"].items()}
+        writes.append(UpdateOne({"_id": view_id}, {"$set": fields}, upsert=True))
+        kind, scope, *member = view_id.split(":", 2)
+        if scope in HOSPITALS and kind in WORKLIST_PATHS and kind not in found:
+            path = WORKLIST_PATHS[kind] + (f"/{member[0]}" if member else "")
+            found[kind] = (scope, path)
+    return writes
 
 
 def _take(stream: Any, count: int) -> list[ComplaintHistory]:
@@ -400,10 +439,36 @@ async def service_pass(
         async def no_such_code(http: httpx.AsyncClient, s: Sampled) -> httpx.Response:
             return await http.get(f"/v1/track/{unknown_code(UUID(s.complaint_id).int)}")
 
+        bureau = {"Authorization": f"Bearer {keys['bureau']}"}
+
         async def first_page(http: httpx.AsyncClient, s: Sampled) -> httpx.Response:
-            bureau = {"Authorization": f"Bearer {keys['bureau']}"}
             params = {"hospital_id": s.hospital_id, "limit": "20"}
             return await http.get("/v1/complaints", params=params, headers=bureau)
+
+        async def region_page(http: httpx.AsyncClient, s: Sampled) -> httpx.Response:
+            return await http.get("/v1/complaints", params={"limit": "20"}, headers=bureau)
+
+        first, last = seeded.received
+        deep = first + (last - first) / 3  # a third of the way in, from the oldest
+
+        async def deep_page(http: httpx.AsyncClient, s: Sampled) -> httpx.Response:
+            # Deep in the history, where a browser paging back arrives.
+            before = deep
+            params = {
+                "hospital_id": s.hospital_id,
+                "limit": "20",
+                "received_to": before.isoformat(),
+            }
+            return await http.get("/v1/complaints", params=params, headers=bureau)
+
+        def worklist(kind: str) -> Any:
+            hospital, path = seeded.worklists[kind]
+
+            async def read(http: httpx.AsyncClient, s: Sampled) -> httpx.Response:
+                params = {"hospital_id": hospital, "limit": "20"}
+                return await http.get(path, params=params, headers=bureau)
+
+            return read
 
         # Each lookup its own complaints: none warmed by another line.
         anyone = (seeded.anyone[::2], seeded.anyone[1::2])
@@ -418,16 +483,19 @@ async def service_pass(
                 line = await time_line(http, name, request, samples, expect=expect)
                 lines.append(line)
                 print_line(line)
-            listed = await time_line(
-                http,
-                "list, first page     GET /v1/complaints?hospital_id",
-                first_page,
-                staff[0][:LIST_REQUESTS],
-                target=False,
-                warm_up=0,
-            )
-            lines.append(listed)
-            print_line(listed)
+            pages = [
+                ("list, first page     GET /v1/complaints?hospital_id", first_page),
+                ("list, region's first GET /v1/complaints (bureau)", region_page),
+                ("list, deep in history …&received_to=", deep_page),
+            ]
+            pages += [
+                (f"worklist {kind:12}{path.split('?')[0]}", worklist(kind))
+                for kind, (_, path) in sorted(seeded.worklists.items())
+            ]
+            for name, request in pages:
+                line = await time_line(http, name, request, staff[0], expect=200)
+                lines.append(line)
+                print_line(line)
         return lines
     finally:
         stop_services([process])

@@ -8,11 +8,12 @@ from datetime import timedelta
 
 from fastapi import FastAPI
 
+from services.intake.adapters.complaint_views import ComplaintViews, ProjectedRecords
 from services.intake.adapters.complaints import ComplaintRepository
 from services.intake.adapters.identity_reads import IdentityReadLog
 from services.intake.adapters.staff_assertions import AssertionKeyStore, SpentAssertions
 from services.intake.adapters.staff_directory import StaffDirectory
-from services.intake.api import complaints, escalations, lifecycle
+from services.intake.api import complaints, escalations, lifecycle, worklists
 from services.intake.api.admin import router as admin_router
 from services.intake.consumers import handlers
 from services.intake.domain.confidentiality import IdentityCipher
@@ -23,7 +24,6 @@ from services.intake.settings import IntakeSettings
 from shared.app import build_app
 from shared.auth import ApiKeyring
 from shared.metrics import ServiceMetrics
-from shared.records import Records
 from shared.runtime import ServiceRuntime
 from shared.staff_assertion import AssertionPolicy, StaffAssertionVerifier
 
@@ -43,22 +43,31 @@ def identity_cipher(settings: IntakeSettings) -> IdentityCipher:
     return IdentityCipher.from_setting(settings.identity_key.get_secret_value(), previous=previous)
 
 
+COMPLAINTS_REMEMBERED_SECONDS = 10.0
+
+
 def create_app(settings: IntakeSettings | None = None) -> FastAPI:
     settings = settings or IntakeSettings()
     identity = identity_cipher(settings)
     runtime = ServiceRuntime(settings, metrics=ServiceMetrics("intake"))
     repository = ComplaintRepository(runtime.db)
+    views = ComplaintViews(runtime.db)
     ports = IntakePorts(
-        complaints=Records(
+        complaints=ProjectedRecords(
             repository.collection,
             runtime.relay_outbox_of(repository.collection),
+            views=views,
             envelope=envelope_of,
+            # Intake is the complaints' one writer: a complaint registered and routed a
+            # moment later is changed from the copy it wrote (shared/records.py).
+            remember_seconds=COMPLAINTS_REMEMBERED_SECONDS,
         ),
         repository=repository,
         directory=StaffDirectory(runtime.db),
         identity=identity,
         received_window=timedelta(days=settings.received_at_max_age_days),
         match_key=settings.match_key.get_secret_value(),
+        views=views,
     )
     runtime.consume(handlers(ports=ports))
 
@@ -85,14 +94,20 @@ def create_app(settings: IntakeSettings | None = None) -> FastAPI:
         title="回音 Huiyin · intake",
         description="Complaint registration, the complaint lifecycle and complainant tracking.",
         runtime=runtime,
-        routers=[complaints.router, lifecycle.router, escalations.router, admin_router],
+        routers=[
+            complaints.router,
+            worklists.router,
+            lifecycle.router,
+            escalations.router,
+            admin_router,
+        ],
         on_start=[
             repository.ensure_indexes,
             repository.mark_keys_complete_if_new,
             upgrade,
             start_assertions,
         ],
-        on_stop=[stop_assertions],
+        on_stop=[stop_assertions, views.close],
     )
     app.state.ports = ports
     app.state.keyring = ApiKeyring(settings.api_keys)

@@ -4,13 +4,15 @@ complaint are in lifecycle.py; both show a complaint as presentation.py says."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Path, Query, Response, status
 from pydantic import ValidationError
 
 from services.intake import registration
+from services.intake.adapters.complaint_views import DAYS_PER_PAGE
+from services.intake.adapters.complaints import decode_cursor, encode_cursor
 from services.intake.api import schemas
 from services.intake.api.deps import IdentityReadsDep, PortsDep
 from services.intake.api.presentation import (
@@ -24,7 +26,6 @@ from services.intake.api.schemas import (
     BatchCreate,
     BatchResult,
     ComplaintCreate,
-    ComplaintListItem,
     ComplaintPage,
     ComplaintRead,
     ComplaintReceipt,
@@ -33,6 +34,7 @@ from services.intake.api.schemas import (
     TimelineVerdict,
     TrackingRead,
 )
+from services.intake.api.worklists import list_item
 from services.intake.domain import timeline
 from services.intake.domain.commands import InvalidField
 from services.intake.domain.complaint import (
@@ -40,6 +42,7 @@ from services.intake.domain.complaint import (
     ComplaintStatus,
 )
 from services.intake.domain.confidentiality import FULL_VIEW_ROLES
+from services.intake.domain.worklists import REGION
 from services.intake.ports import IntakePorts
 from shared.auth import CurrentPrincipal, Principal
 from shared.dates import Instant
@@ -347,7 +350,13 @@ async def verify_timeline(
 @router.get(
     "/complaints",
     responses=error_responses(403),
-    summary="List complaints, newest first",
+    summary="List complaints, newest first (投诉列表)",
+    description="Read from the history's day buckets (one document per hospital, or for the "
+    "bureau without `hospital_id` the region's, per day received, China time), walking back "
+    "from `received_to` (or today) and filtering each day's complaints. One request reads at "
+    f"most {DAYS_PER_PAGE} days: a page may then hold fewer than `limit` items, even none, "
+    "with a `next_cursor` that goes on from the day it stopped at; the list ends where "
+    "`next_cursor` is null.",
 )
 async def list_complaints(
     principal: CurrentPrincipal,
@@ -362,44 +371,32 @@ async def list_complaints(
     limit: int = Query(default=50, ge=1, le=200),
     cursor: str | None = Query(default=None, max_length=512),
 ) -> ComplaintPage:
-    filters: dict[str, Any] = {}
-    scope = principal.hospital_scope(hospital_id)
-    if scope is not None:
-        filters["hospital_id"] = scope
+    wanted: dict[str, str] = {}
     if status_:
-        filters["status"] = status_.value
+        wanted["status"] = status_.value
     if channel:
-        filters["channel"] = channel.value
+        wanted["channel"] = channel.value
     if category:
-        filters["assignment.category"] = category
+        wanted["category"] = category
     if department:
-        filters["assignment.department"] = department
-    window: dict[str, datetime] = {}
-    if received_from:
-        window["$gte"] = received_from
-    if received_to:
-        window["$lt"] = received_to
-    if window:
-        filters["received_at"] = window
+        wanted["department"] = department
     try:
-        found, next_cursor = await ports.repository.page(
-            filters=filters, limit=limit, cursor=cursor
-        )
+        below = decode_cursor(cursor) if cursor else None
     except ValueError as error:
         raise invalid("cursor", str(error), location="query") from error
-    items = [
-        ComplaintListItem(
-            **receipt(d),
-            channel=d["channel"],
-            kind=d["kind"],
-            received_at=d["received_at"],
-            category=(d.get("assignment") or {}).get("category"),
-            department=(d.get("assignment") or {}).get("department"),
-            due_at=(d.get("assignment") or {}).get("due_at"),
-        )
-        for d in found
-    ]
-    return ComplaintPage(items=items, next_cursor=next_cursor)
+    found, position = await ports.views.history(
+        scope=principal.hospital_scope(hospital_id) or REGION,
+        matches=lambda row: all(row.get(k) == v for k, v in wanted.items()),
+        limit=limit,
+        below=below,
+        received_from=received_from,
+        received_to=received_to,
+        now=datetime.now(UTC),
+    )
+    return ComplaintPage(
+        items=[list_item(row) for row in found],
+        next_cursor=encode_cursor(*position) if position else None,
+    )
 
 
 @router.get(

@@ -523,6 +523,26 @@ class ComplaintPage(BaseModel):
     )
 
 
+class WorklistItem(ComplaintListItem):
+    handler: str | None = Field(default=None, description="the handler's staff id")
+    handler_name: str | None = None
+    overdue: bool = Field(description="a deadline it has now passed unanswered (超期)")
+
+
+class WorklistPage(BaseModel):
+    worklist: str = Field(description="handler, department, acceptance or overdue")
+    label: str = Field(description="the worklist's name for staff (承办人在办案件, ...)")
+    hospital_id: str | None = Field(description="null: the region's (the bureau's view)")
+    member: str | None = Field(
+        default=None, description="the handler's staff id or the department's code"
+    )
+    total: int = Field(description="how many cases the worklist holds")
+    items: list[WorklistItem]
+    next_cursor: str | None = Field(
+        description="Pass as ?cursor= for the next page; null at the end"
+    )
+
+
 class TrackingRead(BaseModel):
     """What a complainant sees with their tracking code: progress, never staff data."""
 

@@ -1,0 +1,34 @@
+"""`python -m services.intake.rebuild_views`: recompute intake's read models, the history's
+day buckets and the worklists (domain/worklists.py), from the complaints (HUIYIN_* settings,
+as intake reads them).
+
+The views are derived data. Run this after a crash between a complaint's write and its
+views' write (adapters/complaint_views.py), after restoring a backup, or to build them on a
+database whose complaints were stored before the views. Idempotent, and safe while intake
+runs (ComplaintViews.rebuild says why).
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from services.intake.adapters.complaint_views import ComplaintViews, RebuiltViews
+from services.intake.settings import IntakeSettings
+from shared.mongo_clients import mongo_client
+
+
+async def _main(settings: IntakeSettings) -> RebuiltViews:
+    client = mongo_client(settings.mongo_url, timeout_seconds=settings.database_timeout_seconds)
+    try:
+        db = client[settings.database]
+        return await ComplaintViews(db).rebuild(db["complaints"])
+    finally:
+        await client.close()
+
+
+def main() -> None:
+    print(asyncio.run(_main(IntakeSettings())))
+
+
+if __name__ == "__main__":
+    main()
