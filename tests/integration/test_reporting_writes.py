@@ -41,7 +41,7 @@ class Store:
 async def store(infrastructure: Infrastructure) -> AsyncIterator[Store]:
     commands: Counter[str] = Counter()
     client = mongo_client(
-        infrastructure.mongo_url, operations=lambda command: commands.update([command])
+        infrastructure.mongo_url, operations=lambda command, _: commands.update([command])
     )
     name = f"t{secrets.token_hex(4)}_reporting"
     try:
