@@ -4,10 +4,15 @@ own: the beat imports it without the services' runtime (a faster start)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 from pymongo import AsyncMongoClient, MongoClient, monitoring
+from pymongo.asynchronous.database import AsyncDatabase
+
+from shared.settings import ServiceSettings
+
+Result = TypeVar("Result")
 
 # The commands counted as store operations (huiyin_store_operations_total), by name; the
 # driver's own (hello, endSessions, ...) are not the application's.
@@ -90,3 +95,15 @@ def blocking_mongo_client(
 ) -> MongoClient[dict[str, Any]]:
     """The same, blocking, for Celery's tasks and beat (they have no event loop)."""
     return MongoClient(url, **bounded(timeout_seconds))
+
+
+async def on_service_database(
+    settings: ServiceSettings, work: Callable[[AsyncDatabase[dict[str, Any]]], Awaitable[Result]]
+) -> Result:
+    """Run `work` on the service's database with a client of its own, closed after: what a
+    one-shot command (a rebuild, a repair) needs."""
+    client = mongo_client(settings.mongo_url, timeout_seconds=settings.database_timeout_seconds)
+    try:
+        return await work(client[settings.database])
+    finally:
+        await client.close()

@@ -22,7 +22,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from services.intake.adapters.complaint_keys import ComplaintKeys
 from services.intake.settings import IntakeSettings
-from shared.mongo_clients import mongo_client
+from shared.mongo_clients import on_service_database
 
 BATCH = 1000  # complaints read, and their keys written, at a time
 PROJECTION = {"_id": 1, "hospital_id": 1, "case_number": 1, "tracking_code": 1}
@@ -65,16 +65,8 @@ async def rebuild_keys(db: AsyncDatabase[dict[str, Any]]) -> RebuiltKeys:
     return RebuiltKeys(complaints, new, corrected, time.monotonic() - started)
 
 
-async def _main(settings: IntakeSettings) -> RebuiltKeys:
-    client = mongo_client(settings.mongo_url, timeout_seconds=settings.database_timeout_seconds)
-    try:
-        return await rebuild_keys(client[settings.database])
-    finally:
-        await client.close()
-
-
 def main() -> None:
-    print(asyncio.run(_main(IntakeSettings())))
+    print(asyncio.run(on_service_database(IntakeSettings(), rebuild_keys)))
 
 
 if __name__ == "__main__":

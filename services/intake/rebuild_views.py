@@ -11,23 +11,21 @@ runs (ComplaintViews.rebuild says why).
 from __future__ import annotations
 
 import asyncio
+from typing import Any
+
+from pymongo.asynchronous.database import AsyncDatabase
 
 from services.intake.adapters.complaint_views import ComplaintViews, RebuiltViews
 from services.intake.settings import IntakeSettings
-from shared.mongo_clients import mongo_client
+from shared.mongo_clients import on_service_database
 
 
-async def _main(settings: IntakeSettings) -> RebuiltViews:
-    client = mongo_client(settings.mongo_url, timeout_seconds=settings.database_timeout_seconds)
-    try:
-        db = client[settings.database]
-        return await ComplaintViews(db).rebuild(db["complaints"])
-    finally:
-        await client.close()
+async def rebuild_views(db: AsyncDatabase[dict[str, Any]]) -> RebuiltViews:
+    return await ComplaintViews(db).rebuild(db["complaints"])
 
 
 def main() -> None:
-    print(asyncio.run(_main(IntakeSettings())))
+    print(asyncio.run(on_service_database(IntakeSettings(), rebuild_views)))
 
 
 if __name__ == "__main__":

@@ -33,7 +33,7 @@ from services.routing.adapters.clocks import (
 )
 from services.routing.settings import RoutingSettings
 from shared.bulk_writes import bulk_write_in_chunks
-from shared.mongo_clients import mongo_client
+from shared.mongo_clients import on_service_database
 
 BATCH = 1000  # clocks read at a time
 PROJECTION = {"_id": 1, "hospital_id": 1, "department": 1, "handler_id": 1, "status": 1}
@@ -86,16 +86,8 @@ async def rebuild_load(db: AsyncDatabase[dict[str, Any]]) -> RebuiltLoad:
     )
 
 
-async def _main(settings: RoutingSettings) -> RebuiltLoad:
-    client = mongo_client(settings.mongo_url, timeout_seconds=settings.database_timeout_seconds)
-    try:
-        return await rebuild_load(client[settings.database])
-    finally:
-        await client.close()
-
-
 def main() -> None:
-    print(asyncio.run(_main(RoutingSettings())))
+    print(asyncio.run(on_service_database(RoutingSettings(), rebuild_load)))
 
 
 if __name__ == "__main__":

@@ -11,8 +11,8 @@ from fastapi import APIRouter, Path, Query
 
 from services.intake.adapters.complaints import decode_cursor, encode_cursor
 from services.intake.api.deps import PortsDep
+from services.intake.api.presentation import receipt
 from services.intake.api.schemas import ComplaintListItem, WorklistItem, WorklistPage
-from services.intake.domain.complaint import ComplaintStatus
 from services.intake.domain.worklists import (
     ACCEPTANCE,
     DEPARTMENT,
@@ -46,14 +46,8 @@ def list_item(row: dict[str, Any]) -> ComplaintListItem:
 
 
 def _listed(row: dict[str, Any]) -> dict[str, Any]:
-    state = ComplaintStatus(row["status"])
     return {
-        "id": row["id"],
-        "hospital_id": row["hospital_id"],
-        "case_number": row["case_number"],
-        "tracking_code": row["tracking_code"],
-        "status": state,
-        "status_label": state.label,
+        **receipt(row | {"_id": row["id"]}),
         "channel": row["channel"],
         "kind": row["kind"],
         "received_at": row["received_at"],
