@@ -185,33 +185,54 @@ class CounterMoves(GroupCommit):
         return statements, list(covers.values())
 
 
+Update = dict[str, dict[str, Any]]
+
+
+def _overlap(one: str, other: str) -> bool:
+    return one == other or one.startswith(other + ".") or other.startswith(one + ".")
+
+
+def merged_updates(requests: Sequence[tuple[Any, Update]]) -> list[tuple[Any, Update]]:
+    """The updates of one document merged into one, in their order: a later write of a
+    path (or of a path inside or around it) replaces an earlier one, whatever the operator;
+    `$max` and `$min` of one path keep the higher and the lower. The merged update leaves
+    what the updates one by one leave."""
+    by_document: dict[Any, Update] = {}
+    for doc_id, update in requests:
+        into = by_document.setdefault(doc_id, {})
+        for operator, fields in update.items():
+            for path, value in fields.items():
+                kept = into.get(operator, {}).get(path)
+                for paths in into.values():
+                    for earlier in [p for p in paths if _overlap(p, path)]:
+                        del paths[earlier]
+                if kept is not None and operator == "$max":
+                    value = max(kept, value)
+                elif kept is not None and operator == "$min":
+                    value = min(kept, value)
+                into.setdefault(operator, {})[path] = value
+    return [
+        (doc_id, {op: fields for op, fields in update.items() if fields})
+        for doc_id, update in by_document.items()
+    ]
+
+
 class FieldWrites(GroupCommit):
-    """Fields set and unset, each request `(document id, {"$set": {...}, "$unset":
-    {...}})`: the requests of one document in a command are merged into one statement (a
-    later request's field wins), which upserts when it sets anything (an unset alone never
-    creates a document). For entries kept by key in shared documents (an index's slots, a
-    department's open cases), where each writer owns its keys."""
+    """Field writes, each request `(document id, update)` of `$set`, `$unset`, `$max` and
+    `$min`: the requests of one document in a command are merged into one statement
+    (`merged_updates`), which upserts unless it only unsets (an unset alone never creates
+    a document). For entries kept by key in shared documents (an index's slots, a
+    department's open cases, intake's views), where each writer owns its keys."""
 
     def statement_count(self, requests: list[Request]) -> int:
         return len({doc_id for doc_id, _ in requests})
 
     def statements(self, requests: list[Request]) -> tuple[list[Any], list[list[int]]]:
-        merged: dict[Any, dict[str, dict[str, Any]]] = {}
         covers: dict[Any, list[int]] = {}
-        for n, (doc_id, update) in enumerate(requests):
-            into = merged.setdefault(doc_id, {"$set": {}, "$unset": {}})
-            for operator, fields in update.items():
-                other = "$unset" if operator == "$set" else "$set"
-                for path, value in fields.items():
-                    into[other].pop(path, None)
-                    into[operator][path] = value
+        for n, (doc_id, _) in enumerate(requests):
             covers.setdefault(doc_id, []).append(n)
         statements = [
-            UpdateOne(
-                {"_id": doc_id},
-                {operator: fields for operator, fields in update.items() if fields},
-                upsert=bool(update["$set"]),
-            )
-            for doc_id, update in merged.items()
+            UpdateOne({"_id": doc_id}, update, upsert=set(update) != {"$unset"})
+            for doc_id, update in merged_updates(requests)
         ]
         return statements, list(covers.values())

@@ -33,7 +33,7 @@ from services.intake.domain.worklists import Row, Update
 from shared.bulk_writes import bulk_write_in_chunks
 from shared.contracts import Envelope, EventPayload
 from shared.dates import CLOCK_SKEW
-from shared.group_commit import GroupCommit
+from shared.group_commit import FieldWrites
 from shared.outbox import OutboxRelay
 from shared.records import Changed, Decide, Records, envelope_for
 
@@ -47,23 +47,6 @@ Position = tuple[datetime, str]  # (received_at, id): a page continues below or 
 COLLECTION = "complaint_views"
 
 
-class ViewWrites(GroupCommit):
-    """The views' writes, each `(view id, update)`, group-committed: every write queued while
-    a command is in flight goes in the next one, those of one view merged into one statement
-    (domain/worklists.py `merged`)."""
-
-    def statement_count(self, requests: list[Any]) -> int:
-        return len({view_id for view_id, _ in requests})
-
-    def statements(self, requests: list[Any]) -> tuple[list[Any], list[list[int]]]:
-        covers: dict[str, list[int]] = {}
-        for n, (view_id, _) in enumerate(requests):
-            covers.setdefault(view_id, []).append(n)
-        updates = worklists.merged(requests)
-        statements = [UpdateOne({"_id": v}, u, upsert=True) for v, u in updates]
-        return statements, [covers[v] for v, _ in updates]
-
-
 class ComplaintViews:
     """The history buckets and worklists: projected, read, rebuilt."""
 
@@ -71,7 +54,8 @@ class ComplaintViews:
         self, db: AsyncDatabase[dict[str, Any]], *, retry_seconds: float = RETRY_SECONDS
     ) -> None:
         self.collection: AsyncCollection[dict[str, Any]] = db[COLLECTION]
-        self._writes = ViewWrites(self.collection)
+        # One statement per view a command (every write of a view sets or raises something).
+        self._writes = FieldWrites(self.collection)
         self._retry_seconds = retry_seconds
         self._unwritten: list[tuple[str, Update]] = []
         self._retrying: asyncio.Task[None] | None = None

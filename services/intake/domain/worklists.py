@@ -271,38 +271,6 @@ def days_back(start: date, *, stop: date, at_most: int) -> list[date]:
     return [start - timedelta(days=n) for n in range(count)]
 
 
-# --- statements -----------------------------------------------------------------------------
-
-
-def _conflict(one: str, other: str) -> bool:
-    return one == other or one.startswith(other + ".") or other.startswith(one + ".")
-
-
-def merged(writes: Iterable[tuple[str, Update]]) -> list[tuple[str, Update]]:
-    """The writes of one view merged into one update, in their order: a later write of a
-    path (or of a path inside or around it) replaces an earlier one, `$max` and `$min` of
-    one path keep the higher and lower; what one view shows is then what the writes one by
-    one would show (a row removed by a later write was hidden by it anyway)."""
-    by_view: dict[str, Update] = {}
-    for view_id, update in writes:
-        into = by_view.setdefault(view_id, {})
-        for operator, fields in update.items():
-            for path, value in fields.items():
-                kept = into.get(operator, {}).get(path)
-                for paths in into.values():
-                    for existing in [p for p in paths if _conflict(p, path)]:
-                        del paths[existing]
-                target = into.setdefault(operator, {})
-                if kept is not None and operator == "$max":
-                    value = max(kept, value)
-                elif kept is not None and operator == "$min":
-                    value = min(kept, value)
-                target[path] = value
-    return [
-        (view_id, {op: f for op, f in update.items() if f}) for view_id, update in by_view.items()
-    ]
-
-
 # --- applying writes, as the server does (tests, the bench's seeding) ----------------------
 
 

@@ -20,13 +20,13 @@ from services.intake.domain.worklists import (
     REGION,
     applied,
     day_view,
-    merged,
     rebuilt,
     shown,
     transition,
     views_of,
     worklist_view,
 )
+from shared.group_commit import merged_updates
 
 NOW = datetime(2026, 11, 30, 2, 0, tzinfo=UTC)
 RECEIVED = datetime(2026, 11, 27, 17, 30, tzinfo=UTC)  # 28 November in China
@@ -170,9 +170,9 @@ def test_writes_merged_into_one_statement_per_view_show_what_they_show_one_by_on
     at = data.draw(st.sampled_from([NOW, NOW + timedelta(hours=1), NOW + timedelta(hours=2)]))
     writes = [w for before, after in delivered for w in transition(before, after, now=at)]
     one_by_one = applied({}, writes)
-    together = applied({}, merged(writes))
+    together = applied({}, merged_updates(writes))
     assert shown_everywhere(together) == shown_everywhere(one_by_one)
-    assert len(merged(writes)) == len({view for view, _ in writes})
+    assert len(merged_updates(writes)) == len({view for view, _ in writes})
 
 
 def test_a_tombstone_older_than_two_hours_is_cleared_by_the_next_write() -> None:
