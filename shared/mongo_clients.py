@@ -34,28 +34,16 @@ STORE_COMMANDS = frozenset(
 
 class StoreOperations(monitoring.CommandListener):
     """Counts each command the application sends (one bulk write of many documents is one
-    operation): `count(command name)` is called as each starts, or `in_collection(command
-    name, collection)` when given (which collection costs what, for the ops team)."""
+    operation): `count(command name, collection)` is called as each starts (which
+    collection costs what, for the ops team)."""
 
-    def __init__(
-        self,
-        count: Callable[[str], None] | None = None,
-        *,
-        in_collection: Callable[[str, str], None] | None = None,
-    ) -> None:
+    def __init__(self, count: Callable[[str, str], None]) -> None:
         self.count = count
-        self.in_collection = in_collection
 
     def started(self, event: monitoring.CommandStartedEvent) -> None:
-        if event.command_name not in STORE_COMMANDS:
-            return
-        if self.count is not None:
-            self.count(event.command_name)
-        if self.in_collection is not None:
+        if event.command_name in STORE_COMMANDS:
             collection = event.command.get(event.command_name)
-            self.in_collection(
-                event.command_name, collection if isinstance(collection, str) else ""
-            )
+            self.count(event.command_name, collection if isinstance(collection, str) else "")
 
     def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
         pass
@@ -86,7 +74,7 @@ def mongo_client(
 ) -> AsyncMongoClient[dict[str, Any]]:
     """The services' client (`bounded`); `operations` is told the name and collection of
     each store operation it sends (StoreOperations)."""
-    listeners = [StoreOperations(in_collection=operations)] if operations else []
+    listeners = [StoreOperations(operations)] if operations else []
     return AsyncMongoClient(url, **bounded(timeout_seconds), event_listeners=listeners)
 
 

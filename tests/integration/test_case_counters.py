@@ -20,7 +20,7 @@ from shared.mongo_clients import StoreOperations, bounded
 @pytest.fixture
 async def counted(infrastructure: Infrastructure) -> AsyncIterator[tuple[CaseCounters, list[str]]]:
     commands: list[str] = []
-    listener = StoreOperations(in_collection=lambda command, _: commands.append(command))
+    listener = StoreOperations(lambda command, _: commands.append(command))
     client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
         infrastructure.mongo_url, **bounded(30.0), event_listeners=[listener]
     )

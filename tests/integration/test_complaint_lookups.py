@@ -78,7 +78,7 @@ async def recorded(
     ) -> AsyncMongoClient[dict[str, Any]]:
         listeners: list[Any] = [listener]
         if operations is not None:
-            listeners.append(StoreOperations(in_collection=operations))
+            listeners.append(StoreOperations(operations))
         return AsyncMongoClient(url, **bounded(timeout_seconds), event_listeners=listeners)
 
     monkeypatch.setattr(runtime, "mongo_client", listened_client)

@@ -85,7 +85,7 @@ def commands(monkeypatch: pytest.MonkeyPatch) -> Iterator[Commands]:
     def listened(
         url: str, *, timeout_seconds: float = 30.0, operations: Any = None
     ) -> AsyncMongoClient[dict[str, Any]]:
-        counted = [StoreOperations(in_collection=operations)] if operations else []
+        counted = [StoreOperations(operations)] if operations else []
         return AsyncMongoClient(
             url, **bounded(timeout_seconds), event_listeners=[*counted, listener]
         )
