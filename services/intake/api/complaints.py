@@ -12,7 +12,7 @@ from pydantic import ValidationError
 
 from services.intake import registration
 from services.intake.adapters.complaint_views import DAYS_PER_PAGE
-from services.intake.adapters.complaints import decode_cursor, encode_cursor
+from services.intake.adapters.complaints import encode_cursor
 from services.intake.api import schemas
 from services.intake.api.deps import IdentityReadsDep, PortsDep
 from services.intake.api.presentation import (
@@ -34,7 +34,7 @@ from services.intake.api.schemas import (
     TimelineVerdict,
     TrackingRead,
 )
-from services.intake.api.worklists import list_item
+from services.intake.api.worklists import list_item, position_of
 from services.intake.domain import timeline
 from services.intake.domain.commands import InvalidField
 from services.intake.domain.complaint import (
@@ -380,15 +380,11 @@ async def list_complaints(
         wanted["category"] = category
     if department:
         wanted["department"] = department
-    try:
-        below = decode_cursor(cursor) if cursor else None
-    except ValueError as error:
-        raise invalid("cursor", str(error), location="query") from error
     found, position = await ports.views.history(
         scope=principal.hospital_scope(hospital_id) or REGION,
         matches=lambda row: all(row.get(k) == v for k, v in wanted.items()),
         limit=limit,
-        below=below,
+        below=position_of(cursor),
         received_from=received_from,
         received_to=received_to,
         now=datetime.now(UTC),

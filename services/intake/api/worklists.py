@@ -5,6 +5,7 @@ names the hospital (or, for overdue cases, sees the region's)."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
@@ -57,6 +58,14 @@ def _listed(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def position_of(cursor: str | None) -> tuple[datetime, str] | None:
+    """Where a page goes on from: the `cursor` query parameter decoded (422 if it is not one)."""
+    try:
+        return decode_cursor(cursor) if cursor else None
+    except ValueError as error:
+        raise invalid("cursor", str(error), location="query") from error
+
+
 def _hospital(principal: Principal, requested: str | None) -> str:
     hospital_id = principal.hospital_scope(requested)
     if hospital_id is None:
@@ -73,10 +82,7 @@ async def _page(
     limit: int,
     cursor: str | None,
 ) -> WorklistPage:
-    try:
-        above = decode_cursor(cursor) if cursor else None
-    except ValueError as error:
-        raise invalid("cursor", str(error), location="query") from error
+    above = position_of(cursor)
     rows, total, position = await ports.views.worklist(
         worklist_view(worklist, scope, member), limit=limit, above=above
     )
