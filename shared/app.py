@@ -35,7 +35,7 @@ def build_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await runtime.start()
         for hook in on_start:
-            await hook()
+            await runtime.once_the_database_answers(hook)
         try:
             yield
         finally:

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
+from functools import partial
 from typing import Any
 
 import aio_pika
@@ -103,7 +104,9 @@ class ServiceRuntime:
 
     async def start(self, *, connect_timeout: float = 60) -> None:
         s = self.settings
-        await self.mongo.admin.command("ping")
+        await self.once_the_database_answers(
+            lambda: self.mongo.admin.command("ping"), within=connect_timeout
+        )
         self.amqp = amqp = await self._connect_broker(timeout=connect_timeout)
         channel = await amqp.channel(publisher_confirms=True, on_return_raises=True)
         exchange = await declare_topology(
@@ -122,7 +125,9 @@ class ServiceRuntime:
         )
         await self.parking_drain.start()
         for relay in self.relays:
-            await ensure_outbox_index(relay.collection)
+            await self.once_the_database_answers(
+                partial(ensure_outbox_index, relay.collection), within=connect_timeout
+            )
             relay.start(self.publisher)
         if self._handlers:
             consumer = EventConsumer(
@@ -137,6 +142,26 @@ class ServiceRuntime:
             )
             await consumer.start()
             self.consumers.append(consumer)
+
+    async def once_the_database_answers(
+        self, step: Callable[[], Awaitable[object]], *, within: float = 60
+    ) -> None:
+        """Run a start step that reaches the database, again while the database cannot be
+        reached (it may be restarting as the service starts): a service waits for it, as
+        for the broker, instead of exiting. Start steps are written to run at every start,
+        so running one again is harmless."""
+        async for attempt in AsyncRetrying(
+            retry=retry_if_exception_type(pymongo.errors.ConnectionFailure),
+            wait=wait_exponential(multiplier=0.2, max=5),
+            stop=stop_after_delay(within),
+            reraise=True,
+            before_sleep=lambda state: log.warning(
+                "database not reachable at start; trying again",
+                extra={"attempt": state.attempt_number},
+            ),
+        ):
+            with attempt:
+                await step()
 
     async def _connect_broker(self, *, timeout: float) -> AbstractRobustConnection:
         """Retried while the broker is not up yet (a service may start before it)."""
