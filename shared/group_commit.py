@@ -35,6 +35,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import BulkWriteError, WriteError
 
 from shared.bulk_writes import DUPLICATE_KEY, STATEMENTS_PER_COMMAND
+from shared.mongo_clients import within_callers_deadline, writer_task
 
 Request = Any  # a pymongo write model (InsertOne, UpdateOne, ...), or what `statements` reads
 
@@ -70,9 +71,10 @@ class GroupCommit:
         submitted = _Submitted(list(requests))
         self._queue.append(submitted)
         if self._sending is None or self._sending.done():
-            self._sending = asyncio.create_task(self._send_queued())
-        # The command goes on if this caller is cancelled: its statements are in it already.
-        return await asyncio.shield(submitted.answer)
+            self._sending = writer_task(self._send_queued())
+        # The command goes on if this caller is cancelled or its deadline passes: its
+        # statements are in it already.
+        return await within_callers_deadline(submitted.answer)
 
     async def _send_queued(self) -> None:
         while self._queue:

@@ -4,11 +4,14 @@ own: the beat imports it without the services' runtime (a faster start)."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import asyncio
+import contextvars
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
-from pymongo import AsyncMongoClient, MongoClient, monitoring
+from pymongo import AsyncMongoClient, MongoClient, _csot, monitoring
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import ExecutionTimeout
 
 from shared.settings import ServiceSettings
 
@@ -95,3 +98,30 @@ async def on_service_database(
         return await work(client[settings.database])
     finally:
         await client.close()
+
+
+def writer_task(
+    work: Coroutine[Any, Any, Result], *, name: str | None = None
+) -> asyncio.Task[Result]:
+    """A task that sends database commands for many callers (a group commit, a counter's
+    draws, a retry loop), started without the context of the caller that happens to start
+    it: that caller's deadline (PyMongo's `timeout`, set per request in shared/app.py)
+    would otherwise bound every command the task sends afterwards, and fail the writes of
+    other requests once that one request's time is up."""
+    return asyncio.create_task(work, name=name, context=contextvars.Context())
+
+
+async def within_callers_deadline(answer: asyncio.Future[Result]) -> Result:
+    """Wait for what a writer task answers this caller, no longer than the caller's own
+    deadline (PyMongo's `timeout`, a request's in shared/app.py), as its own command would
+    have: past it, ExecutionTimeout (a 503), whether or not the write happens after all.
+    The answer itself is left to the task (shielded)."""
+    remaining = _csot.remaining()  # PyMongo's own reading of the current `timeout`
+    if remaining is None:
+        return await asyncio.shield(answer)
+    try:
+        return await asyncio.wait_for(asyncio.shield(answer), timeout=max(remaining, 0.0))
+    except TimeoutError as late:
+        raise ExecutionTimeout(
+            "the caller's deadline passed before its write was answered"
+        ) from late

@@ -16,6 +16,8 @@ from typing import Any
 from pymongo import ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
 
+from shared.mongo_clients import within_callers_deadline, writer_task
+
 
 class CaseCounters:
     def __init__(self, collection: AsyncCollection[dict[str, Any]]) -> None:
@@ -28,10 +30,10 @@ class CaseCounters:
         drawn: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         self._waiting.setdefault(key, []).append(drawn)
         if key not in self._drawing:
-            self._drawing[key] = asyncio.create_task(self._draw(key))
+            self._drawing[key] = writer_task(self._draw(key))
         # A caller cancelled after its draw was sent leaves its number unused (a gap, as
         # when a registration fails after drawing).
-        return await asyncio.shield(drawn)
+        return await within_callers_deadline(drawn)
 
     async def _draw(self, key: str) -> None:
         try:
@@ -46,6 +48,7 @@ class CaseCounters:
                 except Exception as failed:
                     for drawn in waiting:
                         drawn.set_exception(failed)
+                        drawn.exception()  # retrieved: its caller may have stopped waiting
                     continue
                 assert counter is not None  # upserted: the counter exists after this
                 first = int(counter["seq"]) - len(waiting) + 1

@@ -34,6 +34,7 @@ from shared.bulk_writes import bulk_write_in_chunks
 from shared.contracts import Envelope, EventPayload
 from shared.dates import CLOCK_SKEW
 from shared.group_commit import FieldWrites
+from shared.mongo_clients import writer_task
 from shared.outbox import OutboxRelay
 from shared.records import Changed, Decide, Records, envelope_for
 
@@ -77,7 +78,7 @@ class ComplaintViews:
             )
             self._unwritten += writes
             if self._retrying is None or self._retrying.done():
-                self._retrying = asyncio.create_task(self._retry())
+                self._retrying = writer_task(self._retry())
 
     async def _retry(self) -> None:
         while self._unwritten:
