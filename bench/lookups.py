@@ -201,7 +201,8 @@ async def seed(db: Any, options: Options) -> Seeded:
             document = complaint_document(history)
             documents.append(document)
             at = document["received_at"]
-            seeded.received[:] = [min(at, *seeded.received[:1]), max(at, *seeded.received[1:])]
+            first, last = seeded.received or (at, at)
+            seeded.received[:] = [min(at, first), max(at, last)]
             lookup_keys.extend(key_documents(document))
             sampled = _sampled(history)
             anyone.offer(sampled)
